@@ -1,0 +1,16 @@
+import { defineConfig } from 'vitest/config';
+
+// Tests run against real servers (Postgres, Redis, RadosGW, Azurite, the GCS emulator). The global
+// setup makes sure each one is up (starting it when it can) and fails loudly when one cannot be had.
+export default defineConfig({
+  test: {
+    include: ['**/*.test.ts'],
+    exclude: ['node_modules/**', 'data/**'],
+    globalSetup: ['test/global-setup.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    // Two cores: a few files at a time keeps the servers responsive.
+    poolOptions: { forks: { maxForks: 3, minForks: 1 } },
+  },
+});
