@@ -1,0 +1,140 @@
+/**
+ * The object store contract every storage driver implements.
+ *
+ * Glossary:
+ * - key: a driver-relative object name (`sha256/ab/abcd...`, `uploads/<uuid>`). Keys never start
+ *   with `/`, never contain `//`, `.` or `..` segments, NUL or control characters, and are at most
+ *   1024 bytes. The driver prefixes its own `storage_path`; callers never see it.
+ * - object: bytes stored under a key. Objects are immutable once written except by overwrite.
+ * - multipart write: a resumable, multi-request write (S3 multipart upload, GCS resumable upload,
+ *   Azure staged blocks, a temp file on disk) that becomes visible only on `complete()`.
+ *
+ * Units: sizes and offsets are bytes; ages and expiries are milliseconds or Date.
+ * Errors: every method rejects with one of the errors in `errors.ts` (`NotFoundError`,
+ * `InvalidKeyError`, `UnsupportedError`, `StorageError`), never with a raw SDK error.
+ */
+import type { Readable } from 'node:stream';
+
+/** What a driver can do, declared as data so callers choose a path without try/catch probing. */
+export interface StorageCapabilities {
+  /** `signedReadUrl` returns a URL a plain HTTP client can fetch. */
+  readonly signedUrls: boolean;
+  /** `deleteMany` uses one backend request per batch rather than one per key. */
+  readonly nativeBatchDelete: boolean;
+  /** Largest number of keys one native batch request takes (S3: 1000, Azure: 256, otherwise the parallel chunk). */
+  readonly maxBatchDeleteKeys: number;
+  /** `copy` happens inside the backend without streaming bytes through this process. */
+  readonly serverSideCopy: boolean;
+  /** `listMultipartUploads`/`abortMultipartUpload` see uploads that were started but never completed. */
+  readonly listsIncompleteUploads: boolean;
+}
+
+/** Metadata of one stored object. */
+export interface ObjectStat {
+  readonly key: string;
+  /** Size in bytes. */
+  readonly size: number;
+  /** Last modification time as the backend reports it. */
+  readonly lastModified: Date;
+  /** Backend entity tag when it has one (not a content digest). */
+  readonly etag?: string;
+}
+
+/** A byte range: `start` inclusive; `end` inclusive and optional (to the end of the object). */
+export interface ByteRange {
+  readonly start: number;
+  readonly end?: number;
+}
+
+export interface WriteOptions {
+  /** Exact length in bytes when known; lets drivers avoid buffering or chunked encoding. */
+  readonly contentLength?: number;
+  readonly contentType?: string;
+  readonly signal?: AbortSignal;
+}
+
+/** An in-progress multipart upload as the backend lists it. */
+export interface IncompleteUpload {
+  readonly key: string;
+  /** Backend id of the upload (S3 UploadId, a temp file name, ...). */
+  readonly uploadId: string;
+  readonly initiated: Date;
+}
+
+/** A resumable, multi-request write. Nothing is visible under `key` until `complete()` resolves. */
+export interface MultipartWriter {
+  readonly key: string;
+  /** Backend id of the upload; pass it to `resumeMultipart` after a process restart. */
+  readonly uploadId: string;
+  /**
+   * Appends the next part. Parts are numbered from 1 by the caller, in order; every part but the
+   * last must be at least `minPartBytes` bytes (5 MiB on S3). `size` is the part's exact length.
+   */
+  writePart(partNumber: number, body: Readable | Buffer, size: number): Promise<void>;
+  /** Makes the object visible under `key`; resolves once the backend confirms. */
+  complete(): Promise<ObjectStat>;
+  /** Discards every part; a second abort or an abort of an unknown upload is a no-op. */
+  abort(): Promise<void>;
+}
+
+/** Result of a batch delete: keys that are gone (missing keys count as deleted) and those that failed. */
+export interface DeleteManyResult {
+  readonly deleted: string[];
+  readonly failed: { key: string; error: Error }[];
+}
+
+/** The driver interface. One instance serves one storage location. */
+export interface ObjectStore {
+  /** Quay's driver name (`LocalStorage`, `S3Storage`, `RadosGWStorage`, `GoogleCloudStorage`, `AzureStorage`). */
+  readonly driverName: string;
+  readonly capabilities: StorageCapabilities;
+  /** Smallest part a multipart writer accepts for every part but the last, in bytes. */
+  readonly minPartBytes: number;
+
+  /** Streams `body` to `key`, replacing any object there. Resolves with the stored object's stat. */
+  put(key: string, body: Readable | Buffer, options?: WriteOptions): Promise<ObjectStat>;
+  /**
+   * Opens a read stream of `key`, optionally only `range`. Missing key: `NotFoundError`.
+   * A range starting past the end: `InvalidRangeError`.
+   */
+  get(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable>;
+  /** Size, mtime, etag of `key`. Missing key: `NotFoundError`. */
+  stat(key: string): Promise<ObjectStat>;
+  /** Whether `key` exists. Never throws `NotFoundError`. */
+  exists(key: string): Promise<boolean>;
+  /**
+   * Every object whose key starts with `prefix` (a plain string prefix, not a directory), in
+   * lexicographic key order, paginated underneath. An empty prefix lists the whole location.
+   */
+  list(prefix: string): AsyncIterable<ObjectStat>;
+  /** Deletes `key`. A missing key is not an error (idempotent). */
+  delete(key: string): Promise<void>;
+  /**
+   * Deletes many keys with the backend's native batch where it has one, in bounded parallelism
+   * otherwise. Never throws for individual keys: failures are reported in the result.
+   */
+  deleteMany(keys: readonly string[]): Promise<DeleteManyResult>;
+  /** Copies `from` to `to` inside the backend where it can. Missing source: `NotFoundError`. */
+  copy(from: string, to: string): Promise<void>;
+  /** Moves `from` to `to` (copy then delete the source). Missing source: `NotFoundError`. */
+  move(from: string, to: string): Promise<void>;
+
+  /** Starts a multipart write to `key`. */
+  createMultipart(key: string, options?: { contentType?: string }): Promise<MultipartWriter>;
+  /** Re-attaches to a multipart write started earlier (possibly by another process). */
+  resumeMultipart(key: string, uploadId: string): Promise<MultipartWriter>;
+  /** In-progress multipart uploads under `prefix` started before `olderThan` (default: all). */
+  listMultipartUploads(prefix: string, olderThan?: Date): AsyncIterable<IncompleteUpload>;
+  /** Aborts one in-progress multipart upload; an unknown upload is a no-op. */
+  abortMultipartUpload(upload: IncompleteUpload): Promise<void>;
+
+  /**
+   * A URL a plain HTTP GET can fetch the object from until `expiresInSeconds` pass.
+   * Drivers without `capabilities.signedUrls` reject with `UnsupportedError`.
+   */
+  signedReadUrl(key: string, expiresInSeconds: number): Promise<string>;
+  /** Cheap round trip proving the backend answers (used by `/health/endtoend`). */
+  ping(): Promise<void>;
+  /** Releases sockets and timers; the store is unusable afterwards. */
+  close(): Promise<void>;
+}
