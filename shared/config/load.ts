@@ -1,0 +1,151 @@
+/**
+ * Loads the one validated, typed Config of a process: a Quay config.yaml (path from
+ * QUAYFLEET_CONFIG, else conf/stack/config.yaml when it exists, else built-in defaults) plus the
+ * environment overrides that differ per pod. Every problem is collected and reported at once.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { parseDurationSeconds } from './durations.ts';
+import { quayConfigSchema, type QuayConfig } from './schema.ts';
+
+/** The process configuration: Quay's keys as operators wrote them, plus per-pod settings. */
+export interface Config {
+  /** Quay keys with Quay's defaults applied (storage defaults filled in). */
+  readonly quay: QuayConfig & {
+    DISTRIBUTED_STORAGE_CONFIG: Record<string, [string, Record<string, unknown>]>;
+    DISTRIBUTED_STORAGE_PREFERENCE: string[];
+  };
+  /** Where the config came from (a file path, or "built-in defaults"). */
+  readonly source: string;
+  /** Postgres URL (DB_URI from the environment, else from config.yaml); undefined means embedded. */
+  readonly dbUri: string | undefined;
+  /** Redis URL (REDIS_URL, else BUILDLOGS_REDIS, else USER_EVENTS_REDIS); undefined means embedded. */
+  readonly redisUrl: string | undefined;
+  /** Per-pod override of the storage preference (QUAY_DISTRIBUTED_STORAGE_PREFERENCE). */
+  readonly storagePreferenceOverride: string | undefined;
+  readonly httpPort: number;
+  readonly metricsPort: number;
+  /** Root of the embedded defaults (local storage, embedded Postgres data). */
+  readonly dataDir: string;
+  /** DEFAULT_TAG_EXPIRATION in seconds. */
+  readonly defaultTagExpirationSeconds: number;
+  /** TAG_EXPIRATION_OPTIONS in seconds, in the order given. */
+  readonly tagExpirationOptionsSeconds: number[];
+}
+
+/** One problem with one key. */
+export interface ConfigIssue {
+  readonly key: string;
+  readonly message: string;
+}
+
+/** Thrown by loadConfig with every issue found; its message lists them one per line. */
+export class ConfigError extends Error {
+  constructor(readonly source: string, readonly issues: ConfigIssue[]) {
+    super(`invalid configuration (${source}):\n${issues.map((i) => `  ${i.key}: ${i.message}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const DEFAULT_CONFIG_PATH = 'conf/stack/config.yaml';
+
+const envSchema = z.object({
+  DB_URI: z.string().min(1).optional(),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  QUAY_DISTRIBUTED_STORAGE_PREFERENCE: z.string().min(1).optional(),
+  QUAYFLEET_HTTP_PORT: z.coerce.number().int().min(1).max(65535).default(8080),
+  QUAYFLEET_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9091),
+  QUAYFLEET_DATA_DIR: z.string().min(1).default('./data'),
+});
+
+/** Reads the config file and environment and returns the Config, or throws ConfigError. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  const { raw, source, issues } = readConfigFile(env, cwd);
+  return parseConfig(raw, env, source, issues);
+}
+
+/** Validates an already-read config object (tests and tools); throws ConfigError. */
+export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, source = 'inline', preIssues: ConfigIssue[] = []): Config {
+  const issues = [...preIssues];
+  const quay = quayConfigSchema.safeParse(raw ?? {});
+  const envParsed = envSchema.safeParse(emptyToUndefined(env));
+  if (!quay.success) issues.push(...toIssues(quay.error));
+  if (!envParsed.success) issues.push(...toIssues(envParsed.error));
+  if (!quay.success || !envParsed.success) throw new ConfigError(source, issues);
+
+  const q = quay.data;
+  const e = envParsed.data;
+  const dataDir = path.resolve(e.QUAYFLEET_DATA_DIR);
+  const storageConfig = q.DISTRIBUTED_STORAGE_CONFIG ?? { default: ['LocalStorage', { storage_path: path.join(dataDir, 'storage') }] };
+  const preference = q.DISTRIBUTED_STORAGE_PREFERENCE ?? Object.keys(storageConfig);
+  issues.push(...checkStorage(storageConfig, preference, q.DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS, e.QUAY_DISTRIBUTED_STORAGE_PREFERENCE));
+  if (issues.length > 0) throw new ConfigError(source, issues);
+
+  return {
+    quay: { ...q, DISTRIBUTED_STORAGE_CONFIG: storageConfig as Record<string, [string, Record<string, unknown>]>, DISTRIBUTED_STORAGE_PREFERENCE: preference },
+    source,
+    dbUri: e.DB_URI ?? q.DB_URI,
+    redisUrl: e.REDIS_URL ?? redisUrlOf(q.BUILDLOGS_REDIS) ?? redisUrlOf(q.USER_EVENTS_REDIS),
+    storagePreferenceOverride: e.QUAY_DISTRIBUTED_STORAGE_PREFERENCE,
+    httpPort: e.QUAYFLEET_HTTP_PORT,
+    metricsPort: e.QUAYFLEET_METRICS_PORT,
+    dataDir,
+    defaultTagExpirationSeconds: parseDurationSeconds(q.DEFAULT_TAG_EXPIRATION)!,
+    tagExpirationOptionsSeconds: q.TAG_EXPIRATION_OPTIONS.map((o) => parseDurationSeconds(o)!),
+  };
+}
+
+function readConfigFile(env: NodeJS.ProcessEnv, cwd: string): { raw: unknown; source: string; issues: ConfigIssue[] } {
+  const explicit = env.QUAYFLEET_CONFIG;
+  const file = explicit ? path.resolve(cwd, explicit) : path.resolve(cwd, DEFAULT_CONFIG_PATH);
+  if (!fs.existsSync(file)) {
+    if (explicit) return { raw: {}, source: file, issues: [{ key: 'QUAYFLEET_CONFIG', message: `file not found: ${file}` }] };
+    return { raw: {}, source: 'built-in defaults', issues: [] };
+  }
+  try {
+    const raw: unknown = parseYaml(fs.readFileSync(file, 'utf8'));
+    if (raw !== null && raw !== undefined && (typeof raw !== 'object' || Array.isArray(raw))) {
+      return { raw: {}, source: file, issues: [{ key: '(file)', message: 'config.yaml must be a mapping of keys to values' }] };
+    }
+    return { raw: raw ?? {}, source: file, issues: [] };
+  } catch (error) {
+    return { raw: {}, source: file, issues: [{ key: '(file)', message: `not valid YAML: ${(error as Error).message}` }] };
+  }
+}
+
+function checkStorage(
+  storage: Record<string, unknown>, preference: string[], defaults: string[], override: string | undefined,
+): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const known = Object.keys(storage);
+  if (known.length === 0) {
+    issues.push({ key: 'DISTRIBUTED_STORAGE_CONFIG', message: 'DISTRIBUTED_STORAGE_CONFIG must contain at least one storage location.' });
+  }
+  for (const name of preference) {
+    if (!known.includes(name)) issues.push({ key: 'DISTRIBUTED_STORAGE_PREFERENCE', message: `unknown storage location "${name}" (known: ${known.join(', ')})` });
+  }
+  for (const name of defaults) {
+    if (!known.includes(name)) issues.push({ key: 'DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS', message: `unknown storage location "${name}" (known: ${known.join(', ')})` });
+  }
+  if (override !== undefined && !known.includes(override)) {
+    issues.push({ key: 'QUAY_DISTRIBUTED_STORAGE_PREFERENCE', message: `unknown storage location "${override}" (known: ${known.join(', ')})` });
+  }
+  return issues;
+}
+
+function redisUrlOf(location: { host: string; port: number; password?: string; ssl?: boolean } | undefined): string | undefined {
+  if (!location) return undefined;
+  const auth = location.password ? `:${encodeURIComponent(location.password)}@` : '';
+  return `${location.ssl ? 'rediss' : 'redis'}://${auth}${location.host}:${location.port}`;
+}
+
+function toIssues(error: z.ZodError): ConfigIssue[] {
+  return error.issues.map((issue) => ({ key: issue.path.map(String).join('.') || '(root)', message: issue.message }));
+}
+
+/** Kubernetes manifests often set empty strings for unset variables; treat them as unset. */
+function emptyToUndefined(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === '' ? undefined : v]));
+}

@@ -1,0 +1,92 @@
+/**
+ * The schema of a Quay `config.yaml`, limited to the keys quayfleet reads, with Quay's defaults
+ * (reference/seed-requirements.md §19). Unknown keys are accepted and ignored, as Quay does;
+ * a known key with the wrong type is an error naming the key.
+ */
+import { z } from 'zod';
+import { parseDurationSeconds } from './durations.ts';
+
+/** Quay types several second counts as strings ("30"); accept a number or a numeric string. */
+const seconds = z.union([
+  z.number().int().nonnegative(),
+  z.string().regex(/^\s*\d+\s*$/, 'must be a whole number of seconds').transform((s) => Number(s.trim())),
+]);
+
+const duration = z.string().refine((s) => parseDurationSeconds(s) !== undefined, {
+  message: 'must be a duration such as "30s", "1d" or "2w"',
+});
+
+const redisLocation = z.looseObject({
+  host: z.string().min(1),
+  port: z.union([z.number().int().positive(), z.string().regex(/^\d+$/).transform(Number)]).default(6379),
+  password: z.string().optional(),
+  ssl: z.boolean().optional(),
+});
+
+/** One storage location: `[DriverName, {params}]`, as in Quay's DISTRIBUTED_STORAGE_CONFIG. */
+const storageLocation = z.tuple([z.string().min(1), z.record(z.string(), z.unknown())]);
+
+export const quayConfigSchema = z.looseObject({
+  SERVER_HOSTNAME: z.string().min(1).default('localhost:8080'),
+  PREFERRED_URL_SCHEME: z.enum(['http', 'https']).default('http'),
+  REGISTRY_STATE: z.enum(['normal', 'readonly']).default('normal'),
+  SUPER_USERS: z.array(z.string()).default([]),
+  DATABASE_SECRET_KEY: z.string().optional(),
+  SECRET_KEY: z.string().optional(),
+  DB_URI: z.string().min(1).optional(),
+  DB_CONNECTION_POOLING: z.boolean().default(true),
+  DB_CONNECTION_ARGS: z.looseObject({
+    max_connections: z.number().int().positive().optional(),
+    sslmode: z.enum(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']).optional(),
+  }).default({}),
+  BUILDLOGS_REDIS: redisLocation.optional(),
+  USER_EVENTS_REDIS: redisLocation.optional(),
+
+  FEATURE_ANONYMOUS_ACCESS: z.boolean().default(true),
+  FEATURE_APP_SPECIFIC_TOKENS: z.boolean().default(true),
+  FEATURE_GARBAGE_COLLECTION: z.boolean().default(true),
+  FEATURE_NAMESPACE_GARBAGE_COLLECTION: z.boolean().default(true),
+  FEATURE_REPOSITORY_GARBAGE_COLLECTION: z.boolean().default(true),
+  FEATURE_QUOTA_MANAGEMENT: z.boolean().default(false),
+  FEATURE_REPO_MIRROR: z.boolean().default(false),
+  FEATURE_STORAGE_REPLICATION: z.boolean().default(false),
+  FEATURE_SECURITY_SCANNER: z.boolean().default(false),
+  FEATURE_SECURITY_NOTIFICATIONS: z.boolean().default(false),
+  FEATURE_LOG_EXPORT: z.boolean().default(true),
+  FEATURE_ACTION_LOG_ROTATION: z.boolean().default(false),
+  FEATURE_GENERAL_OCI_SUPPORT: z.boolean().default(true),
+  FEATURE_RATE_LIMITS: z.boolean().default(false),
+
+  GARBAGE_COLLECTION_FREQUENCY: seconds.default(30),
+  DEFAULT_TAG_EXPIRATION: duration.default('2w'),
+  TAG_EXPIRATION_OPTIONS: z.array(duration).default(['0s', '1d', '1w', '2w', '4w']),
+  PUSH_TEMP_TAG_EXPIRATION_SEC: seconds.default(3600),
+  PERMANENTLY_DELETE_TAGS: z.boolean().default(false),
+  RESET_CHILD_MANIFEST_EXPIRATION: z.boolean().default(false),
+  CLEAN_BLOB_UPLOAD_FOLDER: z.boolean().default(true),
+
+  QUOTA_TOTAL_DELAY_SECONDS: seconds.default(1800),
+  QUOTA_BACKFILL: z.boolean().default(true),
+  DEFAULT_SYSTEM_REJECT_QUOTA_BYTES: z.number().int().nonnegative().optional(),
+
+  REPO_MIRROR_INTERVAL: seconds.default(30),
+  REPO_MIRROR_SERVER_HOSTNAME: z.string().optional(),
+  REPO_MIRROR_TLS_VERIFY: z.boolean().default(false),
+  REPO_MIRROR_ROLLBACK: z.boolean().default(false),
+
+  DISTRIBUTED_STORAGE_CONFIG: z.record(z.string(), storageLocation).optional(),
+  DISTRIBUTED_STORAGE_PREFERENCE: z.array(z.string()).optional(),
+  DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS: z.array(z.string()).default([]),
+  STORAGE_REPLICATION_PROCESSING_SECONDS: seconds.default(1200),
+
+  ALLOWED_OCI_ARTIFACT_TYPES: z.record(z.string(), z.array(z.string())).optional(),
+  IGNORE_UNKNOWN_MEDIATYPES: z.boolean().default(false),
+  MAXIMUM_MANIFEST_SIZE_BYTES: z.number().int().positive().default(4 * 1024 * 1024),
+
+  LOGS_MODEL: z.string().default('database'),
+  NOTIFICATION_SEND_TIMEOUT: seconds.default(10),
+  ACTION_LOG_ARCHIVE_LOCATION: z.string().optional(),
+  ACTION_LOG_ARCHIVE_PATH: z.string().optional(),
+});
+
+export type QuayConfig = z.output<typeof quayConfigSchema>;
