@@ -1,0 +1,44 @@
+/**
+ * Renders thrown errors: OciError in the distribution spec's shape, ApiError in Quay's API shape,
+ * Fastify's own client errors (bad JSON, body too large) as 4xx with the right code, and anything
+ * else as a logged 500 (which is a bug: every bad input must map to a 4xx).
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError, OciError } from './errors.ts';
+
+function isApiPath(request: FastifyRequest): boolean {
+  return request.url.startsWith('/api/');
+}
+
+/** Installs the error and not-found handlers on the app. */
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    if (error instanceof OciError) {
+      for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
+      return reply.status(error.status).send({ errors: [{ code: error.code, message: error.message, detail: error.detail ?? null }] });
+    }
+    if (error instanceof ApiError) {
+      return reply.status(error.status).send({
+        detail: error.detail ?? error.message, error_message: error.message, error_type: error.errorType,
+        status: error.status, title: error.errorType, type: `/api/v1/error/${error.errorType}`,
+      });
+    }
+    const status = error.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      // Fastify's own client errors: malformed JSON, body too large, unsupported content type.
+      if (isApiPath(request)) {
+        return reply.status(status).send({ detail: error.message, error_message: error.message, error_type: 'invalid_request', status, title: 'invalid_request', type: '/api/v1/error/invalid_request' });
+      }
+      const code = status === 413 ? 'SIZE_INVALID' : status === 415 ? 'UNSUPPORTED' : 'MANIFEST_INVALID';
+      return reply.status(status === 413 ? 413 : status).send({ errors: [{ code, message: error.message, detail: null }] });
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return reply.status(500).send(isApiPath(request)
+      ? { detail: 'internal error', error_message: 'internal error', error_type: 'internal_error', status: 500 }
+      : { errors: [{ code: 'UNKNOWN', message: 'internal error', detail: null }] });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    if (isApiPath(request)) return reply.status(404).send({ detail: 'Not Found', error_message: 'Not Found', error_type: 'not_found', status: 404 });
+    return reply.status(404).send({ errors: [{ code: 'NAME_UNKNOWN', message: 'not found', detail: { path: request.url } }] });
+  });
+}
