@@ -1,0 +1,29 @@
+/**
+ * `imagestoragereplication`: copy one blob to every location it should be in (Quay's
+ * StorageReplicationWorker). Quay's body is `{namespace_user_id, storage_id}` with the storage
+ * uuid; quayfleet carries the numeric `imagestorage` id, and the digest for logs.
+ */
+import { z } from 'zod';
+import { defineQueue, jobOptions, REMOVE_COMPLETED } from './contract.ts';
+import { digest, rowId } from './fields.ts';
+
+export const imagestoragereplication = defineQueue({
+  name: 'imagestoragereplication',
+  version: 1,
+  payload: z.object({
+    v: z.literal(1),
+    /** The `imagestorage` row of the blob. */
+    storageId: rowId,
+    /** The namespace whose region settings decide the target locations. */
+    namespaceId: rowId,
+    /** The blob's digest, for logs and to detect a reused row id. */
+    digest,
+  }),
+  // A blob may need replicating again (a location removed and backfilled): remove completed jobs.
+  jobOptions: jobOptions({ removeOnComplete: REMOVE_COMPLETED }),
+  dedupeId: (p) => `imagestoragereplication/${p.storageId}/${p.namespaceId}`,
+  logBindings: (p) => ({ namespaceId: p.namespaceId, storageId: p.storageId, digest: p.digest }),
+});
+
+/** An `imagestoragereplication` payload. */
+export type ImageStorageReplicationPayload = z.output<typeof imagestoragereplication.payload>;
