@@ -76,3 +76,20 @@ export async function getUserPasswordHash(db: Queryable, username: string): Prom
 export async function setTimeMachineSeconds(db: Queryable, namespaceId: number, seconds: number): Promise<void> {
   await db.query(`UPDATE namespace SET removed_tag_expiration_s = $2 WHERE id = $1`, [namespaceId, seconds]);
 }
+
+/** Quay's username rule for users and organizations (util/validation.py): 2-255 characters. */
+export const NAMESPACE_NAME_PATTERN = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+
+/** Whether `name` is a valid user or organization name. */
+export function isValidNamespaceName(name: string): boolean {
+  return name.length >= 2 && name.length <= 255 && NAMESPACE_NAME_PATTERN.test(name);
+}
+
+/** Quay's robot short-name rule (the part after `+`). */
+export const ROBOT_SHORTNAME_PATTERN = /^[a-z][a-z0-9_]{1,254}$/;
+
+/** The live robot `username` (`ns+short`), or undefined. */
+export async function findRobot(db: Queryable, username: string): Promise<NamespaceRow | undefined> {
+  const { rows } = await db.query<NamespaceRow>(`SELECT ${COLUMNS} FROM namespace WHERE username = $1 AND robot AND NOT deleted`, [username]);
+  return rows[0];
+}
