@@ -1,0 +1,113 @@
+/**
+ * Manifests of a repository (exact bytes, keyed by (repository, digest)), their links to blobs
+ * (`manifestblob`) and child manifests (`manifestchild`), and the referrers index (`subject`).
+ */
+import type { Queryable } from './pool.ts';
+
+/** A stored manifest as the registry serves it. */
+export interface ManifestRow {
+  id: number;
+  digest: string;
+  media_type: string;
+  manifest_bytes: Buffer;
+  layers_compressed_size: number | null;
+}
+
+/** What a HEAD needs: no bytes. */
+export interface ManifestHeadRow {
+  id: number;
+  digest: string;
+  media_type: string;
+  size: number;
+}
+
+export interface NewManifest {
+  repositoryId: number;
+  digest: string;
+  mediaType: string;
+  bytes: Buffer;
+  configMediaType: string | null;
+  artifactType: string | null;
+  subject: string | null;
+  layersCompressedSize: number;
+}
+
+/**
+ * Inserts the manifest unless (repository, digest) exists; returns its id and whether this call
+ * created it. Concurrent identical pushes both succeed and agree on one row.
+ */
+export async function insertManifest(tx: Queryable, m: NewManifest): Promise<{ id: number; created: boolean }> {
+  const { rows } = await tx.query<{ id: number }>(
+    `INSERT INTO manifest (repository_id, digest, media_type, manifest_bytes, config_media_type, artifact_type, subject, layers_compressed_size)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (repository_id, digest) DO NOTHING RETURNING id`,
+    [m.repositoryId, m.digest, m.mediaType, m.bytes, m.configMediaType, m.artifactType, m.subject, m.layersCompressedSize]);
+  if (rows[0]) return { id: rows[0].id, created: true };
+  const existing = await tx.query<{ id: number }>(`SELECT id FROM manifest WHERE repository_id = $1 AND digest = $2`, [m.repositoryId, m.digest]);
+  return { id: existing.rows[0]!.id, created: false };
+}
+
+/** Links manifest `manifestId` to the blobs `blobIds` (idempotent). */
+export async function linkManifestBlobs(tx: Queryable, repositoryId: number, manifestId: number, blobIds: readonly number[]): Promise<void> {
+  if (blobIds.length === 0) return;
+  await tx.query(
+    `INSERT INTO manifestblob (repository_id, manifest_id, blob_id) SELECT $1, $2, unnest($3::bigint[])
+     ON CONFLICT (manifest_id, blob_id) DO NOTHING`, [repositoryId, manifestId, blobIds]);
+}
+
+/** Links index `manifestId` to its child manifests `childIds` (idempotent). */
+export async function linkManifestChildren(tx: Queryable, repositoryId: number, manifestId: number, childIds: readonly number[]): Promise<void> {
+  if (childIds.length === 0) return;
+  await tx.query(
+    `INSERT INTO manifestchild (repository_id, manifest_id, child_manifest_id) SELECT $1, $2, unnest($3::bigint[])
+     ON CONFLICT (manifest_id, child_manifest_id) DO NOTHING`, [repositoryId, manifestId, childIds]);
+}
+
+/** Of `digests`, the manifests stored in repository `repositoryId`: digest -> id. */
+export async function findManifestIds(db: Queryable, repositoryId: number, digests: readonly string[]): Promise<Map<string, number>> {
+  if (digests.length === 0) return new Map();
+  const { rows } = await db.query<{ id: number; digest: string }>(
+    `SELECT id, digest FROM manifest WHERE repository_id = $1 AND digest = ANY($2)`, [repositoryId, digests]);
+  return new Map(rows.map((row) => [row.digest, row.id]));
+}
+
+/** The manifest `digest` of repository `repositoryId` with its bytes, or undefined. */
+export async function getManifestByDigest(db: Queryable, repositoryId: number, digest: string): Promise<ManifestRow | undefined> {
+  const { rows } = await db.query<ManifestRow>(
+    `SELECT id, digest, media_type, manifest_bytes, layers_compressed_size FROM manifest WHERE repository_id = $1 AND digest = $2`,
+    [repositoryId, digest]);
+  return rows[0];
+}
+
+/** Like getManifestByDigest without the bytes (HEAD). */
+export async function headManifestByDigest(db: Queryable, repositoryId: number, digest: string): Promise<ManifestHeadRow | undefined> {
+  const { rows } = await db.query<ManifestHeadRow>(
+    `SELECT id, digest, media_type, octet_length(manifest_bytes) AS size FROM manifest WHERE repository_id = $1 AND digest = $2`,
+    [repositoryId, digest]);
+  return rows[0];
+}
+
+/** A manifest that refers to a subject, as the referrers API lists it. */
+export interface ReferrerRow {
+  digest: string;
+  media_type: string;
+  artifact_type: string | null;
+  size: number;
+  manifest_bytes: Buffer;
+}
+
+/**
+ * Manifests of repository `repositoryId` whose subject is `subject` and that some alive tag (hidden
+ * or not) still keeps at instant `nowMs`, optionally only those of `artifactType`; oldest first.
+ */
+export async function listReferrers(
+  db: Queryable, input: { repositoryId: number; subject: string; artifactType?: string; nowMs: number; limit: number },
+): Promise<ReferrerRow[]> {
+  const { rows } = await db.query<ReferrerRow>(
+    `SELECT m.digest, m.media_type, m.artifact_type, octet_length(m.manifest_bytes) AS size, m.manifest_bytes
+     FROM manifest m
+     WHERE m.repository_id = $1 AND m.subject = $2 AND ($3::text IS NULL OR m.artifact_type = $3)
+       AND EXISTS (SELECT 1 FROM tag t WHERE t.manifest_id = m.id AND (t.lifetime_end_ms IS NULL OR t.lifetime_end_ms > $4))
+     ORDER BY m.id LIMIT $5`,
+    [input.repositoryId, input.subject, input.artifactType ?? null, input.nowMs, input.limit]);
+  return rows;
+}
