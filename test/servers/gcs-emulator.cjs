@@ -1,0 +1,98 @@
+// Runs the Cloud Storage emulator that ships inside firebase-tools, in this process and without
+// Java: `firebase emulators:start` insists on Java 21 and on downloading a security-rules JAR, but the
+// GCS JSON API routes never consult security rules, so the rules runtime is replaced by no-ops.
+//
+// Usage: node test/servers/gcs-emulator.cjs [port]   (default 9199, host 127.0.0.1)
+//
+// Two additions in front of the emulator's own routes, both following the public JSON API:
+//  - requests under /storage/v1/... are served like the bare paths, so the SDK can be pointed at the
+//    emulator with `apiEndpoint` (the emulator only routes some /storage/v1 paths itself);
+//  - objects.compose (POST /b/:bucket/o/:object/compose), which the emulator lacks and the
+//    GoogleCloudStorage driver uses to assemble multipart uploads.
+//
+// It reaches into firebase-tools' internal modules, so firebase-tools must stay pinned (15.34.2).
+'use strict';
+
+const path = require('node:path');
+
+const firebaseDir = path.dirname(require.resolve('firebase-tools/package.json'));
+const internal = (relative) => require(path.join(firebaseDir, 'lib', relative));
+const express = require(require.resolve('express', { paths: [firebaseDir] }));
+const { StorageEmulator } = internal('emulator/storage');
+const { EmulatorRegistry } = internal('emulator/registry');
+const server = internal('emulator/storage/server');
+const { NotFoundError } = internal('emulator/storage/errors');
+const { CloudStorageObjectMetadata } = internal('emulator/storage/metadata');
+
+const port = Number(process.argv[2] || 9199);
+const host = '127.0.0.1';
+
+function notFound(res, bucket, name) {
+  const message = `No such object: ${bucket}/${name}`;
+  res.status(404).json({ error: { code: 404, message, errors: [{ message, domain: 'global', reason: 'notFound' }] } });
+}
+
+// objects.compose: concatenates the source objects, in order, into the destination object.
+function composeRoute(emulator) {
+  return async (req, res, next) => {
+    try {
+      const { bucket, object } = req.params;
+      const layer = emulator.adminStorageLayer;
+      const parts = [];
+      for (const source of req.body.sourceObjects || []) {
+        try {
+          parts.push((await layer.getObject({ bucketId: bucket, decodedObjectId: source.name })).data);
+        } catch (error) {
+          if (error instanceof NotFoundError) return notFound(res, bucket, source.name);
+          throw error;
+        }
+      }
+      const destination = req.body.destination || {};
+      const upload = emulator.uploadService.multipartUpload({
+        bucketId: bucket,
+        objectId: object,
+        metadata: { contentType: destination.contentType, metadata: destination.metadata },
+        dataRaw: Buffer.concat(parts),
+        authorization: 'Bearer owner',
+      });
+      res.json(new CloudStorageObjectMetadata(await layer.uploadObject(upload)));
+    } catch (error) {
+      next(error);
+    }
+  };
+}
+
+const createEmulatorApp = server.createApp;
+server.createApp = async (projectId, emulator) => {
+  const emulatorApp = await createEmulatorApp(projectId, emulator);
+  const app = express();
+  app.use((req, _res, next) => {
+    if (/^\/storage\/v1\/b(\/|\?|$)/.test(req.url)) req.url = req.url.slice('/storage/v1'.length);
+    next();
+  });
+  app.post('/b/:bucket/o/:object/compose', express.json(), composeRoute(emulator));
+  app.use(emulatorApp);
+  return app;
+};
+
+const emulator = new StorageEmulator({ projectId: 'demo-quayfleet', host, port, rules: { name: 'none', content: '' }, auto_download: false });
+const noRules = { start: async () => {}, stop: async () => {}, getRuleset: () => undefined };
+emulator._rulesRuntime.start = async () => {};
+emulator._rulesRuntime.stop = async () => {};
+emulator._rulesManager = noRules;
+emulator.createRulesManager = () => noRules;
+
+EmulatorRegistry.start(emulator).then(
+  () => console.log(`gcs emulator listening on http://${host}:${port}`),
+  (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
+
+// Stopping deletes the emulator's temp files before exiting.
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.on(signal, () => {
+    emulator.stop().finally(() => process.exit(0));
+  });
+}
