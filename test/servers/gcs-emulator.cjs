@@ -12,6 +12,8 @@
 //
 // It reaches into firebase-tools' internal modules, so firebase-tools must stay pinned (15.34.2).
 'use strict';
+/* global require */
+/* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS script: it patches firebase-tools' CommonJS modules */
 
 const path = require('node:path');
 
