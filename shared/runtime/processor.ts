@@ -1,0 +1,92 @@
+/**
+ * The BullMQ processor that wraps a worker's handler: validates the payload, builds `ctx`, runs
+ * the handler, and maps how it ended onto BullMQ (outcomes.ts). Every job of every worker passes
+ * through here, so the success path allocates only the context object and one Map entry.
+ */
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { jobLogger } from './job-context.ts';
+import { DeferError, PermanentFailureError, RateLimitedError, type JobOutcome } from './outcomes.ts';
+import type { ActiveJob, WorkerRuntime } from './worker-runtime.ts';
+
+/** The signal handed to a handler when BullMQ gives none (it always does for this processor). */
+const NEVER_ABORTED = new AbortController().signal;
+
+/** What a failed run becomes: the outcome to count and the error to give BullMQ. */
+interface MappedFailure {
+  readonly outcome: JobOutcome;
+  readonly error: Error;
+}
+
+/** The processor of one worker. Its three parameters make BullMQ pass an AbortSignal. */
+export function createProcessor(rt: WorkerRuntime): (job: Job, token?: string, signal?: AbortSignal) => Promise<void> {
+  return async (job, token, signal) => {
+    const lockToken = token ?? '';
+    const entry = rt.track(job, lockToken);
+    const startedAt = performance.now();
+    let outcome: JobOutcome = 'done';
+    try {
+      await runHandler(rt, job, signal ?? NEVER_ABORTED, entry);
+      if (entry.handedBack) outcome = 'handed_back';
+    } catch (error) {
+      const failure = await mapFailure(rt, job, lockToken, signal, entry, error);
+      outcome = failure.outcome;
+      throw failure.error;
+    } finally {
+      rt.finish(job, outcome, startedAt);
+    }
+    // Shutdown already returned this job to the queue: completing it now would lose the lock race.
+    if (outcome === 'handed_back') throw new DelayedError('handed back at shutdown');
+  };
+}
+
+async function runHandler(rt: WorkerRuntime, job: Job, signal: AbortSignal, entry: ActiveJob): Promise<void> {
+  let payload;
+  try {
+    payload = rt.contract.parse(job.data);
+  } catch (error) {
+    // A payload that fails its schema at dequeue will fail it on every retry too.
+    throw new PermanentFailureError((error as Error).message, { cause: error });
+  }
+  const ctx = new rt.Context(rt, job, signal, payload);
+  entry.ctx = ctx;
+  await rt.handler(payload, ctx as never);
+}
+
+/** Maps a thrown error to an outcome, doing the BullMQ move it needs. Logs once, here. */
+async function mapFailure(
+  rt: WorkerRuntime, job: Job, token: string, signal: AbortSignal | undefined, entry: ActiveJob, error: unknown,
+): Promise<MappedFailure> {
+  const log = entry.ctx?.log ?? jobLogger(rt, job, undefined);
+  if (entry.handedBack) return { outcome: 'handed_back', error: new DelayedError('handed back at shutdown') };
+  try {
+    if (rt.stopping && signal?.aborted) {
+      // The handler honoured the shutdown signal: return the job untouched, attempt not spent.
+      entry.handedBack = true;
+      await job.moveToDelayed(Date.now(), token);
+      log.info('job interrupted by shutdown; handed back to the queue');
+      return { outcome: 'handed_back', error: new DelayedError('handed back at shutdown') };
+    }
+    if (error instanceof PermanentFailureError) {
+      log.warn({ reason: error.reason }, 'job failed permanently; dead-lettered');
+      return { outcome: 'dead_lettered', error: new UnrecoverableError(error.reason) };
+    }
+    if (error instanceof DeferError) {
+      await job.moveToDelayed(Date.now() + error.delayMs, token);
+      log.debug({ delayMs: error.delayMs, reason: error.reason }, 'job deferred');
+      return { outcome: 'deferred', error: new DelayedError(error.message) };
+    }
+    if (error instanceof RateLimitedError) {
+      await rt.queue.rateLimit(error.delayMs);
+      log.info({ delayMs: error.delayMs, reason: error.reason }, 'queue rate limited');
+      return { outcome: 'rate_limited', error: Worker.RateLimitError() };
+    }
+  } catch (moveError) {
+    // Redis refused the move (lost lock, connection): let BullMQ treat it as a failed attempt.
+    log.error({ err: moveError }, 'could not apply the job outcome; counting a failed attempt');
+    return { outcome: 'retried', error: moveError as Error };
+  }
+  const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+  if (last) log.error({ err: error }, 'job failed on its last attempt; dead-lettered');
+  else log.warn({ err: error }, 'job failed; will retry after backoff');
+  return { outcome: last ? 'dead_lettered' : 'retried', error: error instanceof Error ? error : new Error(String(error)) };
+}

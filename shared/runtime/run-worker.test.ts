@@ -1,0 +1,201 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createPool, type Pool } from '../db/pool.ts';
+import { InvalidPayloadError } from '../../queues/contract.ts';
+import { REDIS_URL, uniquePrefix } from '../../test/helpers/redis.ts';
+import { TEST_POSTGRES_URL } from '../../test/servers/ports.ts';
+import { registry } from './metrics.ts';
+import { DeferError, PermanentFailureError, RateLimitedError } from './outcomes.ts';
+import { createProducer, type Producer } from './producer.ts';
+import { listDeadLetters } from './queue-status.ts';
+import { runWorker, type RunningWorker } from './run-worker.ts';
+import { captureLogger, sleep, testConfig, testQueue, waitFor } from './test-support/index.ts';
+import { defineWorker, type JobContext, type JobHandler, type WorkerServices } from './worker.ts';
+
+const queue = testQueue('testqueue');
+const followUp = testQueue('followup');
+type Payload = ReturnType<typeof queue.parse>;
+
+let pool: Pool;
+let prefix: string;
+let producer: Producer;
+let running: RunningWorker[];
+
+beforeAll(() => {
+  pool = createPool({ connectionString: TEST_POSTGRES_URL, max: 1 });
+});
+afterAll(async () => {
+  await pool.end();
+});
+beforeEach(() => {
+  prefix = uniquePrefix('runworker');
+  producer = createProducer({ url: REDIS_URL, prefix });
+  running = [];
+});
+afterEach(async () => {
+  await Promise.all(running.map((worker) => worker.stop(2000)));
+  for (const name of [queue.name, followUp.name]) await producer.queue(name).obliterate({ force: true });
+  await producer.close();
+});
+
+async function start<K = unknown>(handler: JobHandler<Payload, WorkerServices, K>, options: { concurrency?: number; log?: ReturnType<typeof captureLogger>['log']; schedule?: number } = {}) {
+  const definition = defineWorker({
+    name: 'testworker',
+    queue,
+    concurrency: options.concurrency ?? 1,
+    ...(options.schedule ? { schedule: [{ id: 'tick', everySeconds: options.schedule, payload: { v: 1 as const, n: 0 } }] } : {}),
+    handler,
+  });
+  const worker = await runWorker(definition, {
+    config: testConfig(), services: { db: pool }, redis: { url: REDIS_URL, prefix }, log: options.log ?? captureLogger().log,
+  });
+  if (worker.disabled) throw new Error('unexpectedly disabled');
+  running.push(worker);
+  return worker;
+}
+
+async function stateOf(jobId: string) {
+  const job = await producer.queue(queue.name).getJob(jobId);
+  return { state: await job?.getState(), attemptsMade: job?.attemptsMade, data: job?.data };
+}
+
+async function outcomeCount(outcome: string): Promise<number> {
+  const values = (await registry.getSingleMetric('quayfleet_worker_jobs_total')!.get()).values;
+  return values.find((v) => v.labels.queue_name === queue.name && v.labels.outcome === outcome)?.value ?? 0;
+}
+
+describe('runWorker', () => {
+  it('runs a job to done with services, job info and a logger bound to worker, job and repository', async () => {
+    const { log, lines } = captureLogger();
+    const seen: { db: unknown; job: unknown; payload: Payload }[] = [];
+    const doneBefore = await outcomeCount('done');
+    await start(async (payload, ctx) => {
+      seen.push({ db: ctx.db, job: ctx.job, payload });
+      ctx.log.info('collecting');
+    }, { log });
+    expect(await producer.enqueue(queue, { v: 1, n: 1, repositoryId: 7 })).toBe('testqueue/1');
+    await waitFor(async () => (await stateOf('testqueue/1')).state === 'completed');
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.db).toBe(pool);
+    expect(seen[0]!.payload).toEqual({ v: 1, n: 1, repositoryId: 7 });
+    expect(seen[0]!.job).toMatchObject({ id: 'testqueue/1', queueName: 'testqueue', attempt: 1, attemptsMade: 0, maxAttempts: 3 });
+    expect(lines.find((l) => l.msg === 'collecting')).toMatchObject({ worker: 'testworker', jobId: 'testqueue/1', attempt: 1, repositoryId: 7 });
+    expect(await outcomeCount('done')).toBe(doneBefore + 1);
+  });
+
+  it('rejects a bad payload at enqueue and dead-letters one that reaches a worker', async () => {
+    const calls: number[] = [];
+    await start(async (payload) => { calls.push(payload.n); });
+    await expect(producer.enqueue(queue, { v: 1, n: -1 })).rejects.toThrow(InvalidPayloadError);
+    await producer.queue(queue.name).add('raw', { v: 2, n: 'x' }, { jobId: 'testqueue/bad', attempts: 3 });
+    await waitFor(async () => (await stateOf('testqueue/bad')).state === 'failed');
+    expect(calls).toEqual([]);
+    const [letter] = await listDeadLetters(producer, queue.name);
+    expect(letter).toMatchObject({ jobId: 'testqueue/bad', permanent: true, attemptsMade: 1 });
+    expect(letter!.reason).toMatch(/invalid testqueue payload/);
+  });
+
+  it('dead-letters a permanent failure with its reason and does not retry it', async () => {
+    let calls = 0;
+    await start(async () => { calls++; throw new PermanentFailureError('repository is gone'); });
+    await producer.enqueue(queue, { v: 1, n: 2 });
+    await waitFor(async () => (await stateOf('testqueue/2')).state === 'failed');
+    await sleep(500); // a retry would have run by now (backoff 200 ms)
+    expect(calls).toBe(1);
+    expect(await listDeadLetters(producer, queue.name)).toMatchObject([
+      { jobId: 'testqueue/2', reason: 'repository is gone', permanent: true, attemptsMade: 1, payload: { v: 1, n: 2 } },
+    ]);
+  });
+
+  it('defers without spending an attempt', async () => {
+    const runs: { attemptsMade: number; at: number }[] = [];
+    await start(async (_payload, ctx) => {
+      runs.push({ attemptsMade: ctx.job.attemptsMade, at: Date.now() });
+      if (runs.length < 3) throw new DeferError(150, 'repository lock busy');
+    });
+    await producer.enqueue(queue, { v: 1, n: 3 });
+    await waitFor(async () => (await stateOf('testqueue/3')).state === 'completed');
+    expect(runs.map((r) => r.attemptsMade)).toEqual([0, 0, 0]);
+    expect(runs[1]!.at - runs[0]!.at).toBeGreaterThanOrEqual(140);
+    expect(runs[2]!.at - runs[1]!.at).toBeGreaterThanOrEqual(140);
+  });
+
+  it("retries with the contract's exponential backoff, then dead-letters after the last attempt", async () => {
+    const runs: number[] = [];
+    await start(async () => { runs.push(Date.now()); throw new Error('upstream unavailable'); });
+    await producer.enqueue(queue, { v: 1, n: 4 });
+    await waitFor(async () => (await stateOf('testqueue/4')).state === 'failed');
+    expect(runs).toHaveLength(3);
+    expect(runs[1]! - runs[0]!).toBeGreaterThanOrEqual(195); // 200 ms * 2^0
+    expect(runs[2]! - runs[1]!).toBeGreaterThanOrEqual(395); // 200 ms * 2^1
+    expect(await listDeadLetters(producer, queue.name)).toMatchObject([
+      { jobId: 'testqueue/4', reason: 'upstream unavailable', permanent: false, attemptsMade: 3 },
+    ]);
+  });
+
+  it('pauses the whole queue for the time a rate limit asks, without spending an attempt', async () => {
+    const starts: { n: number; at: number; attemptsMade: number }[] = [];
+    let limited = false;
+    await start(async (payload, ctx) => {
+      starts.push({ n: payload.n, at: Date.now(), attemptsMade: ctx.job.attemptsMade });
+      if (!limited) { limited = true; throw new RateLimitedError(700, 'HTTP 429'); }
+    });
+    await producer.enqueue(queue, { v: 1, n: 5 });
+    await producer.enqueue(queue, { v: 1, n: 6 });
+    await waitFor(async () => (await stateOf('testqueue/5')).state === 'completed' && (await stateOf('testqueue/6')).state === 'completed');
+    expect(starts).toHaveLength(3);
+    expect(starts[1]!.at - starts[0]!.at).toBeGreaterThanOrEqual(650);
+    expect(starts.every((s) => s.attemptsMade === 0)).toBe(true);
+  });
+
+  it('resumes a retried job from its checkpoint, with the payload unchanged', async () => {
+    const seen: { resumeFrom: unknown; payload: Payload }[] = [];
+    await start(async (payload, ctx: JobContext<WorkerServices, { page: number }>) => {
+      seen.push({ resumeFrom: ctx.resumeFrom, payload });
+      if (!ctx.resumeFrom) {
+        await ctx.checkpoint({ page: 3 });
+        throw new Error('connection reset');
+      }
+    });
+    await producer.enqueue(queue, { v: 1, n: 7 });
+    await waitFor(async () => (await stateOf('testqueue/7')).state === 'completed');
+    expect(seen).toEqual([
+      { resumeFrom: undefined, payload: { v: 1, n: 7 } },
+      { resumeFrom: { page: 3 }, payload: { v: 1, n: 7 } },
+    ]);
+  });
+
+  it('enqueues follow-up work from a handler under its dedupe id', async () => {
+    await start(async (payload, ctx) => { await ctx.enqueue(followUp, { v: 1, n: payload.n + 100 }, { delayMs: 60_000 }); });
+    await producer.enqueue(queue, { v: 1, n: 8 });
+    await waitFor(async () => (await stateOf('testqueue/8')).state === 'completed');
+    const job = await producer.queue(followUp.name).getJob('followup/108');
+    expect(await job?.getState()).toBe('delayed');
+  });
+
+  it('fires a schedule once per tick across two running workers', async () => {
+    const ticks: string[] = [];
+    const handler: JobHandler<Payload> = async (_payload, ctx) => { ticks.push(ctx.job.id); };
+    await start(handler, { schedule: 0.4 });
+    await start(handler, { schedule: 0.4 });
+    await sleep(2100);
+    expect(await producer.queue(queue.name).getJobSchedulersCount()).toBe(1);
+    expect(new Set(ticks).size).toBe(ticks.length);
+    expect(ticks.length).toBeGreaterThanOrEqual(4);
+    expect(ticks.length).toBeLessThanOrEqual(6);
+    const operation = (await registry.getSingleMetric('quay_worker_operation_duration_seconds')!.get()).values
+      .find((v) => v.labels.operation === 'tick' && (v as { metricName?: string }).metricName?.endsWith('_count'));
+    expect(operation?.value).toBeGreaterThanOrEqual(4);
+  });
+
+  it('returns disabled, with the reason logged, when the gate is off', async () => {
+    const { log, lines } = captureLogger();
+    const definition = defineWorker({
+      name: 'gatedworker', queue, concurrency: 1,
+      gate: (config) => ({ enabled: config.quay.FEATURE_REPO_MIRROR, reason: 'FEATURE_REPO_MIRROR is off' }),
+      handler: async () => undefined,
+    });
+    const result = await runWorker(definition, { config: testConfig(), services: { db: pool }, redis: { url: REDIS_URL, prefix }, log });
+    expect(result).toEqual({ disabled: true, reason: 'FEATURE_REPO_MIRROR is off' });
+    expect(lines).toContainEqual(expect.objectContaining({ worker: 'gatedworker', reason: 'FEATURE_REPO_MIRROR is off' }));
+  });
+});
