@@ -1,0 +1,38 @@
+/**
+ * Process signal wiring for worker processes. Kubernetes sends SIGTERM and, after the grace
+ * period, SIGKILL; the first SIGTERM (or Ctrl-C) starts the orderly shutdown, a second one exits
+ * at once with status 1, as Quay's workers do.
+ */
+import type { Logger } from './logger.ts';
+
+/** How long after a finished shutdown the process may linger on stray handles before it exits. */
+const EXIT_GRACE_MS = 1000;
+
+/**
+ * Runs `shutdown` on the first SIGTERM or SIGINT. When it resolves the process exits (status 0,
+ * or 1 if it threw) as soon as the event loop is empty, and at the latest after a second.
+ * Returns a function that removes the handlers.
+ */
+export function onShutdownSignal(shutdown: (signal: NodeJS.Signals) => Promise<void>, log: Logger): () => void {
+  let started = false;
+  const handler = (signal: NodeJS.Signals): void => {
+    if (started) {
+      log.warn({ signal }, 'second signal; exiting now');
+      process.exit(1);
+    }
+    started = true;
+    log.info({ signal }, 'shutting down');
+    shutdown(signal).then(
+      () => { process.exitCode ??= 0; },
+      (error: unknown) => { log.error({ err: error }, 'shutdown failed'); process.exitCode = 1; },
+    ).finally(() => {
+      setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
+    });
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+  return () => {
+    process.off('SIGTERM', handler);
+    process.off('SIGINT', handler);
+  };
+}
