@@ -1,0 +1,192 @@
+/**
+ * Per-repository collection (the `garbagecollection` job), Quay's `garbage_collect_repo` made
+ * set-based: garbage tags, then garbage manifests with their dependent rows, then expired upload
+ * leases; every transaction that unlinks blobs also collects the blobs it orphaned, so a crash
+ * between steps never strands an unreferenced blob row. Storage objects are only recorded here
+ * (`pendingstoragedeletion`); `drainPendingDeletions` deletes them afterwards.
+ */
+import { withTransaction, type Pool, type Queryable } from '../pool.ts';
+import { collectOrphanBlobs } from './blobs.ts';
+import { MAX_BATCH } from './constants.ts';
+import { deleteUnusedManifests, type RepositoryRef } from './manifests.ts';
+import { PLAN_CTES, type PlanParams } from './plan.ts';
+import { GcTally, type GcListener } from './tally.ts';
+
+/** Options of one collection. */
+export interface CollectOptions {
+  /** Wall clock in ms (injectable for tests that move time). */
+  readonly nowMs?: number;
+  /** Receives committed deletions (the Prometheus listener in production). */
+  readonly listener?: GcListener;
+  /** Ids per statement, at most MAX_BATCH. */
+  readonly batchSize?: number;
+  /** Stops between batches; everything committed so far is consistent. */
+  readonly signal?: AbortSignal;
+}
+
+/** What one collection did. */
+export interface CollectResult {
+  /** False when the repository is gone, marked for deletion, or its namespace is being deleted. */
+  readonly found: boolean;
+  readonly tags: number;
+  readonly manifests: number;
+  readonly leases: number;
+  /** `imagestorage` rows deleted. */
+  readonly blobs: number;
+  /** Pending storage deletions this run recorded: drain them next. */
+  readonly pendingIds: number[];
+  /** Candidates skipped because a concurrent push held them; a later run retries them. */
+  readonly busy: number;
+}
+
+interface Target extends RepositoryRef {
+  cutoffMs: number;
+}
+
+/** Collects the garbage of repository `repositoryId`. Callers hold its GC lock (`withGcLock`). */
+export async function collectRepository(pool: Pool, repositoryId: number, options: CollectOptions = {}): Promise<CollectResult> {
+  const nowMs = options.nowMs ?? Date.now();
+  const batch = Math.min(options.batchSize ?? MAX_BATCH, MAX_BATCH);
+  const target = await loadTarget(pool, repositoryId, nowMs);
+  const run = new Run(pool, options.listener, options.signal);
+  if (!target) return { found: false, ...run.result() };
+  await run.tags(target, batch);
+  await run.manifests(target, batch, nowMs);
+  await run.leases(target, batch, nowMs);
+  return { found: true, ...run.result() };
+}
+
+async function loadTarget(db: Queryable, repositoryId: number, nowMs: number): Promise<Target | undefined> {
+  const { rows } = await db.query<{ id: number; namespace_id: number; window_s: number }>(
+    `SELECT r.id, r.namespace_user_id AS namespace_id, n.removed_tag_expiration_s AS window_s
+       FROM repository r JOIN namespace n ON n.id = r.namespace_user_id
+      WHERE r.id = $1 AND r.state <> 3 AND NOT n.deleted`, [repositoryId]);
+  const row = rows[0];
+  return row && { id: row.id, namespaceId: row.namespace_id, cutoffMs: nowMs - row.window_s * 1000 };
+}
+
+/** The state of one collection: committed counts and pending deletions. */
+class Run {
+  readonly counts: GcTally;
+  private pendingIds: number[] = [];
+  private busy = 0;
+
+  constructor(private readonly pool: Pool, listener: GcListener | undefined, private readonly signal: AbortSignal | undefined) {
+    this.counts = new GcTally(listener);
+  }
+
+  result(): Omit<CollectResult, 'found'> {
+    const c = this.counts;
+    return { tags: c.count('Tag'), manifests: c.count('Manifest'), leases: c.count('UploadedBlob'), blobs: c.count('ImageStorage'), pendingIds: this.pendingIds, busy: this.busy };
+  }
+
+  /** Runs `fn` in a transaction and replays its counts only once it committed. */
+  private async commit<T>(fn: (tx: Queryable, counts: GcTally) => Promise<T>): Promise<T> {
+    let counts = new GcTally();
+    const value = await withTransaction(this.pool, (tx) => {
+      counts = new GcTally(); // a retried attempt starts from zero
+      return fn(tx, counts);
+    });
+    counts.replayInto(this.counts);
+    return value;
+  }
+
+  private get stopped(): boolean {
+    return this.signal?.aborted ?? false;
+  }
+
+  /** Deletes tags past the time machine, a batch per transaction, re-checking the cutoff under lock. */
+  async tags(target: Target, batch: number): Promise<void> {
+    for (let deleted = batch; deleted > 0 && !this.stopped;) {
+      deleted = await this.commit(async (tx, counts) => {
+        const { rows } = await tx.query<{ id: number }>(
+          `SELECT id FROM tag WHERE repository_id = $1 AND lifetime_end_ms <= $2 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED`,
+          [target.id, target.cutoffMs, batch]);
+        const ids = rows.map((r) => r.id);
+        if (ids.length === 0) return 0;
+        await tx.query(`UPDATE tag SET linked_tag_id = NULL WHERE linked_tag_id = ANY($1::bigint[])`, [ids]);
+        const result = await tx.query(`DELETE FROM tag WHERE id = ANY($1::bigint[])`, [ids]);
+        counts.rowsDeleted('Tag', result.rowCount ?? 0);
+        return ids.length;
+      });
+    }
+  }
+
+  /**
+   * Deletes the plan's garbage manifests in passes: a child or subject only becomes unused once
+   * its parent or referrer is gone, so each pass retries what the previous one left; a pass that
+   * deletes nothing ends the loop (Quay's purge once looped forever here, §7).
+   */
+  async manifests(target: Target, batch: number, nowMs: number): Promise<void> {
+    let remaining = await garbageManifestIds(this.pool, target.id, nowMs);
+    while (remaining.length > 0 && !this.stopped) {
+      const deleted = new Set<number>();
+      let busy = 0;
+      for (let i = 0; i < remaining.length && !this.stopped; i += batch) {
+        const chunk = remaining.slice(i, i + batch);
+        const outcome = await this.commit(async (tx, counts) => {
+          const manifests = await deleteUnusedManifests(tx, target, chunk, { counts });
+          const blobs = await collectOrphanBlobs(tx, manifests.blobIds, { nowMs, counts });
+          return { manifests, blobs };
+        });
+        outcome.manifests.deleted.forEach((id) => deleted.add(id));
+        this.pendingIds.push(...outcome.blobs.pendingIds);
+        busy += outcome.manifests.busy + outcome.blobs.busy;
+      }
+      remaining = remaining.filter((id) => !deleted.has(id));
+      if (deleted.size === 0) {
+        this.busy += busy;
+        break;
+      }
+    }
+  }
+
+  /** Deletes the repository's expired upload leases and collects the blobs they alone protected. */
+  async leases(target: Target, batch: number, nowMs: number): Promise<void> {
+    for (let deleted = batch; deleted > 0 && !this.stopped;) {
+      const outcome = await this.commit(async (tx, counts) => {
+        const { rows } = await tx.query<{ blob_id: number }>(
+          `DELETE FROM uploadedblob WHERE id IN (
+             SELECT id FROM uploadedblob WHERE repository_id = $1 AND expires_at <= to_timestamp($2::float8 / 1000)
+              ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
+           RETURNING blob_id`, [target.id, nowMs, batch]);
+        counts.rowsDeleted('UploadedBlob', rows.length);
+        const blobs = await collectOrphanBlobs(tx, rows.map((r) => r.blob_id), { nowMs, counts });
+        return { deleted: rows.length, blobs };
+      });
+      this.pendingIds.push(...outcome.blobs.pendingIds);
+      this.busy += outcome.blobs.busy;
+      deleted = outcome.deleted;
+    }
+  }
+}
+
+/** Ids of the repository's garbage manifests right now, in id order (the plan's rule). */
+export async function garbageManifestIds(db: Queryable, repositoryId: number, nowMs: number): Promise<number[]> {
+  const params: PlanParams = [null, repositoryId, nowMs, false];
+  const { rows } = await db.query<{ id: number }>(`${PLAN_CTES} SELECT id FROM garbage_manifests ORDER BY id`, params);
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Collects blobs found orphaned outside any repository's run (the sweep's blob scan), a batch per
+ * transaction; returns the pending deletions recorded.
+ */
+export async function collectBlobs(pool: Pool, blobIds: readonly number[], options: CollectOptions = {}): Promise<{ blobs: number; pendingIds: number[]; busy: number }> {
+  const nowMs = options.nowMs ?? Date.now();
+  const batch = Math.min(options.batchSize ?? MAX_BATCH, MAX_BATCH);
+  const total = new GcTally(options.listener);
+  const pendingIds: number[] = [];
+  let busy = 0;
+  for (let i = 0; i < blobIds.length && !options.signal?.aborted; i += batch) {
+    let counts = new GcTally();
+    const outcome = await withTransaction(pool, (tx) => {
+      counts = new GcTally();
+      return collectOrphanBlobs(tx, blobIds.slice(i, i + batch), { nowMs, counts });
+    });
+    counts.replayInto(total);
+    pendingIds.push(...outcome.pendingIds);
+    busy += outcome.busy;
+  }
+  return { blobs: total.count('ImageStorage'), pendingIds, busy };
+}

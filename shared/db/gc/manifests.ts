@@ -1,0 +1,78 @@
+/**
+ * Manifest collection inside a GC or purge transaction, in Quay's order (reference §2.3,
+ * `_garbage_collect_manifest`): label links, child links (as parent), blob links, the quota
+ * subtraction, the manifest rows; then the labels no manifest links any more.
+ */
+import type { Queryable } from '../pool.ts';
+import { subtractManifestQuota, type CollectedManifest } from '../quota-gc-hook.ts';
+import type { GcTally } from './tally.ts';
+
+/** The repository a batch of manifests belongs to. */
+export interface RepositoryRef {
+  readonly id: number;
+  readonly namespaceId: number;
+}
+
+/** Outcome of one manifest batch. */
+export interface ManifestDeletion {
+  readonly deleted: number[];
+  /** Blobs the deleted manifests linked: candidates for `collectOrphanBlobs`. */
+  readonly blobIds: number[];
+  /** Candidates whose row another transaction holds (a push linking them); left for later. */
+  readonly busy: number;
+}
+
+/**
+ * Deletes the manifests among `candidateIds` (all in `repository`) that nothing uses, inside the
+ * caller's transaction. Used means: any tag row (alive, ended or hidden) points to it, a
+ * `manifestchild` row names it as child, or (unless `ignoreReferrers`, the purge) another manifest
+ * of the repository has it as `subject`. Rows are locked before the re-check, so a push that
+ * links one of them either committed first (and is seen) or waits and then fails its FK check.
+ */
+export async function deleteUnusedManifests(
+  tx: Queryable, repository: RepositoryRef, candidateIds: readonly number[], options: { counts: GcTally; ignoreReferrers?: boolean },
+): Promise<ManifestDeletion> {
+  if (candidateIds.length === 0) return { deleted: [], blobIds: [], busy: 0 };
+  const { rows: locked } = await tx.query<{ id: number }>(
+    `SELECT id FROM manifest WHERE id = ANY($1::bigint[]) AND repository_id = $2 ORDER BY id FOR UPDATE SKIP LOCKED`,
+    [[...new Set(candidateIds)], repository.id]);
+  const { rows: unused } = await tx.query<{ id: number }>(
+    `SELECT m.id FROM manifest m WHERE m.id = ANY($1::bigint[])
+       AND NOT EXISTS (SELECT 1 FROM tag t WHERE t.manifest_id = m.id)
+       AND NOT EXISTS (SELECT 1 FROM manifestchild c WHERE c.child_manifest_id = m.id)
+       AND ($2 OR NOT EXISTS (SELECT 1 FROM manifest r WHERE r.repository_id = m.repository_id AND r.subject = m.digest AND r.id <> m.id))`,
+    [locked.map((r) => r.id), options.ignoreReferrers ?? false]);
+  const ids = unused.map((r) => r.id);
+  const busy = new Set(candidateIds).size - locked.length;
+  if (ids.length === 0) return { deleted: [], blobIds: [], busy };
+
+  const { counts } = options;
+  const labels = await tx.query<{ label_id: number }>(`DELETE FROM manifestlabel WHERE manifest_id = ANY($1::bigint[]) RETURNING label_id`, [ids]);
+  counts.rowsDeleted('ManifestLabel', labels.rowCount ?? 0);
+  const children = await tx.query(`DELETE FROM manifestchild WHERE manifest_id = ANY($1::bigint[])`, [ids]);
+  counts.rowsDeleted('ManifestChild', children.rowCount ?? 0);
+  const links = await tx.query<{ manifest_id: number; blob_id: number; image_size: number }>(
+    `DELETE FROM manifestblob mb USING imagestorage s WHERE mb.manifest_id = ANY($1::bigint[]) AND s.id = mb.blob_id
+     RETURNING mb.manifest_id, mb.blob_id, s.image_size`, [ids]);
+  counts.rowsDeleted('ManifestBlob', links.rowCount ?? 0);
+  await subtractManifestQuota(tx, { namespaceId: repository.namespaceId, repositoryId: repository.id, manifests: groupLinks(ids, links.rows) });
+  const manifests = await tx.query(`DELETE FROM manifest WHERE id = ANY($1::bigint[])`, [ids]);
+  counts.rowsDeleted('Manifest', manifests.rowCount ?? 0);
+  await deleteUnlinkedLabels(tx, labels.rows.map((r) => r.label_id), counts);
+  return { deleted: ids, blobIds: [...new Set(links.rows.map((r) => r.blob_id))], busy };
+}
+
+function groupLinks(ids: number[], links: { manifest_id: number; blob_id: number; image_size: number }[]): CollectedManifest[] {
+  const byManifest = new Map<number, { blobId: number; sizeBytes: number }[]>(ids.map((id) => [id, []]));
+  for (const link of links) byManifest.get(link.manifest_id)?.push({ blobId: link.blob_id, sizeBytes: link.image_size });
+  return [...byManifest].map(([manifestId, blobs]) => ({ manifestId, blobs }));
+}
+
+// Quay's _bulk_garbage_collect_labels: a label another manifest still links survives.
+async function deleteUnlinkedLabels(tx: Queryable, labelIds: number[], counts: GcTally): Promise<void> {
+  if (labelIds.length === 0) return;
+  const result = await tx.query(
+    `DELETE FROM label l WHERE l.id = ANY($1::bigint[]) AND NOT EXISTS (SELECT 1 FROM manifestlabel ml WHERE ml.label_id = l.id)`,
+    [[...new Set(labelIds)]]);
+  counts.rowsDeleted('Label', result.rowCount ?? 0);
+}

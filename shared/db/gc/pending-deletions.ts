@@ -1,0 +1,181 @@
+/**
+ * Deletes the storage objects recorded in `pendingstoragedeletion`, after their rows are gone.
+ * Per batch, in one transaction: claim records (SKIP LOCKED, so drains run in parallel), take the
+ * push path's digest lock for each (try, never wait), keep the object when an `imagestorage` row
+ * for that digest exists again (a push re-created it), delete the rest with the driver's batch
+ * delete, then drop the records that succeeded. A storage error keeps its record with
+ * `attempts`/`last_error` for a later drain; nothing is ever lost between database and storage.
+ */
+import { mapBounded } from '../../storage/concurrency.ts';
+import type { ObjectStore } from '../../storage/types.ts';
+import { withTransaction, type Pool, type Queryable } from '../pool.ts';
+import { EMPTY_LAYER_DIGEST, PENDING_BATCH, STORAGE_CONCURRENCY } from './constants.ts';
+import { tryLockBlobDigests } from './locks.ts';
+import type { GcListener } from './tally.ts';
+
+/** The stores of the storage locations (`DistributedStorage` satisfies it). */
+export interface BlobStores {
+  /** The store of location `name`; throws for an unknown location. */
+  store(name: string): ObjectStore;
+}
+
+/** Which records a drain takes and how hard it works. */
+export interface DrainOptions {
+  /** Only these records (a collection's own); default: all. */
+  readonly ids?: readonly number[];
+  /** Only records created at least this long ago (the sweep leaves fresh ones to their job). */
+  readonly minAgeMs?: number;
+  /** Stop after claiming this many records in total (bounds one sweep tick). */
+  readonly limit?: number;
+  /** Records per transaction (and per backend batch request at most). */
+  readonly batchSize?: number;
+  /** Transactions in flight at once. */
+  readonly concurrency?: number;
+  readonly listener?: GcListener;
+  readonly signal?: AbortSignal;
+}
+
+/** What a drain did. */
+export interface DrainResult {
+  /** Objects deleted from storage (one per location) and their bytes. */
+  deleted: number;
+  bytes: number;
+  /** Records dropped without deleting because the digest has a row again. */
+  kept: number;
+  /** Records whose delete failed; retried by a later drain. */
+  failed: number;
+  /** Records skipped because a push held their digest lock. */
+  busy: number;
+}
+
+interface PendingRow {
+  id: number;
+  location: string;
+  content_checksum: string;
+  object_key: string;
+  size_bytes: number;
+}
+
+/** Drains pending storage deletions until none matching `options` remain unclaimed (or `limit`). */
+export async function drainPendingDeletions(pool: Pool, stores: BlobStores, options: DrainOptions = {}): Promise<DrainResult> {
+  const total: DrainResult = { deleted: 0, bytes: 0, kept: 0, failed: 0, busy: 0 };
+  const batch = options.batchSize ?? PENDING_BATCH;
+  let budget = options.limit ?? Number.POSITIVE_INFINITY;
+  // Each lane keeps its own cursor, so a record whose delete failed is not retried in a hot loop.
+  const lane = async (): Promise<void> => {
+    for (let cursor = 0; budget > 0 && !options.signal?.aborted;) {
+      const take = Math.min(batch, budget);
+      budget -= take;
+      const outcome = await drainBatch(pool, stores, { ...options, cursor, take });
+      budget += take - outcome.claimed;
+      if (outcome.claimed === 0) return;
+      cursor = outcome.lastId;
+      total.deleted += outcome.result.deleted;
+      total.bytes += outcome.result.bytes;
+      total.kept += outcome.result.kept;
+      total.failed += outcome.result.failed;
+      total.busy += outcome.result.busy;
+      options.listener?.objectsDeleted(outcome.result.deleted, outcome.result.bytes);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? STORAGE_CONCURRENCY) }, lane));
+  return total;
+}
+
+async function drainBatch(
+  pool: Pool, stores: BlobStores, options: DrainOptions & { cursor: number; take: number },
+): Promise<{ claimed: number; lastId: number; result: DrainResult }> {
+  return withTransaction(pool, async (tx) => {
+    const rows = await claim(tx, options);
+    const result: DrainResult = { deleted: 0, bytes: 0, kept: 0, failed: 0, busy: 0 };
+    if (rows.length === 0) return { claimed: 0, lastId: options.cursor, result };
+    const held = await tryLockBlobDigests(tx, rows.map((r) => r.content_checksum));
+    const locked = rows.filter((r) => held.has(r.content_checksum));
+    result.busy = rows.length - locked.length;
+    const { rows: live } = await tx.query<{ content_checksum: string }>(
+      `SELECT content_checksum FROM imagestorage WHERE content_checksum = ANY($1::text[])`, [[...held]]);
+    const reborn = new Set(live.map((r) => r.content_checksum));
+    // The empty layer is never deleted; a record for it can only be stale, so it is dropped.
+    const keep = locked.filter((r) => reborn.has(r.content_checksum) || r.content_checksum === EMPTY_LAYER_DIGEST);
+    const doomed = locked.filter((r) => !keep.includes(r));
+    const { deleted, failed } = await deleteObjects(stores, doomed);
+    result.kept = keep.length;
+    result.deleted = deleted.length;
+    result.bytes = deleted.reduce((sum, r) => sum + r.size_bytes, 0);
+    result.failed = failed.length;
+    await tx.query(`DELETE FROM pendingstoragedeletion WHERE id = ANY($1::bigint[])`, [[...keep, ...deleted].map((r) => r.id)]);
+    await recordFailures(tx, failed);
+    return { claimed: rows.length, lastId: rows[rows.length - 1]!.id, result };
+  });
+}
+
+async function claim(tx: Queryable, options: DrainOptions & { cursor: number; take: number }): Promise<PendingRow[]> {
+  const { rows } = await tx.query<PendingRow>(
+    `SELECT p.id, l.name AS location, p.content_checksum, p.object_key, p.size_bytes
+       FROM pendingstoragedeletion p JOIN imagestoragelocation l ON l.id = p.location_id
+      WHERE p.id > $1 AND ($2::bigint[] IS NULL OR p.id = ANY($2::bigint[]))
+        AND ($3::float8 IS NULL OR p.created <= now() - make_interval(secs => $3::float8 / 1000))
+      ORDER BY p.id LIMIT $4 FOR UPDATE OF p SKIP LOCKED`,
+    [options.cursor, options.ids ? [...options.ids] : null, options.minAgeMs ?? null, options.take]);
+  return rows;
+}
+
+type Failure = { row: PendingRow; error: string };
+
+/** Deletes each location's objects with its batch delete; bounded parallelism across chunks. */
+async function deleteObjects(stores: BlobStores, rows: PendingRow[]): Promise<{ deleted: PendingRow[]; failed: Failure[] }> {
+  const deleted: PendingRow[] = [];
+  const failed: Failure[] = [];
+  const chunks: { store: ObjectStore | Error; rows: PendingRow[] }[] = [];
+  for (const [location, group] of groupBy(rows, (r) => r.location)) {
+    let store: ObjectStore | Error;
+    try {
+      store = stores.store(location);
+    } catch (error) {
+      store = error as Error;
+    }
+    const size = store instanceof Error ? group.length : Math.max(1, store.capabilities.maxBatchDeleteKeys);
+    for (let i = 0; i < group.length; i += size) chunks.push({ store, rows: group.slice(i, i + size) });
+  }
+  await mapBounded(chunks, STORAGE_CONCURRENCY, async ({ store, rows: chunk }) => {
+    if (store instanceof Error) return void failed.push(...chunk.map((row) => ({ row, error: store.message })));
+    try {
+      const result = await store.deleteMany(chunk.map((r) => r.object_key));
+      const gone = new Set(result.deleted);
+      const errors = new Map(result.failed.map((f) => [f.key, f.error.message]));
+      for (const row of chunk) {
+        if (gone.has(row.object_key)) deleted.push(row);
+        else failed.push({ row, error: errors.get(row.object_key) ?? 'not reported deleted by the driver' });
+      }
+    } catch (error) {
+      failed.push(...chunk.map((row) => ({ row, error: (error as Error).message })));
+    }
+  });
+  return { deleted, failed };
+}
+
+async function recordFailures(tx: Queryable, failed: Failure[]): Promise<void> {
+  if (failed.length === 0) return;
+  await tx.query(
+    `UPDATE pendingstoragedeletion p SET attempts = p.attempts + 1, last_error = f.error
+       FROM unnest($1::bigint[], $2::text[]) AS f(id, error) WHERE p.id = f.id`,
+    [failed.map((f) => f.row.id), failed.map((f) => f.error.slice(0, 2000))]);
+}
+
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const group = groups.get(k);
+    if (group) group.push(item);
+    else groups.set(k, [item]);
+  }
+  return groups;
+}
+
+/** Number of pending storage deletions and their bytes (for the gauge and the audit). */
+export async function pendingDeletionStats(db: Queryable): Promise<{ count: number; bytes: number }> {
+  const { rows } = await db.query<{ count: number; bytes: number }>(
+    `SELECT count(*)::bigint AS count, COALESCE(sum(size_bytes), 0)::bigint AS bytes FROM pendingstoragedeletion`);
+  return rows[0]!;
+}
