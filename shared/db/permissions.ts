@@ -141,15 +141,19 @@ export async function deleteTeamRepositoryPermission(db: Queryable, repositoryId
 /**
  * A SQL condition on repository alias `r` (and namespace alias `n`) true for repositories the
  * subject may read; its parameters start at `$<firstParam>`. For `_catalog` and API listings.
+ * `includePublic: false` keeps only what the subject reaches through a role (Quay's listing
+ * without `public=true`).
  */
-export function visibleRepositoryCondition(subject: PermissionSubject, firstParam: number): { sql: string; params: unknown[] } {
-  const [a, s, anon] = [firstParam, firstParam + 1, firstParam + 2].map((i) => `$${i}`);
+export function visibleRepositoryCondition(
+  subject: PermissionSubject, firstParam: number, options: { includePublic?: boolean } = {},
+): { sql: string; params: unknown[] } {
+  const [a, s, anon, pub] = [firstParam, firstParam + 1, firstParam + 2, firstParam + 3].map((i) => `$${i}`);
   const sql = `(NOT n.deleted AND n.enabled AND r.state <> ${RepositoryState.MARKED_FOR_DELETION} AND (
-    (r.visibility = 'public' AND (${anon}::boolean OR ${a}::bigint IS NOT NULL))
+    (${pub}::boolean AND r.visibility = 'public' AND (${anon}::boolean OR ${a}::bigint IS NOT NULL))
     OR EXISTS (SELECT 1 FROM namespace a WHERE a.id = ${a}::bigint AND a.enabled AND NOT a.deleted AND (
       (${s}::boolean AND NOT a.robot) OR (a.id = n.id AND NOT n.organization)
       OR EXISTS (SELECT 1 FROM team t JOIN teammember m ON m.team_id = t.id WHERE t.organization_id = n.id AND t.role = 'admin' AND m.user_id = a.id)
       OR EXISTS (SELECT 1 FROM repositorypermission p WHERE p.repository_id = r.id AND (p.user_id = a.id
         OR p.team_id IN (SELECT m.team_id FROM teammember m WHERE m.user_id = a.id)))))))`;
-  return { sql, params: [subject.principalId, subject.superuser, subject.anonymousAccess] };
+  return { sql, params: [subject.principalId, subject.superuser, subject.anonymousAccess, options.includePublic ?? true] };
 }
