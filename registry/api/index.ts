@@ -1,4 +1,41 @@
-/** The Quay API subset under /api/v1. Implemented by the api module. */
+/**
+ * The Quay API subset under /api/v1: repositories, tags (with the time machine), organizations,
+ * teams, robots, repository permissions, users, app tokens. Same paths and JSON shapes as Quay.
+ * In a read-only registry every write answers Quay's 503 read_only before anything else runs.
+ */
 import type { FastifyInstance } from 'fastify';
+import { apiErrors } from '../errors.ts';
+import { registerOrganizationRoutes } from './organizations.ts';
+import { registerPermissionRoutes } from './permissions.ts';
+import { registerRepositoryRoutes } from './repositories.ts';
+import { registerTagRoutes } from './tags.ts';
+import { registerTeamRoutes } from './teams.ts';
+import { registerUserRoutes } from './users.ts';
 
-export async function registerApiRoutes(_app: FastifyInstance): Promise<void> {}
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** Registers every /api/v1 route. */
+export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
+  await app.register(async (api) => {
+    // Quay's clients send `Content-Type: application/json` on bodiless DELETEs and POSTs; Fastify's
+    // default parser refuses an empty JSON body, so this scope reads it as "no body".
+    api.removeContentTypeParser('application/json');
+    api.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+      if ((body as string).trim() === '') return done(null, undefined);
+      try {
+        done(null, JSON.parse(body as string));
+      } catch {
+        done(apiErrors.badRequest('Invalid JSON body'), undefined);
+      }
+    });
+    api.addHook('onRequest', async (request) => {
+      if (!READ_METHODS.has(request.method) && api.deps.config.quay.REGISTRY_STATE === 'readonly') throw apiErrors.readOnly();
+    });
+    await api.register(registerRepositoryRoutes);
+    await api.register(registerTagRoutes);
+    await api.register(registerPermissionRoutes);
+    await api.register(registerOrganizationRoutes);
+    await api.register(registerTeamRoutes);
+    await api.register(registerUserRoutes);
+  }, { prefix: '/api/v1' });
+}

@@ -9,7 +9,7 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { parseConfig } from '../../shared/config/index.ts';
 import { createOrganizationAccount, createRobotAccount, createUserAccount } from '../../shared/db/accounts.ts';
 import { findNamespace, type NamespaceRow } from '../../shared/db/namespaces.ts';
@@ -60,6 +60,15 @@ export interface TestRegistry {
   tokenFor(username: string | undefined, password: string | undefined, scopes: string[]): Promise<string>;
   /** Listens on SERVER_HOSTNAME's port; returns the base URL (`http://127.0.0.1:<port>`). */
   listen(): Promise<string>;
+  /** An /api/v1 request through inject(); `as` signs in with Basic credentials, `bearer` with an app token. */
+  api(method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, options?: ApiRequestOptions): Promise<LightMyRequestResponse>;
+}
+
+export interface ApiRequestOptions {
+  as?: [username: string, password: string];
+  bearer?: string;
+  /** A value sent as JSON, or a string sent as it is (with the JSON content type). */
+  body?: unknown;
 }
 
 /** Starts a front end over a fresh database and temp storage. */
@@ -135,6 +144,14 @@ export async function startTestRegistry(options: TestRegistryOptions = {}): Prom
       const response = await app.inject({ method: 'GET', url: `/v2/auth?${query}`, headers });
       if (response.statusCode !== 200) throw new Error(`/v2/auth answered ${response.statusCode}: ${response.body}`);
       return (response.json() as { token: string }).token;
+    },
+    api(method, url, apiOptions = {}) {
+      const headers: Record<string, string> = {};
+      if (apiOptions.as) headers.authorization = basicAuth(...apiOptions.as);
+      if (apiOptions.bearer) headers.authorization = `Bearer ${apiOptions.bearer}`;
+      if (apiOptions.body !== undefined) headers['content-type'] = 'application/json';
+      const payload = typeof apiOptions.body === 'string' ? apiOptions.body : apiOptions.body === undefined ? undefined : JSON.stringify(apiOptions.body);
+      return app.inject({ method, url: `/api/v1${url}`, headers, ...(payload === undefined ? {} : { payload }) });
     },
     async listen() {
       await app.listen({ host: '127.0.0.1', port });
