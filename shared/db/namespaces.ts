@@ -93,3 +93,14 @@ export async function findRobot(db: Queryable, username: string): Promise<Namesp
   const { rows } = await db.query<NamespaceRow>(`SELECT ${COLUMNS} FROM namespace WHERE username = $1 AND robot AND NOT deleted`, [username]);
   return rows[0];
 }
+
+/** Grants or revokes the database superuser flag (SUPER_USERS in config.yaml grants it too). */
+export async function setSuperuser(db: Queryable, namespaceId: number, superuser: boolean): Promise<void> {
+  await db.query(`UPDATE namespace SET superuser = $2 WHERE id = $1 AND NOT organization AND NOT robot`, [namespaceId, superuser]);
+}
+
+/** Whether the user `username` has the database superuser flag. */
+export async function hasSuperuserFlag(db: Queryable, username: string): Promise<boolean> {
+  const { rows } = await db.query<{ superuser: boolean }>(`SELECT superuser FROM namespace WHERE username = $1 AND NOT deleted`, [username]);
+  return rows[0]?.superuser ?? false;
+}

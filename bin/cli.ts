@@ -1,0 +1,23 @@
+/**
+ * The quayfleet CLI: one image, one entry point, one command per process type. See the README's
+ * command table; every command has --help.
+ */
+import { Command } from 'commander';
+import { registerAccounts } from './commands/accounts.ts';
+import { registerMigrate } from './commands/migrate.ts';
+import { registerQueues } from './commands/queues.ts';
+import { registerServeCommands } from './commands/serve.ts';
+
+const program = new Command();
+program
+  .name('quayfleet')
+  .description('The background-work fleet of a Quay-compatible registry, and its OCI front end.')
+  .showHelpAfterError()
+  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2));
+
+registerServeCommands(program);
+registerMigrate(program);
+registerQueues(program);
+registerAccounts(program);
+
+await program.parseAsync(process.argv);

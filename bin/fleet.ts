@@ -1,0 +1,126 @@
+/**
+ * Composes a running process out of the pieces: the Postgres pool, the distributed storage, the
+ * queue producer and gauges, the front end and/or workers, and the metrics/health server; and
+ * tears them down in order on SIGTERM: stop taking HTTP requests and jobs, let active work finish
+ * until the deadline, then close Redis, Postgres, storage and the embedded servers.
+ */
+import { Redis } from 'ioredis';
+import type { FastifyInstance } from 'fastify';
+import { buildRegistryApp } from '../registry/app.ts';
+import { ensureLocations } from '../shared/db/blobs.ts';
+import { migrate } from '../shared/db/migrate.ts';
+import { createPool, type Pool } from '../shared/db/pool.ts';
+import { databaseCheck, redisCheck, type HealthCheck } from '../shared/runtime/health.ts';
+import { setProcessLabels } from '../shared/runtime/metrics.ts';
+import { startMetricsServer, type MetricsServer } from '../shared/runtime/metrics-server.ts';
+import { createProducer, type Producer } from '../shared/runtime/producer.ts';
+import { registerQueueGauges } from '../shared/runtime/queue-gauges.ts';
+import { runWorker, type RunningWorker } from '../shared/runtime/run-worker.ts';
+import { onShutdownSignal } from '../shared/runtime/shutdown.ts';
+import { startOutboxRelay, type OutboxRelay } from '../shared/runtime/outbox-relay.ts';
+import { createDistributedStorage, type DistributedStorage } from '../shared/storage/distributed.ts';
+import type { FleetWorker } from '../workers/index.ts';
+import type { FleetServices } from '../workers/services.ts';
+import type { Booted } from './boot.ts';
+import { tokenSecret } from './secrets.ts';
+
+export interface FleetOptions {
+  /** `process_name` label and logger name. */
+  readonly processName: string;
+  /** Serve the front end on config.httpPort. */
+  readonly registry: boolean;
+  readonly workers: readonly FleetWorker[];
+  /** Apply migrations first (the embedded `all`; pods run `quayfleet migrate` instead). */
+  readonly migrate: boolean;
+  /** How long active jobs and requests get to finish on SIGTERM. */
+  readonly shutdownDeadlineMs?: number;
+}
+
+/** A running fleet process; `stop()` is what SIGTERM calls. */
+export interface Fleet {
+  readonly http: FastifyInstance | undefined;
+  readonly metrics: MetricsServer;
+  /** Names of the workers that started (gated-off ones are absent). */
+  readonly runningWorkers: readonly string[];
+  stop(): Promise<void>;
+}
+
+const DEFAULT_SHUTDOWN_DEADLINE_MS = 25_000;
+
+/** Starts the process described by `options`; resolves once everything listens. */
+export async function startFleet(booted: Booted, options: FleetOptions): Promise<Fleet> {
+  const { config, log } = booted;
+  setProcessLabels(options.processName);
+  if (options.migrate) await migrate(booted.dbUri);
+  const db = createPool({ connectionString: booted.dbUri, applicationName: `quayfleet-${options.processName}`, max: config.quay.DB_CONNECTION_ARGS.max_connections ?? 20 });
+  const storage = createDistributedStorage(config.quay, { preferenceOverride: config.storagePreferenceOverride });
+  await ensureLocations(db, storage.locations);
+  const redisUrl = booted.redisUrl!;
+  const producer = createProducer({ url: redisUrl });
+  const unregisterGauges = registerQueueGauges(producer);
+  const relay = await startOutboxRelay({ db, connectionString: booted.dbUri, producer, log });
+  const pinger = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
+
+  const services: FleetServices = { db, storage, config };
+  const running = await startWorkers(options.workers, booted, services);
+  const http = options.registry ? await startRegistry(booted, db, storage, relay) : undefined;
+  const metrics = await startMetricsServer({ port: config.metricsPort, log, health: healthChecks(db, pinger, storage) });
+  log.info({ registry: options.registry ? config.httpPort : false, metricsPort: metrics.port, workers: running.map((w) => w.name) }, 'quayfleet is running');
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => (stopping ??= (async () => {
+    const deadline = options.shutdownDeadlineMs ?? DEFAULT_SHUTDOWN_DEADLINE_MS;
+    await Promise.all([http?.close(), ...running.map((w) => w.stop(deadline))]);
+    await relay.stop();
+    unregisterGauges();
+    await producer.close();
+    pinger.disconnect();
+    await metrics.close();
+    await db.end();
+    await storage.close();
+    await booted.stopEmbedded();
+  })());
+  return { http, metrics, runningWorkers: running.map((w) => w.name), stop };
+}
+
+async function startWorkers(workers: readonly FleetWorker[], booted: Booted, services: FleetServices): Promise<RunningWorker[]> {
+  const running: RunningWorker[] = [];
+  for (const definition of workers) {
+    const result = await runWorker(definition, { config: booted.config, services, redis: { url: booted.redisUrl! }, log: booted.log });
+    if (!result.disabled) running.push(result);
+  }
+  return running;
+}
+
+async function startRegistry(booted: Booted, db: Pool, storage: DistributedStorage, relay: OutboxRelay): Promise<FastifyInstance> {
+  const app = await buildRegistryApp({
+    config: booted.config, db, storage, log: booted.log,
+    tokenSecret: tokenSecret(booted.config, booted.log, { persistInDataDir: !booted.config.dbUri }),
+    // Publish outbox rows at once when this process wrote them; the relay's LISTEN covers the rest.
+    onOutboxWrite: () => relay.wake(),
+  });
+  await app.listen({ host: '0.0.0.0', port: booted.config.httpPort });
+  return app;
+}
+
+function healthChecks(db: Pool, redis: Redis, storage: DistributedStorage): { instance: Record<string, HealthCheck>; endtoend: Record<string, HealthCheck>; warning: Record<string, HealthCheck> } {
+  const storageCheck: HealthCheck = async () => {
+    await Promise.all(storage.locations.map((location) => storage.store(location).ping()));
+    return true;
+  };
+  const database = databaseCheck(db);
+  return {
+    instance: { database },
+    endtoend: { database, redis: redisCheck(redis), storage: storageCheck },
+    warning: {},
+  };
+}
+
+/** Runs `startFleet` and wires SIGTERM/SIGINT to its orderly stop. */
+export async function runFleet(booted: Booted, options: FleetOptions): Promise<Fleet> {
+  const fleet = await startFleet(booted, options);
+  onShutdownSignal(() => fleet.stop(), booted.log);
+  return fleet;
+}
+
+export type { Producer };
