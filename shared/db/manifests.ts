@@ -111,3 +111,10 @@ export async function listReferrers(
     [input.repositoryId, input.subject, input.artifactType ?? null, input.nowMs, input.limit]);
   return rows;
 }
+
+/** The digests of manifests `ids`: id -> digest (missing ids are absent). */
+export async function manifestDigestsByIds(db: Queryable, ids: readonly number[]): Promise<Map<number, string>> {
+  if (ids.length === 0) return new Map();
+  const { rows } = await db.query<{ id: number; digest: string }>(`SELECT id, digest FROM manifest WHERE id = ANY($1)`, [ids]);
+  return new Map(rows.map((row) => [row.id, row.digest]));
+}

@@ -1,0 +1,55 @@
+/**
+ * `DELETE /v2/<name>/manifests/<tag|digest>`: by tag, ends the tag; by digest, ends every alive
+ * tag on the manifest (hidden ones too). Data is left to GC: the outbox schedules the
+ * repository's `garbagecollection` job for when the ended tags leave the time machine. Logs
+ * `delete_tag` per visible tag, in the same transaction. Answers 202.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { writeLog } from '../../../shared/db/logs.ts';
+import { findManifestIds, manifestDigestsByIds } from '../../../shared/db/manifests.ts';
+import { withTransaction, type Queryable } from '../../../shared/db/pool.ts';
+import { endManifestTags, endTag, TagImmutableError, type EndedTag } from '../../../shared/db/tags.ts';
+import { authorizeRepository, type RepositoryAccess } from '../../auth/access.ts';
+import { OciError } from '../../errors.ts';
+import type { V2Context } from '../context.ts';
+import { parseReference, type RepositoryName } from '../paths.ts';
+import { scheduleCollectionOfEndedTags } from './collection.ts';
+
+/** Handles DELETE of a manifest or tag. */
+export async function deleteManifest(ctx: V2Context, request: FastifyRequest, reply: FastifyReply, name: RepositoryName, reference: string): Promise<FastifyReply> {
+  const ref = parseReference(reference);
+  const access = await authorizeRepository(request, name.namespace, name.repository, 'delete');
+  const { repository } = access;
+  const nowMs = ctx.now();
+  await withTransaction(ctx.deps.db, async (tx) => {
+    let ended: EndedTag[];
+    if ('tag' in ref) {
+      ended = await endTag(tx, { repositoryId: repository.id, name: ref.tag, nowMs });
+      if (ended.length === 0) throw new OciError('MANIFEST_UNKNOWN', undefined, { tag: ref.tag });
+    } else {
+      const manifestId = (await findManifestIds(tx, repository.id, [ref.digest])).get(ref.digest);
+      if (manifestId === undefined) throw new OciError('MANIFEST_UNKNOWN', undefined, { digest: ref.digest });
+      ended = await endManifestTags(tx, { repositoryId: repository.id, manifestId, nowMs });
+    }
+    await recordDeletion(tx, access, ended, request.ip, nowMs);
+  }).catch((error: unknown) => {
+    if (error instanceof TagImmutableError) throw new OciError('DENIED', error.message, { tag: error.tag });
+    throw error;
+  });
+  ctx.deps.onOutboxWrite?.();
+  return reply.status(202).header('Content-Length', '0').send();
+}
+
+async function recordDeletion(tx: Queryable, access: RepositoryAccess, ended: readonly EndedTag[], ip: string, nowMs: number): Promise<void> {
+  const { repository, principal } = access;
+  if (ended.length === 0) return;
+  const digests = await manifestDigestsByIds(tx, [...new Set(ended.map((t) => t.manifest_id).filter((id): id is number => id !== null))]);
+  for (const tag of ended.filter((t) => !t.hidden)) {
+    await writeLog(tx, {
+      kind: 'delete_tag', accountId: repository.namespace_user_id, performerId: principal.id ?? null, repositoryId: repository.id, ip,
+      metadata: { tag: tag.name, repo: repository.name, namespace: repository.namespace, digest: digests.get(tag.manifest_id ?? -1) ?? null },
+      datetime: new Date(nowMs),
+    });
+  }
+  await scheduleCollectionOfEndedTags(tx, repository, ended.map((t) => t.lifetime_end_ms));
+}

@@ -1,0 +1,45 @@
+/**
+ * `GET`/`HEAD /v2/<name>/manifests/<tag|digest>`: the stored bytes, byte-exact, with their media
+ * type. One indexed query after authorization (tag -> manifest join, or (repository, digest)).
+ * Counts Quay's pull metrics on GET.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { getManifestByDigest, headManifestByDigest } from '../../../shared/db/manifests.ts';
+import { getTaggedManifest, headTaggedManifest } from '../../../shared/db/tags.ts';
+import { authorizeRepository } from '../../auth/access.ts';
+import { OciError } from '../../errors.ts';
+import { imagePulledBytes, imagePulls } from '../../metrics.ts';
+import type { V2Context } from '../context.ts';
+import { parseReference, type RepositoryName } from '../paths.ts';
+
+/** Handles GET and HEAD of a manifest. */
+export async function getManifest(ctx: V2Context, request: FastifyRequest, reply: FastifyReply, name: RepositoryName, reference: string): Promise<FastifyReply> {
+  const head = request.method === 'HEAD';
+  const ref = parseReference(reference);
+  const refLabel = 'tag' in ref ? 'tag' : 'manifest';
+  try {
+    const { repository } = await authorizeRepository(request, name.namespace, name.repository, 'pull');
+    const { db } = ctx.deps;
+    if (head) {
+      const row = 'tag' in ref ? await headTaggedManifest(db, repository.id, ref.tag, ctx.now()) : await headManifestByDigest(db, repository.id, ref.digest);
+      if (!row) throw new OciError('MANIFEST_UNKNOWN', undefined, ref);
+      return manifestHeaders(reply, row.digest, row.media_type, row.size).send();
+    }
+    const row = 'tag' in ref ? await getTaggedManifest(db, repository.id, ref.tag, ctx.now()) : await getManifestByDigest(db, repository.id, ref.digest);
+    if (!row) throw new OciError('MANIFEST_UNKNOWN', undefined, ref);
+    imagePulls.inc({ protocol: 'v2', ref: refLabel, status: 200 });
+    imagePulledBytes.inc({ protocol: 'v2' }, row.layers_compressed_size ?? 0);
+    return manifestHeaders(reply, row.digest, row.media_type, row.manifest_bytes.length).send(row.manifest_bytes);
+  } catch (error) {
+    if (!head && error instanceof OciError) imagePulls.inc({ protocol: 'v2', ref: refLabel, status: error.status });
+    throw error;
+  }
+}
+
+function manifestHeaders(reply: FastifyReply, digest: string, mediaType: string, size: number): FastifyReply {
+  return reply.status(200)
+    .header('Content-Type', mediaType)
+    .header('Content-Length', String(size))
+    .header('Docker-Content-Digest', digest)
+    .header('ETag', `"${digest}"`);
+}

@@ -1,0 +1,83 @@
+/**
+ * Recording a finished, verified upload (ARCHITECTURE.md, Push; invariant 1). In ONE transaction:
+ * take the blob's digest lock (GC takes the same lock before deleting objects), then either
+ * discard the upload object (the location already holds the blob) or move it to the blob's
+ * content address, and record imagestorage, the placement, the repository's upload lease and the
+ * outbox row that schedules GC for the moment the lease expires. The lock is held from writing
+ * the final object until the rows commit, so GC never sees the object without its rows.
+ */
+import { garbagecollection } from '../../../queues/garbagecollection.ts';
+import { getBlob, leaseBlob, recordBlobPlacement } from '../../../shared/db/blobs.ts';
+import { lockBlobDigest } from '../../../shared/db/locks.ts';
+import { enqueueInTransaction } from '../../../shared/db/outbox.ts';
+import { withTransaction, type Queryable } from '../../../shared/db/pool.ts';
+import type { RepositoryRow } from '../../../shared/db/repositories.ts';
+import { deleteUpload } from '../../../shared/db/uploads.ts';
+import { NotFoundError } from '../../../shared/storage/errors.ts';
+import { blobKey } from '../../../shared/storage/keys.ts';
+import type { ObjectStore } from '../../../shared/storage/types.ts';
+import type { V2Context } from '../context.ts';
+
+export interface FinishedUpload {
+  readonly repository: RepositoryRow;
+  readonly digest: string;
+  readonly size: number;
+  /** The object holding the verified bytes, at the preferred location. */
+  readonly objectKey: string;
+  readonly location: string;
+  /** The session to delete with the commit (absent for a mount). */
+  readonly uuid?: string;
+}
+
+/** Records the blob and its lease in the repository; the upload object ends at the blob's key or is deleted. */
+export async function commitBlob(ctx: V2Context, upload: FinishedUpload): Promise<void> {
+  const store = ctx.deps.storage.store(upload.location);
+  const locationId = (await ctx.locations()).idOf(upload.location);
+  let duplicate = false;
+  await withTransaction(ctx.deps.db, async (tx) => {
+    await lockBlobDigest(tx, upload.digest);
+    duplicate = await alreadyStored(tx, store, upload, locationId);
+    if (!duplicate) await moveToContentAddress(store, upload);
+    const blob = await recordBlobPlacement(tx, { digest: upload.digest, size: upload.size, locationId });
+    await leaseInTransaction(ctx, tx, upload.repository, blob.id);
+    if (upload.uuid) await deleteUpload(tx, upload.uuid);
+  });
+  ctx.deps.onOutboxWrite?.();
+  if (duplicate) await store.delete(upload.objectKey).catch(() => undefined); // unreferenced; the upload sweep retries
+}
+
+/**
+ * Gives `repository` a lease on blob `blobId` until PUSH_TEMP_TAG_EXPIRATION_SEC from now, with
+ * the GC job that runs when it expires. Call inside a transaction holding the digest lock.
+ */
+export async function leaseInTransaction(ctx: V2Context, tx: Queryable, repository: RepositoryRow, blobId: number): Promise<void> {
+  const at = ctx.now();
+  const expiresAt = new Date(at + ctx.deps.config.quay.PUSH_TEMP_TAG_EXPIRATION_SEC * 1000);
+  await leaseBlob(tx, { repositoryId: repository.id, blobId, at: new Date(at), expiresAt });
+  await enqueueInTransaction(tx, garbagecollection, {
+    v: 1, reason: 'upload_lease', repositoryId: repository.id, dueAtS: Math.ceil(expiresAt.getTime() / 1000),
+    namespace: repository.namespace, repository: repository.name,
+  }, { runAt: expiresAt });
+}
+
+// The location already holds these bytes when a placement says so and the object is really there
+// (a missing object is repaired by moving the new copy into place).
+async function alreadyStored(tx: Queryable, store: ObjectStore, upload: FinishedUpload, locationId: number): Promise<boolean> {
+  const existing = await getBlob(tx, upload.digest);
+  if (!existing?.location_ids.includes(locationId)) return false;
+  const stat = await store.stat(blobKey(upload.digest)).catch((error: unknown) => {
+    if (error instanceof NotFoundError) return undefined;
+    throw error;
+  });
+  return stat?.size === upload.size;
+}
+
+// Idempotent for a retried transaction: a source already moved is fine when the target holds it.
+async function moveToContentAddress(store: ObjectStore, upload: FinishedUpload): Promise<void> {
+  const key = blobKey(upload.digest);
+  try {
+    await store.move(upload.objectKey, key);
+  } catch (error) {
+    if (!(error instanceof NotFoundError) || (await store.stat(key)).size !== upload.size) throw error;
+  }
+}
