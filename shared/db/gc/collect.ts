@@ -9,7 +9,7 @@ import { withTransaction, type Pool, type Queryable } from '../pool.ts';
 import { collectOrphanBlobs } from './blobs.ts';
 import { MAX_BATCH } from './constants.ts';
 import { deleteUnusedManifests, type RepositoryRef } from './manifests.ts';
-import { PLAN_CTES, type PlanParams } from './plan.ts';
+import { inPlanSnapshot, PLAN_CTES, type PlanParams } from './plan.ts';
 import { GcTally, type GcListener } from './tally.ts';
 
 /** Options of one collection. */
@@ -121,7 +121,7 @@ class Run {
     let remaining = await garbageManifestIds(this.pool, target.id, nowMs);
     while (remaining.length > 0 && !this.stopped) {
       const deleted = new Set<number>();
-      let busy = 0;
+      let lockedOut = 0;
       for (let i = 0; i < remaining.length && !this.stopped; i += batch) {
         const chunk = remaining.slice(i, i + batch);
         const outcome = await this.commit(async (tx, counts) => {
@@ -131,11 +131,12 @@ class Run {
         });
         outcome.manifests.deleted.forEach((id) => deleted.add(id));
         this.pendingIds.push(...outcome.blobs.pendingIds);
-        busy += outcome.manifests.busy + outcome.blobs.busy;
+        this.busy += outcome.blobs.busy;
+        lockedOut += outcome.manifests.busy;
       }
       remaining = remaining.filter((id) => !deleted.has(id));
       if (deleted.size === 0) {
-        this.busy += busy;
+        this.busy += lockedOut;
         break;
       }
     }
@@ -162,9 +163,9 @@ class Run {
 }
 
 /** Ids of the repository's garbage manifests right now, in id order (the plan's rule). */
-export async function garbageManifestIds(db: Queryable, repositoryId: number, nowMs: number): Promise<number[]> {
+export async function garbageManifestIds(pool: Pool, repositoryId: number, nowMs: number): Promise<number[]> {
   const params: PlanParams = [null, repositoryId, nowMs, false];
-  const { rows } = await db.query<{ id: number }>(`${PLAN_CTES} SELECT id FROM garbage_manifests ORDER BY id`, params);
+  const { rows } = await inPlanSnapshot(pool, (db) => db.query<{ id: number }>(`${PLAN_CTES} SELECT id FROM garbage_manifests ORDER BY id`, params));
   return rows.map((r) => r.id);
 }
 

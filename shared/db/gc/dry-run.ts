@@ -4,7 +4,7 @@
  * executes, in one read-only snapshot; per-namespace bytes attribute each freed blob once.
  */
 import type { Pool, Queryable } from '../pool.ts';
-import { FREED_BLOBS_CTE, PLAN_CTES, type PlanParams } from './plan.ts';
+import { FREED_BLOBS_CTE, inPlanSnapshot, PLAN_CTES, type PlanParams } from './plan.ts';
 import { orphanPredicate } from './blobs.ts';
 
 /** Where to look; names as users type them. `repository` is `name` (with `namespace`) or `namespace/name`. */
@@ -50,20 +50,11 @@ export class ScopeNotFoundError extends Error {
  */
 export async function dryRun(pool: Pool, scope: DryRunScope = {}, options: { nowMs?: number; ignoreTimeMachine?: boolean } = {}): Promise<DryRunReport> {
   const nowMs = options.nowMs ?? Date.now();
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const ids = await resolveScope(client, scope);
+  return inPlanSnapshot(pool, async (db) => {
+    const ids = await resolveScope(db, scope);
     const params: PlanParams = [ids.namespaceId, ids.repositoryId, nowMs, options.ignoreTimeMachine ?? false];
-    const report = await evaluate(client, params, scope, ids.namespaceId === null && ids.repositoryId === null);
-    await client.query('COMMIT');
-    return report;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+    return evaluate(db, params, scope, ids.namespaceId === null && ids.repositoryId === null);
+  });
 }
 
 async function evaluate(db: Queryable, params: PlanParams, scope: DryRunScope, unscoped: boolean): Promise<DryRunReport> {

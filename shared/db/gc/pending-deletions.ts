@@ -61,15 +61,16 @@ export async function drainPendingDeletions(pool: Pool, stores: BlobStores, opti
   const total: DrainResult = { deleted: 0, bytes: 0, kept: 0, failed: 0, busy: 0 };
   const batch = options.batchSize ?? PENDING_BATCH;
   let budget = options.limit ?? Number.POSITIVE_INFINITY;
-  // Each lane keeps its own cursor, so a record whose delete failed is not retried in a hot loop.
+  // One cursor shared by the lanes and advanced as soon as a batch is claimed: each record is
+  // visited once per drain, so a failing or busy one is not retried in a hot loop.
+  const cursor = { value: 0 };
   const lane = async (): Promise<void> => {
-    for (let cursor = 0; budget > 0 && !options.signal?.aborted;) {
+    while (budget > 0 && !options.signal?.aborted) {
       const take = Math.min(batch, budget);
       budget -= take;
       const outcome = await drainBatch(pool, stores, { ...options, cursor, take });
       budget += take - outcome.claimed;
       if (outcome.claimed === 0) return;
-      cursor = outcome.lastId;
       total.deleted += outcome.result.deleted;
       total.bytes += outcome.result.bytes;
       total.kept += outcome.result.kept;
@@ -83,12 +84,13 @@ export async function drainPendingDeletions(pool: Pool, stores: BlobStores, opti
 }
 
 async function drainBatch(
-  pool: Pool, stores: BlobStores, options: DrainOptions & { cursor: number; take: number },
-): Promise<{ claimed: number; lastId: number; result: DrainResult }> {
+  pool: Pool, stores: BlobStores, options: DrainOptions & { cursor: { value: number }; take: number },
+): Promise<{ claimed: number; result: DrainResult }> {
   return withTransaction(pool, async (tx) => {
-    const rows = await claim(tx, options);
+    const rows = await claim(tx, options.cursor.value, options);
     const result: DrainResult = { deleted: 0, bytes: 0, kept: 0, failed: 0, busy: 0 };
-    if (rows.length === 0) return { claimed: 0, lastId: options.cursor, result };
+    if (rows.length === 0) return { claimed: 0, result };
+    options.cursor.value = Math.max(options.cursor.value, rows[rows.length - 1]!.id);
     const held = await tryLockBlobDigests(tx, rows.map((r) => r.content_checksum));
     const locked = rows.filter((r) => held.has(r.content_checksum));
     result.busy = rows.length - locked.length;
@@ -105,18 +107,18 @@ async function drainBatch(
     result.failed = failed.length;
     await tx.query(`DELETE FROM pendingstoragedeletion WHERE id = ANY($1::bigint[])`, [[...keep, ...deleted].map((r) => r.id)]);
     await recordFailures(tx, failed);
-    return { claimed: rows.length, lastId: rows[rows.length - 1]!.id, result };
+    return { claimed: rows.length, result };
   });
 }
 
-async function claim(tx: Queryable, options: DrainOptions & { cursor: number; take: number }): Promise<PendingRow[]> {
+async function claim(tx: Queryable, afterId: number, options: DrainOptions & { take: number }): Promise<PendingRow[]> {
   const { rows } = await tx.query<PendingRow>(
     `SELECT p.id, l.name AS location, p.content_checksum, p.object_key, p.size_bytes
        FROM pendingstoragedeletion p JOIN imagestoragelocation l ON l.id = p.location_id
       WHERE p.id > $1 AND ($2::bigint[] IS NULL OR p.id = ANY($2::bigint[]))
         AND ($3::float8 IS NULL OR p.created <= now() - make_interval(secs => $3::float8 / 1000))
       ORDER BY p.id LIMIT $4 FOR UPDATE OF p SKIP LOCKED`,
-    [options.cursor, options.ids ? [...options.ids] : null, options.minAgeMs ?? null, options.take]);
+    [afterId, options.ids ? [...options.ids] : null, options.minAgeMs ?? null, options.take]);
   return rows;
 }
 

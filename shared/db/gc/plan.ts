@@ -13,6 +13,7 @@
  *
  * Repositories marked for deletion and namespaces being deleted are the purges' business.
  */
+import type { Pool, Queryable } from '../pool.ts';
 import { EMPTY_LAYER_DIGEST } from './constants.ts';
 
 /**
@@ -68,3 +69,24 @@ freed_blobs AS (
      AND s.content_checksum <> '${EMPTY_LAYER_DIGEST}'
      AND s.content_checksum ~ '^sha256:[0-9a-f]{64}$'
    GROUP BY s.id)`;
+
+/**
+ * Runs `fn` in a read-only transaction on one snapshot with JIT off: the planner's estimate for the
+ * recursive `live` CTE is huge whatever the data, which makes Postgres spend seconds JIT-compiling
+ * a query that runs in milliseconds.
+ */
+export async function inPlanSnapshot<T>(pool: Pool, fn: (db: Queryable) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await client.query('SET LOCAL jit = off');
+    const value = await fn(client);
+    await client.query('COMMIT');
+    return value;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
