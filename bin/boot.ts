@@ -5,8 +5,7 @@
  */
 import { ConfigError, loadConfig, type Config } from '../shared/config/index.ts';
 import { createLogger, type Logger } from '../shared/runtime/logger.ts';
-import { startEmbeddedPostgres, type EmbeddedServer } from './embedded/postgres.ts';
-import { startEmbeddedRedis } from './embedded/redis.ts';
+import type { EmbeddedServer } from './embedded/postgres.ts';
 
 export interface Booted {
   readonly config: Config;
@@ -43,6 +42,8 @@ export async function boot(processName: string, options: { redis: boolean; allow
   let dbUri = config.dbUri;
   if (!dbUri) {
     if (!options.allowEmbedded) fail('DB_URI is required.');
+    // Loaded only when needed: pods with DB_URI never touch the embedded binaries.
+    const { startEmbeddedPostgres } = await import('./embedded/postgres.ts');
     const server = await startEmbeddedPostgres(config.dataDir, log);
     embedded.push(server);
     dbUri = server.url;
@@ -50,6 +51,7 @@ export async function boot(processName: string, options: { redis: boolean; allow
   let redisUrl = config.redisUrl;
   if (options.redis && !redisUrl) {
     if (!options.allowEmbedded) fail('BUILDLOGS_REDIS is required (or set REDIS_URL).');
+    const { startEmbeddedRedis } = await import('./embedded/redis.ts');
     const server = await startEmbeddedRedis(config.dataDir, log);
     embedded.push(server);
     redisUrl = server.url;

@@ -10,7 +10,7 @@ import { buildRegistryApp } from '../registry/app.ts';
 import { ensureLocations } from '../shared/db/blobs.ts';
 import { migrate } from '../shared/db/migrate.ts';
 import { createPool, type Pool } from '../shared/db/pool.ts';
-import { databaseCheck, redisCheck, type HealthCheck } from '../shared/runtime/health.ts';
+import { databaseCheck, redisCheck, type HealthCheck, type HealthChecks } from '../shared/runtime/health.ts';
 import { setProcessLabels } from '../shared/runtime/metrics.ts';
 import { startMetricsServer, type MetricsServer } from '../shared/runtime/metrics-server.ts';
 import { createProducer, type Producer } from '../shared/runtime/producer.ts';
@@ -47,6 +47,12 @@ export interface Fleet {
 
 const DEFAULT_SHUTDOWN_DEADLINE_MS = 25_000;
 
+/** The shutdown deadline: QUAYFLEET_SHUTDOWN_DEADLINE_SECONDS (set below the pod's grace period), else 25 s. */
+export function shutdownDeadlineMs(env: NodeJS.ProcessEnv = process.env): number {
+  const seconds = Number(env.QUAYFLEET_SHUTDOWN_DEADLINE_SECONDS);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : DEFAULT_SHUTDOWN_DEADLINE_MS;
+}
+
 /** Starts the process described by `options`; resolves once everything listens. */
 export async function startFleet(booted: Booted, options: FleetOptions): Promise<Fleet> {
   const { config, log } = booted;
@@ -63,13 +69,14 @@ export async function startFleet(booted: Booted, options: FleetOptions): Promise
 
   const services: FleetServices = { db, storage, config };
   const running = await startWorkers(options.workers, booted, services);
-  const http = options.registry ? await startRegistry(booted, db, storage, relay) : undefined;
-  const metrics = await startMetricsServer({ port: config.metricsPort, log, health: healthChecks(db, pinger, storage) });
+  const health = healthChecks(db, pinger, storage);
+  const http = options.registry ? await startRegistry(booted, db, storage, relay, health) : undefined;
+  const metrics = await startMetricsServer({ port: config.metricsPort, log, health });
   log.info({ registry: options.registry ? config.httpPort : false, metricsPort: metrics.port, workers: running.map((w) => w.name) }, 'quayfleet is running');
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => (stopping ??= (async () => {
-    const deadline = options.shutdownDeadlineMs ?? DEFAULT_SHUTDOWN_DEADLINE_MS;
+    const deadline = options.shutdownDeadlineMs ?? shutdownDeadlineMs();
     await Promise.all([http?.close(), ...running.map((w) => w.stop(deadline))]);
     await relay.stop();
     unregisterGauges();
@@ -92,18 +99,19 @@ async function startWorkers(workers: readonly FleetWorker[], booted: Booted, ser
   return running;
 }
 
-async function startRegistry(booted: Booted, db: Pool, storage: DistributedStorage, relay: OutboxRelay): Promise<FastifyInstance> {
+async function startRegistry(booted: Booted, db: Pool, storage: DistributedStorage, relay: OutboxRelay, health: HealthChecks): Promise<FastifyInstance> {
   const app = await buildRegistryApp({
     config: booted.config, db, storage, log: booted.log,
     tokenSecret: tokenSecret(booted.config, booted.log, { persistInDataDir: !booted.config.dbUri }),
     // Publish outbox rows at once when this process wrote them; the relay's LISTEN covers the rest.
     onOutboxWrite: () => relay.wake(),
+    health,
   });
   await app.listen({ host: '0.0.0.0', port: booted.config.httpPort });
   return app;
 }
 
-function healthChecks(db: Pool, redis: Redis, storage: DistributedStorage): { instance: Record<string, HealthCheck>; endtoend: Record<string, HealthCheck>; warning: Record<string, HealthCheck> } {
+function healthChecks(db: Pool, redis: Redis, storage: DistributedStorage): HealthChecks {
   const storageCheck: HealthCheck = async () => {
     await Promise.all(storage.locations.map((location) => storage.store(location).ping()));
     return true;

@@ -9,6 +9,7 @@ import { installErrorHandling } from './error-handler.ts';
 import { registerAuthRoutes } from './auth/routes.ts';
 import { registerV2Routes } from './v2/index.ts';
 import { registerApiRoutes } from './api/index.ts';
+import { registerHealthRoutes } from './health.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -33,5 +34,6 @@ export async function buildRegistryApp(deps: RegistryDeps): Promise<FastifyInsta
   await app.register(registerAuthRoutes);
   await app.register(registerV2Routes);
   await app.register(registerApiRoutes);
+  await app.register(registerHealthRoutes);
   return app;
 }

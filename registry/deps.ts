@@ -4,6 +4,7 @@
  */
 import type { Config } from '../shared/config/index.ts';
 import type { Pool } from '../shared/db/pool.ts';
+import type { HealthChecks } from '../shared/runtime/health.ts';
 import type { Logger } from '../shared/runtime/logger.ts';
 import type { DistributedStorage } from '../shared/storage/distributed.ts';
 
@@ -18,4 +19,6 @@ export interface RegistryDeps {
   readonly now?: () => number;
   /** Called after a transaction wrote outbox rows, so a co-located relay publishes at once. */
   readonly onOutboxWrite?: () => void;
+  /** Checks behind /health/* on the registry port (the metrics port serves the same). */
+  readonly health?: HealthChecks;
 }

@@ -7,9 +7,9 @@ import { boot } from '../boot.ts';
 export function registerMigrate(program: Command): void {
   program
     .command('migrate')
-    .description('apply database migrations (safe to run twice or from several processes at once)')
+    .description('apply database migrations to DB_URI (safe to run twice or from several processes at once)')
     .action(async () => {
-      const booted = await boot('migrate', { redis: false, allowEmbedded: true });
+      const booted = await boot('migrate', { redis: false, allowEmbedded: false });
       try {
         const applied = await migrate(booted.dbUri);
         booted.log.info({ applied }, applied.length ? 'migrations applied' : 'database schema is current');
