@@ -12,6 +12,7 @@ import { verifyAppToken, verifyRobotToken } from '../../shared/db/tokens.ts';
 import { client, metric } from '../../shared/runtime/metrics.ts';
 import type { RegistryDeps } from '../deps.ts';
 import type { Principal } from './access.ts';
+import { PasswordCache } from './password-cache.ts';
 
 /** Quay's counter; `auth_kind` is basic (Basic header), oauth (bearer API token) or credentials. */
 export const authenticationAttempts = metric('quay_authentication_attempts_total', () => new client.Counter({
@@ -37,7 +38,8 @@ export function nowMs(deps: RegistryDeps): number {
 
 /** The principal `username`/`password` identify, or undefined when they do not match anything. */
 export async function verifyCredentials(deps: RegistryDeps, username: string, password: string): Promise<Principal | undefined> {
-  if (username === '' || password === '') return undefined;
+  // NUL cannot reach Postgres text; no stored name or token contains one.
+  if (username === '' || password === '' || username.includes('\u0000') || password.includes('\u0000')) return undefined;
   if (username === '$app') {
     if (!deps.config.quay.FEATURE_APP_SPECIFIC_TOKENS) return undefined;
     const owner = await verifyAppToken(deps.db, password, new Date(nowMs(deps)));
@@ -48,9 +50,20 @@ export async function verifyCredentials(deps: RegistryDeps, username: string, pa
     return id === undefined ? undefined : { kind: 'robot', id, username, superuser: false };
   }
   const user = await getUserPasswordHash(deps.db, username);
-  // Hash even for an unknown user, so response time does not tell which usernames exist.
-  const ok = await verifyPassword(password, user?.password_hash ?? UNKNOWN_USER_HASH);
+  const ok = await passwordMatches(deps, user?.password_hash ?? null, password);
   return ok && user ? { kind: 'user', id: user.id, username, superuser: isSuperuser(deps, username) } : undefined;
+}
+
+const verifiedPasswords = new PasswordCache();
+
+async function passwordMatches(deps: RegistryDeps, stored: string | null, password: string): Promise<boolean> {
+  // Hash even for an unknown user, so response time does not tell which usernames exist.
+  const hash = stored ?? UNKNOWN_USER_HASH;
+  const now = nowMs(deps);
+  if (stored && verifiedPasswords.has(hash, password, now)) return true;
+  const ok = await verifyPassword(password, hash);
+  if (ok && stored) verifiedPasswords.add(hash, password, now);
+  return ok && stored !== null;
 }
 
 // A well-formed hash of a random password: verifying against it costs what a real check costs.

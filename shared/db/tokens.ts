@@ -12,6 +12,8 @@ import type { Queryable } from './pool.ts';
 const ROBOT_TOKEN_LENGTH = 64;
 const APP_TOKEN_NAME_LENGTH = 60;
 const APP_TOKEN_SECRET_LENGTH = 60;
+// generateToken's alphabet: anything else cannot be a token of ours.
+const APP_TOKEN_PATTERN = new RegExp(`^[A-Z0-9]{${APP_TOKEN_NAME_LENGTH + APP_TOKEN_SECRET_LENGTH}}$`);
 
 /** Issues a new token for robot `robotId` (replacing any previous one); returns it in clear. */
 export async function issueRobotToken(db: Queryable, robotId: number): Promise<string> {
@@ -65,7 +67,7 @@ export async function createAppToken(
  * Records `last_accessed` on success.
  */
 export async function verifyAppToken(db: Queryable, token: string, now: Date): Promise<{ userId: number; username: string } | undefined> {
-  if (token.length !== APP_TOKEN_NAME_LENGTH + APP_TOKEN_SECRET_LENGTH) return undefined;
+  if (!APP_TOKEN_PATTERN.test(token)) return undefined;
   const { rows } = await db.query<{ id: number; user_id: number; username: string; token_secret_hash: string }>(
     `SELECT t.id, t.user_id, n.username, t.token_secret_hash FROM appspecificauthtoken t JOIN namespace n ON n.id = t.user_id
      WHERE t.token_name = $1 AND (t.expiration IS NULL OR t.expiration > $2)
