@@ -30,7 +30,7 @@ afterEach(async () => {
 
 async function startRelay(options: { producer?: Producer; safetyIntervalMs?: number; batchSize?: number } = {}): Promise<OutboxRelay> {
   const relay = await startOutboxRelay({
-    pool: db.pool, databaseUrl: db.url, producer: options.producer ?? producer, log: captureLogger().log,
+    db: db.pool, connectionString: db.url, producer: options.producer ?? producer, log: captureLogger().log,
     safetyIntervalMs: options.safetyIntervalMs ?? 60_000, batchSize: options.batchSize,
   });
   relays.push(relay);

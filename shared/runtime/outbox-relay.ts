@@ -28,9 +28,9 @@ export const OUTBOX_CHANNEL = 'quayfleet_outbox';
 /** What the relay needs. */
 export interface OutboxRelayOptions {
   /** Pool the batches are claimed through. */
-  readonly pool: Pool;
-  /** URL for the relay's own LISTEN connection (a pooled client cannot hold LISTEN). */
-  readonly databaseUrl: string;
+  readonly db: Pool;
+  /** Postgres URL for the relay's own LISTEN connection (a pooled client cannot hold LISTEN). */
+  readonly connectionString: string;
   /** Where jobs are published; the relay does not close it. */
   readonly producer: Producer;
   readonly log: Logger;
@@ -108,7 +108,7 @@ class Relay implements OutboxRelay {
   /** Opens the LISTEN connection; on failure schedules a reconnect (and still returns). */
   async listen(): Promise<void> {
     if (this.stopped) return;
-    const client = new pg.Client({ connectionString: this.options.databaseUrl, application_name: 'quayfleet-outbox-relay' });
+    const client = new pg.Client({ connectionString: this.options.connectionString, application_name: 'quayfleet-outbox-relay' });
     client.on('notification', () => this.wake());
     client.on('error', (error) => this.lostListener(client, error));
     client.on('end', () => this.lostListener(client, undefined));
@@ -158,7 +158,7 @@ class Relay implements OutboxRelay {
 
   /** One transaction: claim, publish, delete, commit. Returns the rows published. */
   private async publishBatch(): Promise<number> {
-    const count = await withTransaction(this.options.pool, async (tx) => {
+    const count = await withTransaction(this.options.db, async (tx) => {
       const rows = await claimOutboxBatch(tx, this.queueNames, this.batchSize);
       if (rows.length === 0) return 0;
       await this.publish(rows);

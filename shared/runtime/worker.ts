@@ -87,7 +87,11 @@ export interface WorkerDefinition<P extends VersionedPayload, S extends WorkerSe
   readonly gate?: (config: Config) => GateDecision;
   /** How long a job's lease lasts before another worker may take it over; renewed while it runs. */
   readonly lockDurationMs?: number;
-  readonly handler: JobHandler<P, S, K>;
+  /**
+   * The handler. Declared as a method so that a table of workers with different payloads and
+   * services (workers/index.ts) type-checks against one definition type.
+   */
+  handler(payload: P, ctx: JobContext<S, K>): Promise<void>;
 }
 
 const WORKER_NAME = /^[a-z][a-z0-9_-]*$/;
