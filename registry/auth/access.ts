@@ -60,7 +60,7 @@ export async function bearerTokenOf(request: FastifyRequest): Promise<VerifiedTo
     try {
       token = await verifyRegistryToken({ secret: deps.tokenSecret, audience: deps.config.quay.SERVER_HOSTNAME, nowMs: nowMs(deps) }, match[1]!);
     } catch (error) {
-      if (error instanceof InvalidTokenError) throw unauthorized(deps.config, undefined, error.message);
+      if (error instanceof InvalidTokenError) throw unauthorized(deps.config, undefined, error.message, 'invalid_token');
       throw error;
     }
   }
@@ -84,8 +84,11 @@ export function permissionSubject(request: FastifyRequest, principal: Principal)
 /**
  * Authorizes `action` on `namespace/repoName` for this request and returns the repository.
  * Order matters so existence never leaks: credentials and grants are checked before the
- * repository's existence (401 for anonymous callers, 403 DENIED for signed-in ones), then
- * NAME_UNKNOWN, then the write refusals (read-only registry, READ_ONLY, MIRROR except its robot).
+ * repository's existence, then NAME_UNKNOWN, then the write refusals (read-only registry,
+ * READ_ONLY, MIRROR except its robot). A missing grant is a 401 with the challenge for anonymous
+ * callers and for a token that does not name this repository at all (the client asks for a new
+ * token, as Docker clients do); it is 403 DENIED when the token names the repository but was
+ * downscoped, or when the role was revoked since (a new token would not help).
  */
 export async function authorizeRepository(
   request: FastifyRequest, namespace: string, repoName: string, action: RepositoryAction,
@@ -98,6 +101,10 @@ export async function authorizeRepository(
   // Anonymous pulls of public repositories work without a token when anonymous access is on.
   const anonymousPull = !token && action === 'pull' && config.quay.FEATURE_ANONYMOUS_ACCESS && roleAtLeast(info.role, 'read');
   const granted = anonymousPull || (token !== null && tokenGrants(token, `${namespace}/${repoName}`, action));
+  if (!granted && principal.kind !== 'anonymous' && token && !token.access.some((a) => a.name === `${namespace}/${repoName}`)) {
+    // A token for other repositories: the client should fetch one for this scope (Docker's flow).
+    throw unauthorized(config, scope, undefined, 'insufficient_scope');
+  }
   if (!granted || !roleAtLeast(info.role, ROLE_FOR_ACTION[action])) {
     if (principal.kind === 'anonymous') throw unauthorized(config, scope);
     throw new OciError('DENIED', undefined, null);

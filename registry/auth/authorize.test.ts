@@ -210,3 +210,36 @@ describe('read-only registry without anonymous access', () => {
     expect(response.statusCode).toBe(401);
   });
 });
+
+describe('tokens for other repositories', () => {
+  let t: TestRegistry;
+  beforeAll(async () => {
+    t = await startTestRegistry({ label: 'authzscope' });
+    await t.createUser('owner', PASSWORD);
+    await t.createRepository('owner/one');
+    await t.createRepository('owner/two');
+  });
+  afterAll(async () => t?.close());
+
+  it('answers 401 insufficient_scope so the client fetches a token for this repository', async () => {
+    const token = await t.tokenFor('owner', PASSWORD, ['repository:owner/one:pull']);
+    const error = await authorizeRepository(requestWith(t, token), 'owner', 'two', 'pull').catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'UNAUTHORIZED' });
+    expect((error as { headers: Record<string, string> }).headers['WWW-Authenticate']).toMatch(/scope="repository:owner\/two:pull",error="insufficient_scope"$/);
+  });
+
+  it('marks an invalid token as invalid_token in the challenge', async () => {
+    const error = await authorizeRepository(requestWith(t, 'garbage'), 'owner', 'two', 'pull').catch((e: unknown) => e);
+    expect((error as { headers: Record<string, string> }).headers['WWW-Authenticate']).toContain('error="invalid_token"');
+  });
+
+  it('serves /v2/auth over a real socket at the SERVER_HOSTNAME the challenge names', async () => {
+    const base = await t.listen();
+    expect(base).toBe(`http://${t.deps.config.quay.SERVER_HOSTNAME}`);
+    const response = await fetch(`${base}/v2/auth?service=${t.deps.config.quay.SERVER_HOSTNAME}&scope=repository:owner/one:pull`, {
+      headers: { authorization: `Basic ${Buffer.from(`owner:${PASSWORD}`).toString('base64')}` },
+    });
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { token: string }).token).toMatch(/^ey/);
+  });
+});

@@ -65,15 +65,15 @@ export function scopeFor(namespace: string, repository: string, action: Reposito
  * The `WWW-Authenticate` value for a 401 from the registry:
  * `Bearer realm="<scheme>://<host>/v2/auth",service="<host>"[,scope="..."]`.
  */
-export function bearerChallenge(config: Config, scope?: string): string {
+export function bearerChallenge(config: Config, scope?: string, error?: 'insufficient_scope' | 'invalid_token'): string {
   const host = config.quay.SERVER_HOSTNAME;
   const base = `Bearer realm="${config.quay.PREFERRED_URL_SCHEME}://${host}/v2/auth",service="${host}"`;
-  return scope ? `${base},scope="${scope}"` : base;
+  return `${base}${scope ? `,scope="${scope}"` : ''}${error ? `,error="${error}"` : ''}`;
 }
 
-/** A 401 UNAUTHORIZED carrying the challenge for `scope`. */
-export function unauthorized(config: Config, scope?: string, message?: string): OciError {
+/** A 401 UNAUTHORIZED carrying the challenge for `scope` (and the RFC 6750 `error`, when given). */
+export function unauthorized(config: Config, scope?: string, message?: string, error?: 'insufficient_scope' | 'invalid_token'): OciError {
   return new OciError('UNAUTHORIZED', message ?? 'access to the requested resource is not authorized', null, {
-    headers: { 'WWW-Authenticate': bearerChallenge(config, scope) },
+    headers: { 'WWW-Authenticate': bearerChallenge(config, scope, error) },
   });
 }
