@@ -2,7 +2,7 @@
  * Repositories: create, list, get, change visibility, delete (Quay's two-step delete: the mark
  * runs here, in one transaction; the repositorygc worker purges).
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { markRepositoryForDeletion } from '../../shared/db/deletion-markers.ts';
 import { writeLog } from '../../shared/db/logs.ts';
@@ -30,24 +30,7 @@ const visibilityBody = z.object({ visibility: z.enum(['public', 'private']) });
 
 /** Registers the repository routes. */
 export async function registerRepositoryRoutes(app: FastifyInstance): Promise<void> {
-  app.post('/repository', async (request, reply) => {
-    const principal = await requireSignedIn(request);
-    const body = parseInput(createBody, request.body, 'repository');
-    if ((body.repo_kind ?? 'image') !== 'image') throw apiErrors.badRequest('Only image repositories are supported');
-    if (!isValidRepositoryName(body.repository)) throw apiErrors.badRequest('Invalid repository name');
-    const namespace = body.namespace ?? principal.username;
-    const before = await resolveRepositoryAccess(app.deps.db, subjectOf(app.deps, principal), namespace, body.repository);
-    if (!before.canCreate || before.namespaceId === null) throw apiErrors.forbidden();
-    if (before.repository) throw apiErrors.badRequest('Repository already exists');
-    try {
-      const input = { namespaceId: before.namespaceId, name: body.repository, visibility: body.visibility, description: body.description ?? null, ip: clientIp(request) };
-      await createRepositoryFor(app.deps, principal, input, before, { ifAbsent: false });
-    } catch (error) {
-      if (error instanceof RepositoryExistsError) throw apiErrors.badRequest('Repository already exists');
-      throw error;
-    }
-    return reply.status(201).send({ namespace, name: body.repository, kind: 'image' });
-  });
+  app.post('/repository', async (request, reply) => createRepositoryRoute(app, request, reply));
 
   app.get('/repository', async (request) => listRepositories(request));
 
@@ -85,6 +68,26 @@ export async function registerRepositoryRoutes(app: FastifyInstance): Promise<vo
     app.deps.onOutboxWrite?.();
     return reply.status(204).send();
   });
+}
+
+/** POST /repository: Quay's create; 201 `{namespace, name, kind}`. */
+async function createRepositoryRoute(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const principal = await requireSignedIn(request);
+  const body = parseInput(createBody, request.body, 'repository');
+  if ((body.repo_kind ?? 'image') !== 'image') throw apiErrors.badRequest('Only image repositories are supported');
+  if (!isValidRepositoryName(body.repository)) throw apiErrors.badRequest('Invalid repository name');
+  const namespace = body.namespace ?? principal.username;
+  const before = await resolveRepositoryAccess(app.deps.db, subjectOf(app.deps, principal), namespace, body.repository);
+  if (!before.canCreate || before.namespaceId === null) throw apiErrors.forbidden();
+  if (before.repository) throw apiErrors.badRequest('Repository already exists');
+  try {
+    const input = { namespaceId: before.namespaceId, name: body.repository, visibility: body.visibility, description: body.description ?? null, ip: clientIp(request) };
+    await createRepositoryFor(app.deps, principal, input, before, { ifAbsent: false });
+  } catch (error) {
+    if (error instanceof RepositoryExistsError) throw apiErrors.badRequest('Repository already exists');
+    throw error;
+  }
+  return reply.status(201).send({ namespace, name: body.repository, kind: 'image' });
 }
 
 // Quay's repository view carries the alive tags keyed by name (first page only).

@@ -80,28 +80,33 @@ export async function registerTagRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.post('/repository/:namespace/:repository/tag/:tag/expire', async (request, reply) => {
-    requirePermanentDelete(app);
-    const target = await writableTag(request, { anyState: true });
-    const body = parseInput(expireBody, request.body, 'expire');
-    if (!body.is_alive && !body.manifest_digest) throw apiErrors.badRequest('manifest_digest required when is_alive set to false');
-    const digest = await inTagTransaction(app, async (tx) => {
-      let manifestId: number | null;
-      if (body.is_alive) {
-        const ended = await endTag(tx, { repositoryId: target.repo.id, name: target.tag, nowMs: target.nowMs });
-        manifestId = ended[0]?.manifest_id ?? null;
-      } else {
-        manifestId = (await getManifestByDigest(tx, target.repo.id, body.manifest_digest!))?.id ?? null;
-      }
-      const moved = manifestId === null ? 0 : await expireTagHistory(tx, { repositoryId: target.repo.id, name: target.tag, manifestId, nowMs: target.nowMs, windowS: target.windowS });
-      if (moved === 0) throw apiErrors.notFound();
-      const { rows } = await tx.query<{ digest: string }>(`SELECT digest FROM manifest WHERE id = $1`, [manifestId]);
-      await log(tx, request, target, 'permanently_delete_tag', { manifest_digest: rows[0]!.digest });
-      await scheduleTagCollection(tx, { ...collectionOf(target.repo), dueAtS: Math.floor(target.nowMs / 1000) });
-      return rows[0]!.digest;
-    });
-    request.log.info({ repository: `${target.repo.namespace}/${target.repo.name}`, tag: target.tag, digest }, 'tag permanently deleted');
+    await expireTag(app, request);
     return reply.status(200).send('');
   });
+}
+
+/** Quay's TagTimeMachineDelete: moves the tag's matching rows out of the time machine and schedules GC now. */
+async function expireTag(app: FastifyInstance, request: FastifyRequest): Promise<void> {
+  requirePermanentDelete(app);
+  const target = await writableTag(request, { anyState: true });
+  const body = parseInput(expireBody, request.body, 'expire');
+  if (!body.is_alive && !body.manifest_digest) throw apiErrors.badRequest('manifest_digest required when is_alive set to false');
+  const digest = await inTagTransaction(app, async (tx) => {
+    let manifestId: number | null;
+    if (body.is_alive) {
+      const ended = await endTag(tx, { repositoryId: target.repo.id, name: target.tag, nowMs: target.nowMs });
+      manifestId = ended[0]?.manifest_id ?? null;
+    } else {
+      manifestId = (await getManifestByDigest(tx, target.repo.id, body.manifest_digest!))?.id ?? null;
+    }
+    const moved = manifestId === null ? 0 : await expireTagHistory(tx, { repositoryId: target.repo.id, name: target.tag, manifestId, nowMs: target.nowMs, windowS: target.windowS });
+    if (moved === 0) throw apiErrors.notFound();
+    const { rows } = await tx.query<{ digest: string }>(`SELECT digest FROM manifest WHERE id = $1`, [manifestId]);
+    await log(tx, request, target, 'permanently_delete_tag', { manifest_digest: rows[0]!.digest });
+    await scheduleTagCollection(tx, { ...collectionOf(target.repo), dueAtS: Math.floor(target.nowMs / 1000) });
+    return rows[0]!.digest;
+  });
+  request.log.info({ repository: `${target.repo.namespace}/${target.repo.name}`, tag: target.tag, digest }, 'tag permanently deleted');
 }
 
 interface TagTarget {

@@ -42,20 +42,7 @@ export async function registerUserRoutes(app: FastifyInstance): Promise<void> {
     return reply.status(201).send(await createRobotFor(request, principal, await ownNamespace(request), shortname));
   });
 
-  app.post('/user/apptoken', async (request) => {
-    const principal = await requireUser(request);
-    if (!app.deps.config.quay.FEATURE_APP_SPECIFIC_TOKENS) throw apiErrors.notFound();
-    const { title } = parseInput(appTokenBody, request.body, 'app token');
-    const { row, token } = await withTransaction(app.deps.db, async (tx) => {
-      const created = await createAppToken(tx, { userId: principal.id, title });
-      await writeLog(tx, {
-        kind: 'create_app_specific_token', accountId: principal.id, performerId: principal.id, ip: clientIp(request),
-        metadata: { app_specific_token_title: title, app_specific_token: created.row.uuid },
-      });
-      return created;
-    });
-    return { token: { uuid: row.uuid, title: row.title, last_accessed: null, created: row.created.toUTCString().replace('GMT', '-0000'), expiration: null, token_code: token } };
-  });
+  app.post('/user/apptoken', async (request) => createAppTokenRoute(app, request));
 
   app.post('/superuser/users/', async (request) => {
     await requireSuperuser(request);
@@ -75,6 +62,22 @@ export async function registerUserRoutes(app: FastifyInstance): Promise<void> {
     await deleteNamespace(request, principal, user);
     return reply.status(204).send();
   });
+}
+
+/** POST /user/apptoken: a new app token, its code shown this once. */
+async function createAppTokenRoute(app: FastifyInstance, request: FastifyRequest): Promise<Record<string, unknown>> {
+  const principal = await requireUser(request);
+  if (!app.deps.config.quay.FEATURE_APP_SPECIFIC_TOKENS) throw apiErrors.notFound();
+  const { title } = parseInput(appTokenBody, request.body, 'app token');
+  const { row, token } = await withTransaction(app.deps.db, async (tx) => {
+    const created = await createAppToken(tx, { userId: principal.id, title });
+    await writeLog(tx, {
+      kind: 'create_app_specific_token', accountId: principal.id, performerId: principal.id, ip: clientIp(request),
+      metadata: { app_specific_token_title: title, app_specific_token: created.row.uuid },
+    });
+    return created;
+  });
+  return { token: { uuid: row.uuid, title: row.title, last_accessed: null, created: row.created.toUTCString().replace('GMT', '-0000'), expiration: null, token_code: token } };
 }
 
 async function ownNamespace(request: FastifyRequest): Promise<NamespaceRow> {
