@@ -7,6 +7,8 @@ import type { z } from 'zod';
 import { instrument } from '../instrumented.ts';
 import type { ObjectStore } from '../types.ts';
 import { LocalStorage, localParamsSchema } from './local.ts';
+import { S3Store } from './s3.ts';
+import { radosgwParamsSchema, radosgwSettings, s3ParamsSchema, s3Settings } from './s3-params.ts';
 
 interface DriverEntry<S extends z.ZodType> {
   readonly schema: S;
@@ -19,6 +21,8 @@ function entry<S extends z.ZodType>(schema: S, create: (params: z.infer<S>, env:
 
 const DRIVERS = {
   LocalStorage: entry(localParamsSchema, (params) => new LocalStorage(params)),
+  S3Storage: entry(s3ParamsSchema, (params, env) => new S3Store(s3Settings(params, env))),
+  RadosGWStorage: entry(radosgwParamsSchema, (params, env) => new S3Store(radosgwSettings(params, env))),
 } satisfies Record<string, DriverEntry<z.ZodType>>;
 
 /** Quay's driver names this build knows. */

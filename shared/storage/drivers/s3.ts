@@ -1,0 +1,251 @@
+/**
+ * The S3 driver behind `S3Storage`, `RadosGWStorage` and `GoogleCloudStorage` with HMAC keys (GCS's
+ * XML API speaks S3). Objects are single PUTs up to `SINGLE_PUT_BYTES` and lib-storage multipart
+ * uploads beyond (or when the length is unknown); reads are ranged GETs; listings page through
+ * ListObjectsV2; batch deletes use DeleteObjects, 1000 keys per request.
+ *
+ * Off AWS the client uses path-style addressing and computes checksums only where an operation
+ * requires them: with the SDK's default, stream bodies are sent `aws-chunked` with a trailer that
+ * RadosGW refuses (411) and some servers store verbatim.
+ */
+import {
+  CopyObjectCommand, DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command,
+  PutObjectCommand, S3Client, paginateListObjectsV2, type ServerSideEncryption,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { Readable } from 'node:stream';
+import { chunk, deleteEach, mapBounded } from '../concurrency.ts';
+import { NotFoundError, type StorageError } from '../errors.ts';
+import { KeyPrefix } from '../keys.ts';
+import type {
+  ByteRange, DeleteManyResult, IncompleteUpload, MultipartWriter, ObjectStat, ObjectStore, StorageCapabilities, WriteOptions,
+} from '../types.ts';
+import { s3Error } from './s3-errors.ts';
+import { S3Multipart } from './s3-multipart.ts';
+import type { S3Settings } from './s3-params.ts';
+
+const MiB = 1024 * 1024;
+/** Known-length objects up to this size go in one PUT (streamed, nothing buffered). */
+const SINGLE_PUT_BYTES = 64 * MiB;
+/** Part size and parallel parts of lib-storage uploads: at most 4 x 16 MiB buffered per upload. */
+const UPLOAD_PART_BYTES = 16 * MiB;
+const UPLOAD_QUEUE = 4;
+/** S3's DeleteObjects limit. */
+const DELETE_BATCH = 1000;
+/** Parallel DeleteObjects requests, or parallel single deletes where there is no batch API. */
+const DELETE_PARALLELISM = 4;
+const SINGLE_DELETE_PARALLELISM = 32;
+
+/** An S3 (or S3-compatible) bucket location. */
+export class S3Store implements ObjectStore {
+  readonly driverName: string;
+  readonly capabilities: StorageCapabilities;
+  readonly minPartBytes = 5 * MiB;
+  readonly client: S3Client;
+  readonly bucket: string;
+  readonly keys: KeyPrefix;
+  private readonly multipart: S3Multipart;
+
+  constructor(readonly settings: S3Settings) {
+    this.driverName = settings.driverName;
+    this.bucket = settings.bucket;
+    this.keys = new KeyPrefix(settings.storagePath);
+    this.capabilities = {
+      signedUrls: true,
+      nativeBatchDelete: settings.nativeBatchDelete,
+      maxBatchDeleteKeys: settings.nativeBatchDelete ? DELETE_BATCH : SINGLE_DELETE_PARALLELISM,
+      serverSideCopy: true,
+      listsIncompleteUploads: true,
+    };
+    const checksums = settings.aws ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
+    this.client = new S3Client({
+      region: settings.region,
+      endpoint: settings.endpoint,
+      forcePathStyle: !settings.aws,
+      credentials: settings.credentials,
+      requestChecksumCalculation: checksums,
+      responseChecksumValidation: checksums,
+    });
+    this.multipart = new S3Multipart(this);
+  }
+
+  /** Maps an SDK error for this store, scrubbing its credentials from the message. */
+  error(error: unknown, operation: string, key?: string): StorageError {
+    const secrets = [this.settings.credentials?.secretAccessKey, this.settings.credentials?.sessionToken];
+    return s3Error(error, this.driverName, operation, key, secrets);
+  }
+
+  /** Encryption headers of every object-creating request. */
+  encryption(): { ServerSideEncryption?: ServerSideEncryption; SSEKMSKeyId?: string } {
+    const { serverSideEncryption, kmsKeyId } = this.settings;
+    return serverSideEncryption ? { ServerSideEncryption: serverSideEncryption, SSEKMSKeyId: kmsKeyId } : {};
+  }
+
+  async put(key: string, body: Readable | Buffer, options: WriteOptions = {}): Promise<ObjectStat> {
+    const Key = this.keys.toBackend(key);
+    const common = { Bucket: this.bucket, Key, ContentType: options.contentType, ...this.encryption() };
+    try {
+      if (options.contentLength !== undefined && options.contentLength <= SINGLE_PUT_BYTES) {
+        await this.client.send(new PutObjectCommand({ ...common, Body: body, ContentLength: options.contentLength }), { abortSignal: options.signal });
+      } else {
+        const upload = new Upload({ client: this.client, params: { ...common, Body: body }, partSize: UPLOAD_PART_BYTES, queueSize: UPLOAD_QUEUE });
+        options.signal?.addEventListener('abort', () => void upload.abort(), { once: true });
+        await upload.done();
+      }
+    } catch (error) {
+      throw this.error(error, 'put', key);
+    }
+    // The PUT answers no size or date (and RadosGW's multipart completion not even an ETag).
+    return this.stat(key);
+  }
+
+  async get(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
+    const whole = !range || (range.start === 0 && range.end === undefined);
+    const Range = whole ? undefined : `bytes=${range.start}-${range.end ?? ''}`;
+    try {
+      const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keys.toBackend(key), Range }), { abortSignal: signal });
+      return response.Body as Readable;
+    } catch (error) {
+      const mapped = this.error(error, 'get', key);
+      // S3 answers 416 to any range of an empty object; a range from 0 of it reads nothing.
+      if (range?.start === 0 && mapped.name === 'InvalidRangeError') return Readable.from([]);
+      throw mapped;
+    }
+  }
+
+  async stat(key: string): Promise<ObjectStat> {
+    try {
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.keys.toBackend(key) }));
+      return { key, size: head.ContentLength ?? 0, lastModified: head.LastModified ?? new Date(0), etag: head.ETag };
+    } catch (error) {
+      throw this.error(error, 'stat', key);
+    }
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      await this.stat(key);
+      return true;
+    } catch (error) {
+      if (error instanceof NotFoundError) return false;
+      throw error;
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectStat> {
+    const pages = paginateListObjectsV2(
+      { client: this.client, pageSize: this.settings.listPageSize },
+      { Bucket: this.bucket, Prefix: this.keys.toBackend(prefix) },
+    );
+    try {
+      for await (const page of pages) {
+        for (const object of page.Contents ?? []) {
+          const key = object.Key === undefined ? undefined : this.keys.fromBackend(object.Key);
+          if (key !== undefined) yield { key, size: object.Size ?? 0, lastModified: object.LastModified ?? new Date(0), etag: object.ETag };
+        }
+      }
+    } catch (error) {
+      throw this.error(error, 'list', prefix);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.keys.toBackend(key) }));
+    } catch (error) {
+      const mapped = this.error(error, 'delete', key);
+      if (!(mapped instanceof NotFoundError)) throw mapped;
+    }
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<DeleteManyResult> {
+    if (!this.settings.nativeBatchDelete) return deleteEach(keys, SINGLE_DELETE_PARALLELISM, (key) => this.delete(key));
+    const results = await mapBounded(chunk(keys, DELETE_BATCH), DELETE_PARALLELISM, (batch) => this.deleteBatch(batch));
+    return { deleted: results.flatMap((r) => r.deleted), failed: results.flatMap((r) => r.failed) };
+  }
+
+  /** One DeleteObjects request; a failed request fails each of its keys, per-key errors fail that key. */
+  private async deleteBatch(keys: readonly string[]): Promise<DeleteManyResult> {
+    try {
+      const response = await this.client.send(new DeleteObjectsCommand({
+        Bucket: this.bucket,
+        Delete: { Quiet: true, Objects: keys.map((key) => ({ Key: this.keys.toBackend(key) })) },
+      }));
+      const failedByName = new Map<string, Error>();
+      for (const failure of response.Errors ?? []) {
+        if (failure.Key !== undefined && failure.Code !== 'NoSuchKey') {
+          failedByName.set(failure.Key, this.error({ name: failure.Code, message: failure.Message }, 'deleteMany', failure.Key));
+        }
+      }
+      const failed = keys.flatMap((key) => {
+        const error = failedByName.get(this.keys.toBackend(key));
+        return error ? [{ key, error }] : [];
+      });
+      return { deleted: keys.filter((key) => !failedByName.has(this.keys.toBackend(key))), failed };
+    } catch (error) {
+      const mapped = this.error(error, 'deleteMany');
+      return { deleted: [], failed: keys.map((key) => ({ key, error: mapped })) };
+    }
+  }
+
+  async copy(from: string, to: string): Promise<void> {
+    // The size decides between one CopyObject and a part-by-part copy; the HEAD also reports a
+    // missing source as NotFound on every server.
+    const { size } = await this.stat(from).catch((error: unknown) => { throw this.error(error, 'copy', from); });
+    if (size > this.settings.multipartCopyThresholdBytes) return this.multipart.copy(from, to, size);
+    try {
+      await this.client.send(new CopyObjectCommand({
+        Bucket: this.bucket, Key: this.keys.toBackend(to), CopySource: this.copySource(from), ...this.encryption(),
+      }));
+    } catch (error) {
+      throw this.error(error, 'copy', from);
+    }
+  }
+
+  /** `bucket/key` URL-encoded per segment, as x-amz-copy-source wants it. */
+  copySource(key: string): string {
+    return `${this.bucket}/${this.keys.toBackend(key).split('/').map(encodeURIComponent).join('/')}`;
+  }
+
+  async move(from: string, to: string): Promise<void> {
+    await this.copy(from, to);
+    if (from !== to) await this.delete(from);
+  }
+
+  createMultipart(key: string, options?: { contentType?: string }): Promise<MultipartWriter> {
+    return this.multipart.create(key, options?.contentType);
+  }
+
+  resumeMultipart(key: string, uploadId: string): Promise<MultipartWriter> {
+    return this.multipart.resume(key, uploadId);
+  }
+
+  listMultipartUploads(prefix: string, olderThan?: Date): AsyncIterable<IncompleteUpload> {
+    return this.multipart.list(prefix, olderThan);
+  }
+
+  abortMultipartUpload(upload: IncompleteUpload): Promise<void> {
+    return this.multipart.abort(upload.key, upload.uploadId);
+  }
+
+  async signedReadUrl(key: string, expiresInSeconds: number): Promise<string> {
+    try {
+      return await getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: this.keys.toBackend(key) }), { expiresIn: expiresInSeconds });
+    } catch (error) {
+      throw this.error(error, 'signedReadUrl', key);
+    }
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.keys.root, MaxKeys: 1 }));
+    } catch (error) {
+      throw this.error(error, 'ping');
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+}
