@@ -22,6 +22,8 @@ export interface GcFixture {
   readonly storage: DistributedStorage;
   /** Location name -> imagestoragelocation id. */
   readonly locationIds: Map<string, number>;
+  /** The DISTRIBUTED_STORAGE_CONFIG the storage was built from (for child processes). */
+  readonly storageConfig: Record<string, [string, Record<string, unknown>]>;
   close(): Promise<void>;
 }
 
@@ -33,7 +35,7 @@ export async function createGcFixture(label: string, locations: string[] = ['loc
   const storage = createDistributedStorage({ DISTRIBUTED_STORAGE_CONFIG: config, DISTRIBUTED_STORAGE_PREFERENCE: locations });
   const locationIds = await ensureLocations(database.pool, locations);
   return {
-    database, pool: database.pool, storage, locationIds,
+    database, pool: database.pool, storage, locationIds, storageConfig: config,
     async close() {
       await storage.close();
       await database.drop();

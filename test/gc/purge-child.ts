@@ -1,0 +1,20 @@
+/**
+ * Runs a purge in its own process so a test can SIGKILL it mid-way. argv: database URL, storage
+ * config JSON, "repository" | "namespace", target id, batch size. Prints "progress" lines.
+ */
+import { createPool } from '../../shared/db/pool.ts';
+import { runNamespacePurge, runRepositoryPurge } from '../../shared/db/gc/run.ts';
+import { createDistributedStorage } from '../../shared/storage/distributed.ts';
+
+const [url, storageConfig, kind, id, batch] = process.argv.slice(2);
+const pool = createPool({ connectionString: url!, max: 4 });
+const config = JSON.parse(storageConfig!) as Record<string, [string, Record<string, unknown>]>;
+const storage = createDistributedStorage({ DISTRIBUTED_STORAGE_CONFIG: config, DISTRIBUTED_STORAGE_PREFERENCE: Object.keys(config) });
+const listener = {
+  rowsDeleted: (table: string, n: number) => process.stdout.write(`progress ${table} ${n}\n`),
+  objectsDeleted: () => undefined, repositoryPurged: () => undefined, namespacePurged: () => undefined,
+};
+const run = kind === 'namespace' ? runNamespacePurge : runRepositoryPurge;
+const outcome = await run(pool, storage, Number(id), { batchSize: Number(batch), listener });
+process.stdout.write(`done ${JSON.stringify(outcome.locked && outcome.value.purge.done)}\n`);
+await pool.end();
