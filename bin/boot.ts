@@ -10,7 +10,7 @@ import type { EmbeddedServer } from './embedded/postgres.ts';
 export interface Booted {
   readonly config: Config;
   readonly log: Logger;
-  /** Postgres URL in use (configured or embedded). */
+  /** Postgres URL in use (configured or embedded); empty when the command did not ask for Postgres. */
   readonly dbUri: string;
   /** Redis URL in use (configured or embedded); undefined when the command did not ask for Redis. */
   readonly redisUrl: string | undefined;
@@ -35,12 +35,12 @@ export function loadConfigOrExit(): Config {
  * Boots a process named `processName`. Without DB_URI (or REDIS_URL) the embedded servers are
  * used when `allowEmbedded`; pod commands pass false and fail with Quay's "DB_URI is required."
  */
-export async function boot(processName: string, options: { redis: boolean; allowEmbedded: boolean }): Promise<Booted> {
+export async function boot(processName: string, options: { redis: boolean; allowEmbedded: boolean; db?: boolean }): Promise<Booted> {
   const config = loadConfigOrExit();
   const log = createLogger({ name: processName });
   const embedded: EmbeddedServer[] = [];
-  let dbUri = config.dbUri;
-  if (!dbUri) {
+  let dbUri = config.dbUri ?? '';
+  if (!dbUri && options.db !== false) {
     if (!options.allowEmbedded) fail('DB_URI is required.');
     // Loaded only when needed: pods with DB_URI never touch the embedded binaries.
     const { startEmbeddedPostgres } = await import('./embedded/postgres.ts');

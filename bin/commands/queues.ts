@@ -1,7 +1,5 @@
 /** `quayfleet queues`: a table of every queue with its counts and oldest waiting job. */
 import type { Command } from 'commander';
-import { createProducer } from '../../shared/runtime/producer.ts';
-import { queueStatus } from '../../shared/runtime/queue-status.ts';
 import { boot } from '../boot.ts';
 
 /** Registers `queues`. */
@@ -11,7 +9,9 @@ export function registerQueues(program: Command): void {
     .description('show every queue: waiting, active, delayed, failed (dead letters), oldest waiting age')
     .option('--json', 'print JSON instead of a table')
     .action(async (options: { json?: boolean }) => {
-      const booted = await boot('queues', { redis: true, allowEmbedded: true });
+      const booted = await boot('queues', { redis: true, allowEmbedded: true, db: false });
+      const { createProducer } = await import('../../shared/runtime/producer.ts');
+      const { queueStatus } = await import('../../shared/runtime/queue-status.ts');
       const producer = createProducer({ url: booted.redisUrl! });
       try {
         const rows = await queueStatus(producer);

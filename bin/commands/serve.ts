@@ -6,7 +6,6 @@
 import type { Command } from 'commander';
 import { WORKERS, workerNamed } from '../../workers/index.ts';
 import { boot, fail, loadConfigOrExit } from '../boot.ts';
-import { runFleet } from '../fleet.ts';
 import { createLogger } from '../../shared/runtime/logger.ts';
 
 /** Registers `registry`, `worker <name>` and `all`. */
@@ -16,6 +15,7 @@ export function registerServeCommands(program: Command): void {
     .description('run the front end: the OCI registry API (/v2), token auth and the Quay API (/api/v1)')
     .action(async () => {
       const booted = await boot('registry', { redis: true, allowEmbedded: false });
+      const { runFleet } = await import('../fleet.ts');
       await runFleet(booted, { processName: 'registry', registry: true, workers: [], migrate: false });
     });
 
@@ -33,6 +33,7 @@ export function registerServeCommands(program: Command): void {
         return;
       }
       const booted = await boot(name, { redis: true, allowEmbedded: false });
+      const { runFleet } = await import('../fleet.ts');
       await runFleet(booted, { processName: name, registry: false, workers: [definition], migrate: false });
     });
 
@@ -41,6 +42,7 @@ export function registerServeCommands(program: Command): void {
     .description('run the front end and every enabled worker in one process (development, small installs)')
     .action(async () => {
       const booted = await boot('all', { redis: true, allowEmbedded: true });
+      const { runFleet } = await import('../fleet.ts');
       await runFleet(booted, { processName: 'all', registry: true, workers: Object.values(WORKERS), migrate: true });
     });
 }

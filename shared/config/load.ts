@@ -73,18 +73,21 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, source = 
   const envParsed = envSchema.safeParse(emptyToUndefined(env));
   if (!quay.success) issues.push(...toIssues(quay.error));
   if (!envParsed.success) issues.push(...toIssues(envParsed.error));
-  if (!quay.success || !envParsed.success) throw new ConfigError(source, issues);
+  // The cross-key storage checks run on the raw values too, so one pass reports every error.
+  const dataDir = path.resolve(envParsed.data?.QUAYFLEET_DATA_DIR ?? String(env.QUAYFLEET_DATA_DIR || './data'));
+  const rawStorage = storageKeysOf(raw, dataDir);
+  issues.push(...checkStorage(rawStorage.config, rawStorage.preference, rawStorage.defaults, envParsed.data?.QUAY_DISTRIBUTED_STORAGE_PREFERENCE));
+  if (!quay.success || !envParsed.success || issues.length > 0) throw new ConfigError(source, issues);
 
   const q = quay.data;
   const e = envParsed.data;
-  const dataDir = path.resolve(e.QUAYFLEET_DATA_DIR);
-  const storageConfig = q.DISTRIBUTED_STORAGE_CONFIG ?? { default: ['LocalStorage', { storage_path: path.join(dataDir, 'storage') }] };
+  const storageConfig = q.DISTRIBUTED_STORAGE_CONFIG ?? defaultStorage(dataDir);
   const preference = q.DISTRIBUTED_STORAGE_PREFERENCE ?? Object.keys(storageConfig);
-  issues.push(...checkStorage(storageConfig, preference, q.DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS, e.QUAY_DISTRIBUTED_STORAGE_PREFERENCE));
-  if (issues.length > 0) throw new ConfigError(source, issues);
 
+  // Without SERVER_HOSTNAME the registry is reached on this machine's HTTP port.
+  const serverHostname = hasKey(raw, 'SERVER_HOSTNAME') ? q.SERVER_HOSTNAME : `localhost:${e.QUAYFLEET_HTTP_PORT}`;
   return {
-    quay: { ...q, DISTRIBUTED_STORAGE_CONFIG: storageConfig as Record<string, [string, Record<string, unknown>]>, DISTRIBUTED_STORAGE_PREFERENCE: preference },
+    quay: { ...q, SERVER_HOSTNAME: serverHostname, DISTRIBUTED_STORAGE_CONFIG: storageConfig as Record<string, [string, Record<string, unknown>]>, DISTRIBUTED_STORAGE_PREFERENCE: preference },
     source,
     dbUri: e.DB_URI ?? q.DB_URI,
     redisUrl: e.REDIS_URL ?? redisUrlOf(q.BUILDLOGS_REDIS) ?? redisUrlOf(q.USER_EVENTS_REDIS),
@@ -139,6 +142,28 @@ function redisUrlOf(location: { host: string; port: number; password?: string; s
   if (!location) return undefined;
   const auth = location.password ? `:${encodeURIComponent(location.password)}@` : '';
   return `${location.ssl ? 'rediss' : 'redis'}://${auth}${location.host}:${location.port}`;
+}
+
+/** The embedded default: one LocalStorage location under the data directory. */
+function defaultStorage(dataDir: string): Record<string, [string, Record<string, unknown>]> {
+  return { default: ['LocalStorage', { storage_path: path.join(dataDir, 'storage') }] };
+}
+
+/** The storage keys as written, for the cross-key checks (wrongly typed values count as absent). */
+function storageKeysOf(raw: unknown, dataDir: string): { config: Record<string, unknown>; preference: string[]; defaults: string[] } {
+  const record = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+  const config = record.DISTRIBUTED_STORAGE_CONFIG;
+  const storage = typeof config === 'object' && config !== null && !Array.isArray(config) ? config as Record<string, unknown> : defaultStorage(dataDir);
+  const strings = (value: unknown): string[] | undefined => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : undefined);
+  return {
+    config: storage,
+    preference: strings(record.DISTRIBUTED_STORAGE_PREFERENCE) ?? Object.keys(storage),
+    defaults: strings(record.DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS) ?? [],
+  };
+}
+
+function hasKey(raw: unknown, key: string): boolean {
+  return typeof raw === 'object' && raw !== null && Object.hasOwn(raw, key);
 }
 
 function toIssues(error: z.ZodError): ConfigIssue[] {
