@@ -30,7 +30,7 @@ export async function apiPrincipalOf(request: FastifyRequest): Promise<Principal
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (bearer) {
       const owner = deps.config.quay.FEATURE_APP_SPECIFIC_TOKENS ? await verifyAppToken(deps.db, bearer[1]!, new Date(nowMs(deps))) : undefined;
-      principal = owner && { kind: 'apptoken', id: owner.userId, username: owner.username, superuser: isSuperuser(deps, owner.username) };
+      principal = owner && { kind: 'apptoken', id: owner.userId, username: owner.username, superuser: await isSuperuser(deps, owner.username) };
       countAttempt('oauth', principal !== undefined);
     } else {
       const credentials = parseBasicAuthorization(request);

@@ -29,7 +29,7 @@ export interface Principal {
   readonly id?: number;
   /** Username (`ns+robot` for robots); undefined for anonymous. */
   readonly username?: string;
-  /** Listed in SUPER_USERS. */
+  /** Listed in SUPER_USERS or flagged superuser in the database. */
   readonly superuser: boolean;
 }
 
@@ -72,7 +72,7 @@ export async function bearerTokenOf(request: FastifyRequest): Promise<VerifiedTo
 export async function principalOf(request: FastifyRequest): Promise<Principal> {
   const token = await bearerTokenOf(request);
   if (!token || token.kind === 'anonymous' || token.username === undefined) return ANONYMOUS;
-  const superuser = token.kind !== 'robot' && isSuperuser(request.server.deps, token.username);
+  const superuser = token.kind !== 'robot' && await isSuperuser(request.server.deps, token.username);
   return { kind: token.kind, id: token.id, username: token.username, superuser };
 }
 

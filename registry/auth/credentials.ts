@@ -6,7 +6,7 @@
  * Every attempt is counted in quay_authentication_attempts_total.
  */
 import type { FastifyRequest } from 'fastify';
-import { getUserPasswordHash } from '../../shared/db/namespaces.ts';
+import { getUserPasswordHash, hasSuperuserFlag } from '../../shared/db/namespaces.ts';
 import { verifyPassword } from '../../shared/db/passwords.ts';
 import { verifyAppToken, verifyRobotToken } from '../../shared/db/tokens.ts';
 import { client, metric } from '../../shared/runtime/metrics.ts';
@@ -26,9 +26,13 @@ export function countAttempt(kind: 'basic' | 'oauth' | 'credentials', success: b
   authenticationAttempts.inc({ auth_kind: kind, success: success ? 'True' : 'False' });
 }
 
-/** Whether `username` is listed in SUPER_USERS (robots never are superusers). */
-export function isSuperuser(deps: RegistryDeps, username: string): boolean {
-  return !username.includes('+') && deps.config.quay.SUPER_USERS.includes(username);
+/**
+ * Whether `username` is a superuser: listed in SUPER_USERS, or flagged in the database by
+ * `quayfleet users create --superuser`. Robots never are.
+ */
+export async function isSuperuser(deps: RegistryDeps, username: string): Promise<boolean> {
+  if (username.includes('+')) return false;
+  return deps.config.quay.SUPER_USERS.includes(username) || hasSuperuserFlag(deps.db, username);
 }
 
 /** The wall clock of the front end in ms (injectable through deps for tests). */
@@ -43,7 +47,7 @@ export async function verifyCredentials(deps: RegistryDeps, username: string, pa
   if (username === '$app') {
     if (!deps.config.quay.FEATURE_APP_SPECIFIC_TOKENS) return undefined;
     const owner = await verifyAppToken(deps.db, password, new Date(nowMs(deps)));
-    return owner && { kind: 'apptoken', id: owner.userId, username: owner.username, superuser: isSuperuser(deps, owner.username) };
+    return owner && { kind: 'apptoken', id: owner.userId, username: owner.username, superuser: await isSuperuser(deps, owner.username) };
   }
   if (username.includes('+')) {
     const id = await verifyRobotToken(deps.db, username, password);
@@ -51,7 +55,7 @@ export async function verifyCredentials(deps: RegistryDeps, username: string, pa
   }
   const user = await getUserPasswordHash(deps.db, username);
   const ok = await passwordMatches(deps, user?.password_hash ?? null, password);
-  return ok && user ? { kind: 'user', id: user.id, username, superuser: isSuperuser(deps, username) } : undefined;
+  return ok && user ? { kind: 'user', id: user.id, username, superuser: await isSuperuser(deps, username) } : undefined;
 }
 
 const verifiedPasswords = new PasswordCache();
