@@ -6,6 +6,7 @@
 import type { z } from 'zod';
 import { instrument } from '../instrumented.ts';
 import type { ObjectStore } from '../types.ts';
+import { AzureStore, azureParamsSchema } from './azure.ts';
 import { LocalStorage, localParamsSchema } from './local.ts';
 import { S3Store } from './s3.ts';
 import { radosgwParamsSchema, radosgwSettings, s3ParamsSchema, s3Settings } from './s3-params.ts';
@@ -23,6 +24,7 @@ const DRIVERS = {
   LocalStorage: entry(localParamsSchema, (params) => new LocalStorage(params)),
   S3Storage: entry(s3ParamsSchema, (params, env) => new S3Store(s3Settings(params, env))),
   RadosGWStorage: entry(radosgwParamsSchema, (params, env) => new S3Store(radosgwSettings(params, env))),
+  AzureStorage: entry(azureParamsSchema, (params, env) => new AzureStore(params, env)),
 } satisfies Record<string, DriverEntry<z.ZodType>>;
 
 /** Quay's driver names this build knows. */
@@ -50,7 +52,12 @@ export function createObjectStore(driverName: string, params: Record<string, unk
   if (!parsed.success) {
     throw new StorageConfigError(driverName, parsed.error.issues.map((issue) => describeIssue(issue, params ?? {})));
   }
-  return instrument(driver.create(parsed.data, env));
+  try {
+    return instrument(driver.create(parsed.data, env));
+  } catch (error) {
+    // Rules spanning several parameters and the environment (for example "a key or a SAS token").
+    throw new StorageConfigError(driverName, [error instanceof Error ? error.message : String(error)]);
+  }
 }
 
 // zod's default messages never include the input value; only the path and the expectation are shown.

@@ -1,0 +1,256 @@
+/**
+ * AzureStorage: block blobs in one container. Known-length objects up to 256 MiB are one Put Blob
+ * (atomic, streamed); larger or unknown-length ones are staged blocks committed at the end.
+ * Multipart writes stage blocks on the target blob itself (see `azure-multipart.ts`); batch deletes
+ * use the Blob Batch API, 256 per request, falling back to parallel deletes where the server
+ * refuses batches. Signed URLs are service SAS URLs, which need the account key.
+ */
+import {
+  AnonymousCredential, BlobBatchClient, BlobSASPermissions, BlobServiceClient, StorageSharedKeyCredential, type ContainerClient,
+} from '@azure/storage-blob';
+import { Readable } from 'node:stream';
+import { z } from 'zod';
+import { chunk, deleteEach, mapBounded } from '../concurrency.ts';
+import { InvalidRangeError, NotFoundError, StorageError, UnsupportedError } from '../errors.ts';
+import { KeyPrefix } from '../keys.ts';
+import type {
+  ByteRange, DeleteManyResult, IncompleteUpload, MultipartWriter, ObjectStat, ObjectStore, StorageCapabilities, WriteOptions,
+} from '../types.ts';
+import { azureError } from './azure-errors.ts';
+import { AzureMultipart } from './azure-multipart.ts';
+
+const MiB = 1024 * 1024;
+
+/** Quay's AzureStorage parameters; the key may instead come from `REGISTRY_STORAGE_AZURE_ACCOUNTKEY`. */
+export const azureParamsSchema = z.object({
+  azure_container: z.string().min(1),
+  azure_account_name: z.string().min(1),
+  azure_account_key: z.string().min(1).optional(),
+  /** A SAS token (with or without the leading `?`) instead of the account key; no signed URLs then. */
+  sas_token: z.string().min(1).optional(),
+  /** Blob service URL, default `https://<account>.blob.core.windows.net`. */
+  endpoint_url: z.url().optional(),
+  storage_path: z.string().optional(),
+  /** Blobs per listing request (Azure's maximum by default). */
+  list_page_size: z.number().int().min(1).max(5000).optional(),
+});
+export type AzureParams = z.infer<typeof azureParamsSchema>;
+
+const SINGLE_PUT_BYTES = 256 * MiB;
+const STAGE_BUFFER_BYTES = 8 * MiB;
+const STAGE_CONCURRENCY = 4;
+/** The Blob Batch API's limit of sub-requests per batch. */
+const DELETE_BATCH = 256;
+const DELETE_PARALLELISM = 4;
+const SINGLE_DELETE_PARALLELISM = 32;
+
+/** One Azure blob container location. */
+export class AzureStore implements ObjectStore {
+  readonly driverName = 'AzureStorage';
+  readonly capabilities: StorageCapabilities;
+  readonly minPartBytes = 1;
+  readonly container: ContainerClient;
+  readonly keys: KeyPrefix;
+  private readonly batch: BlobBatchClient;
+  private readonly sharedKey: StorageSharedKeyCredential | undefined;
+  private readonly secrets: (string | undefined)[];
+  private readonly listPageSize: number;
+  private readonly multipart: AzureMultipart;
+  /** Set once the server refused a batch request; later deletes go one by one. */
+  private batchRefused = false;
+
+  constructor(params: AzureParams, env: NodeJS.ProcessEnv) {
+    const accountKey = params.azure_account_key ?? env.REGISTRY_STORAGE_AZURE_ACCOUNTKEY;
+    const sas = params.sas_token?.replace(/^\?/, '');
+    if (!accountKey && !sas) {
+      throw new StorageError('needs azure_account_key (or REGISTRY_STORAGE_AZURE_ACCOUNTKEY) or sas_token', { driver: this.driverName, operation: 'configure' });
+    }
+    const endpoint = (params.endpoint_url ?? `https://${params.azure_account_name}.blob.core.windows.net`).replace(/\/+$/, '');
+    this.sharedKey = accountKey ? new StorageSharedKeyCredential(params.azure_account_name, accountKey) : undefined;
+    const service = this.sharedKey
+      ? new BlobServiceClient(endpoint, this.sharedKey)
+      : new BlobServiceClient(`${endpoint}?${sas}`, new AnonymousCredential());
+    this.container = service.getContainerClient(params.azure_container);
+    this.batch = this.container.getBlobBatchClient();
+    this.secrets = [accountKey, sas];
+    this.keys = new KeyPrefix(params.storage_path);
+    this.listPageSize = params.list_page_size ?? 5000;
+    this.capabilities = {
+      signedUrls: this.sharedKey !== undefined,
+      nativeBatchDelete: true,
+      maxBatchDeleteKeys: DELETE_BATCH,
+      serverSideCopy: true,
+      listsIncompleteUploads: true,
+    };
+    this.multipart = new AzureMultipart(this);
+  }
+
+  /** Maps an SDK error for this store, scrubbing its credentials from the message. */
+  error(error: unknown, operation: string, key?: string): StorageError {
+    return azureError(error, operation, key, this.secrets);
+  }
+
+  /** The block blob client of `key`. */
+  blob(key: string): ReturnType<ContainerClient['getBlockBlobClient']> {
+    return this.container.getBlockBlobClient(this.keys.toBackend(key));
+  }
+
+  async put(key: string, body: Readable | Buffer, options: WriteOptions = {}): Promise<ObjectStat> {
+    const blob = this.blob(key);
+    const headers = { blobHTTPHeaders: { blobContentType: options.contentType }, abortSignal: options.signal };
+    try {
+      if (options.contentLength !== undefined && options.contentLength <= SINGLE_PUT_BYTES) {
+        await blob.upload(body, options.contentLength, headers);
+      } else {
+        const stream = Buffer.isBuffer(body) ? Readable.from([body]) : body;
+        await blob.uploadStream(stream, STAGE_BUFFER_BYTES, STAGE_CONCURRENCY, headers);
+      }
+    } catch (error) {
+      throw this.error(error, 'put', key);
+    }
+    return this.stat(key);
+  }
+
+  async get(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
+    const whole = !range || (range.start === 0 && range.end === undefined);
+    const offset = whole ? 0 : range.start;
+    const count = whole || range.end === undefined ? undefined : range.end - range.start + 1;
+    try {
+      const response = await this.blob(key).download(offset, count, { abortSignal: signal });
+      const body = (response.readableStreamBody as Readable | undefined) ?? Readable.from([]);
+      // A satisfiable range from offset > 0 has at least one byte. Azurite answers a range starting
+      // exactly at the end with an empty 206 instead of Azure's 416.
+      if (offset > 0 && response.contentLength === 0) {
+        body.destroy();
+        throw new InvalidRangeError(`range starts at ${offset}, past the end of the object`, { driver: this.driverName, operation: 'get', key });
+      }
+      return body;
+    } catch (error) {
+      const mapped = this.error(error, 'get', key);
+      if (range?.start === 0 && mapped.name === 'InvalidRangeError') return Readable.from([]);
+      throw mapped;
+    }
+  }
+
+  async stat(key: string): Promise<ObjectStat> {
+    try {
+      const props = await this.blob(key).getProperties();
+      return { key, size: props.contentLength ?? 0, lastModified: props.lastModified ?? new Date(0), etag: props.etag };
+    } catch (error) {
+      throw this.error(error, 'stat', key);
+    }
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      await this.stat(key);
+      return true;
+    } catch (error) {
+      if (error instanceof NotFoundError) return false;
+      throw error;
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectStat> {
+    try {
+      const pages = this.container.listBlobsFlat({ prefix: this.keys.toBackend(prefix) }).byPage({ maxPageSize: this.listPageSize });
+      for await (const page of pages) {
+        for (const item of page.segment.blobItems) {
+          const key = this.keys.fromBackend(item.name);
+          if (key !== undefined) yield { key, size: item.properties.contentLength ?? 0, lastModified: item.properties.lastModified, etag: item.properties.etag };
+        }
+      }
+    } catch (error) {
+      throw this.error(error, 'list', prefix);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await this.blob(key).deleteIfExists({ deleteSnapshots: 'include' });
+    } catch (error) {
+      throw this.error(error, 'delete', key);
+    }
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<DeleteManyResult> {
+    const results = await mapBounded(chunk(keys, DELETE_BATCH), DELETE_PARALLELISM, (batch) => this.deleteBatch(batch));
+    return { deleted: results.flatMap((r) => r.deleted), failed: results.flatMap((r) => r.failed) };
+  }
+
+  /** One Blob Batch request; sub-responses come back in request order. 404 counts as deleted. */
+  private async deleteBatch(keys: readonly string[]): Promise<DeleteManyResult> {
+    if (this.batchRefused) return deleteEach(keys, SINGLE_DELETE_PARALLELISM, (key) => this.delete(key));
+    let response;
+    try {
+      response = await this.batch.deleteBlobs(keys.map((key) => this.blob(key)), { deleteSnapshots: 'include' });
+    } catch (error) {
+      // Some servers (and SAS tokens without batch rights) refuse batches: delete one by one from now on.
+      this.batchRefused = true;
+      return deleteEach(keys, SINGLE_DELETE_PARALLELISM, (key) => this.delete(key));
+    }
+    const deleted: string[] = [];
+    const failed: DeleteManyResult['failed'] = [];
+    keys.forEach((key, index) => {
+      const sub = response.subResponses[index];
+      if (sub && (sub.status < 300 || sub.status === 404)) deleted.push(key);
+      else failed.push({ key, error: this.error({ statusCode: sub?.status, code: sub?.errorCode, message: sub?.statusMessage ?? 'no sub-response' }, 'deleteMany', key) });
+    });
+    return { deleted, failed };
+  }
+
+  async copy(from: string, to: string): Promise<void> {
+    try {
+      const poller = await this.blob(to).beginCopyFromURL(this.blob(from).url);
+      await poller.pollUntilDone();
+    } catch (error) {
+      throw this.error(error, 'copy', from);
+    }
+  }
+
+  async move(from: string, to: string): Promise<void> {
+    await this.copy(from, to);
+    if (from !== to) await this.delete(from);
+  }
+
+  createMultipart(key: string, options?: { contentType?: string }): Promise<MultipartWriter> {
+    return this.multipart.create(key, options?.contentType);
+  }
+
+  resumeMultipart(key: string, uploadId: string): Promise<MultipartWriter> {
+    return this.multipart.resume(key, uploadId);
+  }
+
+  listMultipartUploads(prefix: string, olderThan?: Date): AsyncIterable<IncompleteUpload> {
+    return this.multipart.list(prefix, olderThan);
+  }
+
+  abortMultipartUpload(upload: IncompleteUpload): Promise<void> {
+    return this.multipart.abort(upload.key, upload.uploadId);
+  }
+
+  async signedReadUrl(key: string, expiresInSeconds: number): Promise<string> {
+    if (!this.sharedKey) {
+      throw new UnsupportedError('signed URLs need azure_account_key; a configured SAS token is never handed out', { driver: this.driverName, operation: 'signedReadUrl', key });
+    }
+    const now = Date.now();
+    try {
+      // Starting a few minutes back tolerates clock skew between this host and Azure.
+      return await this.blob(key).generateSasUrl({
+        permissions: BlobSASPermissions.parse('r'), startsOn: new Date(now - 5 * 60_000), expiresOn: new Date(now + expiresInSeconds * 1000),
+      });
+    } catch (error) {
+      throw this.error(error, 'signedReadUrl', key);
+    }
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.container.listBlobsFlat({ prefix: this.keys.root }).byPage({ maxPageSize: 1 }).next();
+    } catch (error) {
+      throw this.error(error, 'ping');
+    }
+  }
+
+  async close(): Promise<void> {}
+}
