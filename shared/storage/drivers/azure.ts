@@ -6,7 +6,7 @@
  * refuses batches. Signed URLs are service SAS URLs, which need the account key.
  */
 import {
-  AnonymousCredential, BlobBatchClient, BlobSASPermissions, BlobServiceClient, StorageSharedKeyCredential, type ContainerClient,
+  AnonymousCredential, type BlobBatchClient, BlobSASPermissions, BlobServiceClient, StorageSharedKeyCredential, type ContainerClient,
 } from '@azure/storage-blob';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
@@ -184,7 +184,7 @@ export class AzureStore implements ObjectStore {
     let response;
     try {
       response = await this.batch.deleteBlobs(keys.map((key) => this.blob(key)), { deleteSnapshots: 'include' });
-    } catch (error) {
+    } catch {
       // Some servers (and SAS tokens without batch rights) refuse batches: delete one by one from now on.
       this.batchRefused = true;
       return deleteEach(keys, SINGLE_DELETE_PARALLELISM, (key) => this.delete(key));
