@@ -43,6 +43,8 @@ const STAGE_CONCURRENCY = 4;
 const DELETE_BATCH = 256;
 const DELETE_PARALLELISM = 4;
 const SINGLE_DELETE_PARALLELISM = 32;
+/** Statuses meaning "this server or credential does not do batches", as opposed to a passing failure. */
+const BATCH_REFUSED_STATUS = new Set([400, 403, 405, 501]);
 
 /** One Azure blob container location. */
 export class AzureStore implements ObjectStore {
@@ -184,9 +186,10 @@ export class AzureStore implements ObjectStore {
     let response;
     try {
       response = await this.batch.deleteBlobs(keys.map((key) => this.blob(key)), { deleteSnapshots: 'include' });
-    } catch {
-      // Some servers (and SAS tokens without batch rights) refuse batches: delete one by one from now on.
-      this.batchRefused = true;
+    } catch (error) {
+      // Some servers (and SAS tokens without batch rights) refuse batches: then delete one by one
+      // from now on. Any other failure falls back for this batch only.
+      if (BATCH_REFUSED_STATUS.has((error as { statusCode?: number }).statusCode ?? 0)) this.batchRefused = true;
       return deleteEach(keys, SINGLE_DELETE_PARALLELISM, (key) => this.delete(key));
     }
     const deleted: string[] = [];
