@@ -67,7 +67,7 @@ export async function listReferrersOf(ctx: V2Context, request: FastifyRequest, r
     ...annotationsOf(row.manifest_bytes),
   }));
   if (artifactType !== undefined) reply.header('OCI-Filters-Applied', 'artifactType');
-  return reply.status(200).header('Content-Type', OCI_IMAGE_INDEX).send(JSON.stringify({ schemaVersion: 2, mediaType: OCI_IMAGE_INDEX, manifests }));
+  return reply.status(200).header('Content-Type', OCI_IMAGE_INDEX).send(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_IMAGE_INDEX, manifests })));
 }
 
 // The referrers API copies each manifest's annotations into its descriptor.

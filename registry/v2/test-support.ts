@@ -100,8 +100,9 @@ export function expectStatus(response: LightMyRequestResponse, status: number): 
   return response;
 }
 
-/** The OCI error code of a response. */
+/** The OCI error code of a response; undefined for a response without body (HEAD). */
 export function errorCode(response: LightMyRequestResponse): string | undefined {
+  if (response.body === '') return undefined;
   return (response.json() as { errors?: { code: string }[] }).errors?.[0]?.code;
 }
 
