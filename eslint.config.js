@@ -19,7 +19,15 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { patterns: ['**/workers/**', '**/registry/**', '**/bin/**'] }] },
   },
   {
-    files: ['workers/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: ['../../workers/**', '../*/**', '**/registry/**'] }] },
+    // A worker folder imports shared/, queues/ and workers/services.ts, never another worker's folder.
+    files: ['workers/*/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { group: ['../*/**', '!../../**', '!../services.ts', '!../index.ts'], message: 'worker folders never import each other' },
+          { group: ['**/registry/**'], message: 'workers do not import the front end' },
+        ],
+      }],
+    },
   },
 );
