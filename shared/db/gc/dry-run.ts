@@ -126,3 +126,33 @@ export async function resolveScope(db: Queryable, scope: DryRunScope): Promise<{
   if (!repo.rows[0]) throw new ScopeNotFoundError(`repository "${namespace}/${repository}" not found`);
   return { namespaceId: ns.rows[0].id, repositoryId: repo.rows[0].id };
 }
+
+/** A dry run as the CLI and the API show it. */
+export interface DryRunView {
+  readonly generated: string;
+  readonly scope: DryRunScope;
+  readonly totals: DryRunReport['totals'];
+  readonly namespaces: NamespaceFigures[];
+  /** At most `limit` of each kind; `truncated` says whether more exist. */
+  readonly items: {
+    readonly tags: DryRunReport['tags'];
+    readonly manifests: DryRunReport['manifests'];
+    readonly blobs: DryRunReport['blobs'];
+    readonly truncated: boolean;
+  };
+}
+
+/** Figures per namespace and totals, plus at most `limit` items of each kind (0: none). */
+export function presentDryRun(report: DryRunReport, limit: number): DryRunView {
+  const cut = <T>(items: readonly T[]): T[] => items.slice(0, Math.max(0, limit));
+  return {
+    generated: new Date(report.nowMs).toISOString(),
+    scope: report.scope,
+    totals: report.totals,
+    namespaces: report.namespaces,
+    items: {
+      tags: cut(report.tags), manifests: cut(report.manifests), blobs: cut(report.blobs),
+      truncated: [report.tags, report.manifests, report.blobs].some((items) => items.length > limit),
+    },
+  };
+}
