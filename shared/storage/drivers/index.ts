@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import { instrument } from '../instrumented.ts';
 import type { ObjectStore } from '../types.ts';
 import { AzureStore, azureParamsSchema } from './azure.ts';
+import { createGcsStore, gcsParamsSchema } from './gcs.ts';
 import { LocalStorage, localParamsSchema } from './local.ts';
 import { S3Store } from './s3.ts';
 import { radosgwParamsSchema, radosgwSettings, s3ParamsSchema, s3Settings } from './s3-params.ts';
@@ -24,6 +25,7 @@ const DRIVERS = {
   LocalStorage: entry(localParamsSchema, (params) => new LocalStorage(params)),
   S3Storage: entry(s3ParamsSchema, (params, env) => new S3Store(s3Settings(params, env))),
   RadosGWStorage: entry(radosgwParamsSchema, (params, env) => new S3Store(radosgwSettings(params, env))),
+  GoogleCloudStorage: entry(gcsParamsSchema, (params, env) => createGcsStore(params, env)),
   AzureStorage: entry(azureParamsSchema, (params, env) => new AzureStore(params, env)),
 } satisfies Record<string, DriverEntry<z.ZodType>>;
 
