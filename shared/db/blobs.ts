@@ -38,8 +38,12 @@ export async function ensureLocations(db: Queryable, names: readonly string[]): 
 
 /** The blob `digest` if repository `repositoryId` may serve it at instant `at`, else undefined. */
 export async function findRepositoryBlob(db: Queryable, repositoryId: number, digest: string, at: Date): Promise<BlobRow | undefined> {
-  const { rows } = await db.query<BlobRow>(
-    `SELECT ${BLOB_COLUMNS} FROM imagestorage s WHERE s.content_checksum = $2 AND ${LINKED_TO_REPOSITORY}`, [repositoryId, digest, at]);
+  // Named (prepared once per connection): every blob pull and HEAD runs it.
+  const { rows } = await db.query<BlobRow>({
+    name: 'blobs.findRepositoryBlob',
+    text: `SELECT ${BLOB_COLUMNS} FROM imagestorage s WHERE s.content_checksum = $2 AND ${LINKED_TO_REPOSITORY}`,
+    values: [repositoryId, digest, at],
+  });
   return rows[0];
 }
 

@@ -70,19 +70,25 @@ export async function findManifestIds(db: Queryable, repositoryId: number, diges
   return new Map(rows.map((row) => [row.digest, row.id]));
 }
 
+// Pull-path queries are named (prepared once per connection): planning costs more than running them.
+
 /** The manifest `digest` of repository `repositoryId` with its bytes, or undefined. */
 export async function getManifestByDigest(db: Queryable, repositoryId: number, digest: string): Promise<ManifestRow | undefined> {
-  const { rows } = await db.query<ManifestRow>(
-    `SELECT id, digest, media_type, manifest_bytes, layers_compressed_size FROM manifest WHERE repository_id = $1 AND digest = $2`,
-    [repositoryId, digest]);
+  const { rows } = await db.query<ManifestRow>({
+    name: 'manifests.getManifestByDigest',
+    text: `SELECT id, digest, media_type, manifest_bytes, layers_compressed_size FROM manifest WHERE repository_id = $1 AND digest = $2`,
+    values: [repositoryId, digest],
+  });
   return rows[0];
 }
 
 /** Like getManifestByDigest without the bytes (HEAD). */
 export async function headManifestByDigest(db: Queryable, repositoryId: number, digest: string): Promise<ManifestHeadRow | undefined> {
-  const { rows } = await db.query<ManifestHeadRow>(
-    `SELECT id, digest, media_type, octet_length(manifest_bytes) AS size FROM manifest WHERE repository_id = $1 AND digest = $2`,
-    [repositoryId, digest]);
+  const { rows } = await db.query<ManifestHeadRow>({
+    name: 'manifests.headManifestByDigest',
+    text: `SELECT id, digest, media_type, octet_length(manifest_bytes) AS size FROM manifest WHERE repository_id = $1 AND digest = $2`,
+    values: [repositoryId, digest],
+  });
   return rows[0];
 }
 

@@ -28,21 +28,27 @@ export class TagImmutableError extends Error {
   }
 }
 
+// The pull path's queries are named (prepared once per connection): planning costs more than
+// running them, and a pull is the most frequent request a registry serves.
+const TAGGED_MANIFEST = `FROM tag t JOIN manifest m ON m.id = t.manifest_id WHERE t.repository_id = $1 AND t.name = $2 AND ${ALIVE} AND NOT t.hidden`;
+
 /** The manifest (with bytes) the alive, visible tag `name` of a repository points at, or undefined. One indexed query. */
 export async function getTaggedManifest(db: Queryable, repositoryId: number, name: string, nowMs: number): Promise<ManifestRow | undefined> {
-  const { rows } = await db.query<ManifestRow>(
-    `SELECT m.id, m.digest, m.media_type, m.manifest_bytes, m.layers_compressed_size
-     FROM tag t JOIN manifest m ON m.id = t.manifest_id
-     WHERE t.repository_id = $1 AND t.name = $2 AND ${ALIVE} AND NOT t.hidden`, [repositoryId, name, nowMs]);
+  const { rows } = await db.query<ManifestRow>({
+    name: 'tags.getTaggedManifest',
+    text: `SELECT m.id, m.digest, m.media_type, m.manifest_bytes, m.layers_compressed_size ${TAGGED_MANIFEST}`,
+    values: [repositoryId, name, nowMs],
+  });
   return rows[0];
 }
 
 /** Like getTaggedManifest without the bytes (HEAD). */
 export async function headTaggedManifest(db: Queryable, repositoryId: number, name: string, nowMs: number): Promise<ManifestHeadRow | undefined> {
-  const { rows } = await db.query<ManifestHeadRow>(
-    `SELECT m.id, m.digest, m.media_type, octet_length(m.manifest_bytes) AS size
-     FROM tag t JOIN manifest m ON m.id = t.manifest_id
-     WHERE t.repository_id = $1 AND t.name = $2 AND ${ALIVE} AND NOT t.hidden`, [repositoryId, name, nowMs]);
+  const { rows } = await db.query<ManifestHeadRow>({
+    name: 'tags.headTaggedManifest',
+    text: `SELECT m.id, m.digest, m.media_type, octet_length(m.manifest_bytes) AS size ${TAGGED_MANIFEST}`,
+    values: [repositoryId, name, nowMs],
+  });
   return rows[0];
 }
 
