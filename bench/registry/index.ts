@@ -1,0 +1,147 @@
+/**
+ * Benchmark: quayfleet's OCI front end against the CNCF distribution registry (Debian's
+ * docker-registry 2.8, filesystem storage), same machine, same clients:
+ * - push and pull of a 256 MiB image (4 random 64 MiB layers) with skopeo from/to an OCI layout;
+ * - 10 000 GETs of a small manifest by tag at 32 concurrent keep-alive connections.
+ * Reports MB/s, requests/s, p50/p99 latency, peak RSS of each server, and quayfleet/distribution
+ * ratios (> 1 means quayfleet is better; for latency and RSS the ratio is distribution's over ours).
+ *
+ * Both servers run for the whole benchmark and the measurements alternate between them (push and
+ * pull rounds, manifest GETs in slices), so load from other processes on a shared machine hits
+ * both sides alike. Push and pull figures are the median over the rounds.
+ *
+ * Env: BENCH_SCALE (image size and request count scale, default 1), BENCH_ROUNDS (push/pull
+ * rounds, default 3), BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres),
+ * BENCH_PROFILE_DIR (CPU profile of the quayfleet server). Ports: 15000 distribution, 15001
+ * quayfleet. The last line printed is one JSON object.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { OciLayout } from '../../test/fixtures/oci/layout.ts';
+import { getMany, pullToken, skopeoCopy } from './load.ts';
+import { startDistribution, startQuayfleet, type BenchServer } from './servers.ts';
+
+const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
+const MiB = 1024 * 1024;
+const LAYER_BYTES = Math.max(1, Math.round(64 * SCALE)) * MiB;
+const LAYERS = 4;
+const REQUESTS = Math.max(1000, Math.round(10_000 * SCALE));
+const SLICES = 10;
+const CONCURRENCY = 32;
+const POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** What one server achieved. */
+interface SideResult {
+  pushMBps: number;
+  pullMBps: number;
+  manifestRequestsPerSecond: number;
+  manifestP50Ms: number;
+  manifestP99Ms: number;
+  peakRssBytes: number;
+}
+
+/** Builds the OCI layout: one image of random layers, and a small image for the manifest GETs. */
+async function buildLayout(dir: string): Promise<void> {
+  const layout = await OciLayout.create(dir);
+  const layers = [];
+  for (let i = 0; i < LAYERS; i++) {
+    const blob = await layout.writeBlob(randomBytes(LAYER_BYTES), 'application/vnd.oci.image.layer.v1.tar+gzip');
+    layers.push({ ...blob, diffId: blob.digest }); // random bytes, not a real tarball: nothing here unpacks it
+  }
+  await layout.tag(await layout.writeImage(layers), 'big');
+  await layout.tag(await layout.writeImage([await layout.writeLayer('small.txt', randomBytes(1024))]), 'small');
+}
+
+const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+const hostOf = (server: BenchServer): string => new URL(server.base).host;
+
+/** Push and pull rounds, alternating which server goes first; MB/s per round and server. */
+async function imageRounds(servers: BenchServer[], layoutDir: string, work: string): Promise<Map<string, { push: number[]; pull: number[] }>> {
+  const mb = (LAYER_BYTES * LAYERS) / MiB;
+  const figures = new Map(servers.map((s) => [s.name, { push: [] as number[], pull: [] as number[] }]));
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 === 0 ? servers : [...servers].reverse();
+    for (const server of order) {
+      const target = `docker://${hostOf(server)}/bench/big${round}:v1`;
+      figures.get(server.name)!.push.push(mb / (await skopeoCopy(server, `oci:${layoutDir}:big`, target)));
+    }
+    for (const server of order) {
+      const pullDir = path.join(work, `pull-${server.name}-${round}`);
+      figures.get(server.name)!.pull.push(mb / (await skopeoCopy(server, `docker://${hostOf(server)}/bench/big${round}:v1`, `oci:${pullDir}:v1`)));
+      await fs.rm(pullDir, { recursive: true, force: true });
+    }
+  }
+  return figures;
+}
+
+/** Manifest GETs in alternating slices; requests/s and latency quantiles per server. */
+async function manifestLoad(servers: BenchServer[], layoutDir: string): Promise<Map<string, { rps: number; p50: number; p99: number }>> {
+  const targets = [];
+  for (const server of servers) {
+    await skopeoCopy(server, `oci:${layoutDir}:small`, `docker://${hostOf(server)}/bench/small:v1`);
+    const token = await pullToken(server, 'bench/small');
+    const headers: Record<string, string> = { accept: 'application/vnd.oci.image.manifest.v1+json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
+    await getMany(server.base, '/v2/bench/small/manifests/v1', headers, 500, CONCURRENCY); // warm-up
+    targets.push({ server, headers, latencies: [] as number[], seconds: 0 });
+  }
+  for (let slice = 0; slice < SLICES; slice++) {
+    for (const target of slice % 2 === 0 ? targets : [...targets].reverse()) {
+      const run = await getMany(target.server.base, '/v2/bench/small/manifests/v1', target.headers, REQUESTS / SLICES, CONCURRENCY);
+      target.latencies.push(...run.latenciesMs);
+      target.seconds += run.seconds;
+    }
+  }
+  return new Map(targets.map((t) => {
+    const sorted = t.latencies.sort((a, b) => a - b);
+    return [t.server.name, { rps: sorted.length / t.seconds, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99) }];
+  }));
+}
+
+function summary(name: string, r: SideResult): string {
+  return `${name.padEnd(13)} push ${r.pushMBps.toFixed(1)} MB/s, pull ${r.pullMBps.toFixed(1)} MB/s, manifest GET ${r.manifestRequestsPerSecond.toFixed(0)} req/s `
+    + `p50 ${r.manifestP50Ms.toFixed(2)} ms p99 ${r.manifestP99Ms.toFixed(2)} ms, peak RSS ${(r.peakRssBytes / MiB).toFixed(0)} MiB`;
+}
+
+const work = await fs.mkdtemp(path.join(os.tmpdir(), 'quayfleet-bench-registry-'));
+const servers: BenchServer[] = [];
+try {
+  const layoutDir = path.join(work, 'layout');
+  await buildLayout(layoutDir);
+  for (const name of ['distribution', 'quayfleet']) await fs.mkdir(path.join(work, name));
+  servers.push(await startDistribution(path.join(work, 'distribution'), 15000));
+  servers.push(await startQuayfleet(path.join(work, 'quayfleet'), 15001, POSTGRES_URL));
+  const images = await imageRounds(servers, layoutDir, work);
+  const manifests = await manifestLoad(servers, layoutDir);
+  const results: Record<string, SideResult> = {};
+  for (const server of servers) {
+    const image = images.get(server.name)!;
+    const load = manifests.get(server.name)!;
+    results[server.name] = {
+      pushMBps: median(image.push), pullMBps: median(image.pull),
+      manifestRequestsPerSecond: load.rps, manifestP50Ms: load.p50, manifestP99Ms: load.p99, peakRssBytes: await server.peakRss(),
+    };
+    console.log(summary(server.name, results[server.name]!));
+  }
+  const ours = results.quayfleet!;
+  const peer = results.distribution!;
+  const ratio = {
+    pushMBps: ours.pushMBps / peer.pushMBps,
+    pullMBps: ours.pullMBps / peer.pullMBps,
+    manifestRequestsPerSecond: ours.manifestRequestsPerSecond / peer.manifestRequestsPerSecond,
+    manifestP50: peer.manifestP50Ms / ours.manifestP50Ms,
+    manifestP99: peer.manifestP99Ms / ours.manifestP99Ms,
+    peakRss: peer.peakRssBytes / ours.peakRssBytes,
+  };
+  console.log(`ratios (quayfleet/distribution, >1 = quayfleet better): ${Object.entries(ratio).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`);
+  console.log(JSON.stringify({
+    benchmark: 'registry', scale: SCALE, rounds: ROUNDS, imageBytes: LAYER_BYTES * LAYERS, requests: REQUESTS, concurrency: CONCURRENCY,
+    loadAverage: os.loadavg(), quayfleet: ours, distribution: peer, ratio,
+  }));
+} finally {
+  for (const server of servers) await server.stop();
+  await fs.rm(work, { recursive: true, force: true });
+}
