@@ -102,7 +102,8 @@ export class AzureStore implements ObjectStore {
     const headers = { blobHTTPHeaders: { blobContentType: options.contentType }, abortSignal: options.signal };
     try {
       if (options.contentLength !== undefined && options.contentLength <= SINGLE_PUT_BYTES) {
-        await blob.upload(body, options.contentLength, headers);
+        const response = await blob.upload(body, options.contentLength, headers);
+        if (response.lastModified) return { key, size: options.contentLength, lastModified: response.lastModified, etag: response.etag };
       } else {
         const stream = Buffer.isBuffer(body) ? Readable.from([body]) : body;
         await blob.uploadStream(stream, STAGE_BUFFER_BYTES, STAGE_CONCURRENCY, headers);
@@ -110,6 +111,7 @@ export class AzureStore implements ObjectStore {
     } catch (error) {
       throw this.error(error, 'put', key);
     }
+    // Staged uploads report no size.
     return this.stat(key);
   }
 

@@ -85,9 +85,20 @@ export class S3Store implements ObjectStore {
   async put(key: string, body: Readable | Buffer, options: WriteOptions = {}): Promise<ObjectStat> {
     const Key = this.keys.toBackend(key);
     const common = { Bucket: this.bucket, Key, ContentType: options.contentType, ...this.encryption() };
+    const size = options.contentLength;
     try {
-      if (options.contentLength !== undefined && options.contentLength <= SINGLE_PUT_BYTES) {
-        await this.client.send(new PutObjectCommand({ ...common, Body: body, ContentLength: options.contentLength }), { abortSignal: options.signal });
+      if (size !== undefined && size <= SINGLE_PUT_BYTES) {
+        const command = new PutObjectCommand({ ...common, Body: body, ContentLength: size });
+        // PutObject returns no date; the response's Date header is the server's clock at the write,
+        // which saves a HEAD per object (S3 dates have second precision either way).
+        let date: string | undefined;
+        command.middlewareStack.add((next) => async (args) => {
+          const result = await next(args);
+          date = (result.response as { headers?: Record<string, string> }).headers?.date;
+          return result;
+        }, { step: 'deserialize', name: 'quayfleetResponseDate' });
+        const output = await this.client.send(command, { abortSignal: options.signal });
+        if (date) return { key, size, lastModified: new Date(date), etag: output.ETag };
       } else {
         const upload = new Upload({ client: this.client, params: { ...common, Body: body }, partSize: UPLOAD_PART_BYTES, queueSize: UPLOAD_QUEUE });
         options.signal?.addEventListener('abort', () => void upload.abort(), { once: true });
@@ -96,7 +107,7 @@ export class S3Store implements ObjectStore {
     } catch (error) {
       throw this.error(error, 'put', key);
     }
-    // The PUT answers no size or date (and RadosGW's multipart completion not even an ETag).
+    // A multipart upload answers no size or date (and RadosGW's not even an ETag).
     return this.stat(key);
   }
 
