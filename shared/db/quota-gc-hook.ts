@@ -1,11 +1,12 @@
 /**
  * The quota side of GC (reference §3.2): GC calls `subtractManifestQuota` inside the transaction
  * that deletes manifests, after their `manifestblob` rows are gone and before the manifests
- * themselves, exactly where Quay calls `update_quota(..., SUBTRACT)`. The quota issue fills the
- * body (its namespace lock, the "referenced elsewhere?" rule, the running totals); until then it
- * is a documented no-op so GC's transactions already have the right shape.
+ * themselves, exactly where Quay calls `update_quota(..., SUBTRACT)`. The quota module
+ * (quota/accounting.ts) takes the namespace quota lock, lowers the reference counts and subtracts
+ * each blob whose last link in the repository (or namespace) went.
  */
 import type { Queryable } from './pool.ts';
+import { recordManifestsCollected } from './quota/accounting.ts';
 
 /** One manifest GC removed and the blobs it linked, with their compressed sizes. */
 export interface CollectedManifest {
@@ -22,10 +23,13 @@ export interface QuotaSubtraction {
 
 /**
  * Subtracts the bytes of collected manifests from the repository's and namespace's running
- * totals, in the caller's transaction `tx` (the blob links are already deleted, so "is this blob
- * still referenced by another manifest?" sees the post-GC state). Must not commit or roll back.
- * Currently a no-op: the quota issue implements it.
+ * totals, in the caller's transaction `tx` (the blob links are already deleted). Must not commit
+ * or roll back.
  */
-export async function subtractManifestQuota(_tx: Queryable, _subtraction: QuotaSubtraction): Promise<void> {
-  // Intentionally empty until the quota issue lands its accounting.
+export async function subtractManifestQuota(tx: Queryable, subtraction: QuotaSubtraction): Promise<void> {
+  await recordManifestsCollected(tx, {
+    namespaceId: subtraction.namespaceId,
+    repositoryId: subtraction.repositoryId,
+    manifests: subtraction.manifests.map((m) => ({ blobs: m.blobs.map((b) => ({ id: b.blobId, size: b.sizeBytes })) })),
+  });
 }

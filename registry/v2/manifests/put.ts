@@ -5,6 +5,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { withTransaction } from '../../../shared/db/pool.ts';
+import { QuotaExceededError } from '../../../shared/db/quota/enforcement.ts';
 import { TagImmutableError } from '../../../shared/db/tags.ts';
 import { authorizeRepository } from '../../auth/access.ts';
 import { OciError } from '../../errors.ts';
@@ -48,6 +49,7 @@ export async function putManifest(ctx: V2Context, request: FastifyRequest, reply
 // A blob deleted by GC between lookup and link fails the foreign key: the blob is unknown now.
 function translateStoreError(error: unknown): never {
   if (error instanceof TagImmutableError) throw new OciError('DENIED', error.message, { tag: error.tag });
+  if (error instanceof QuotaExceededError) throw new OciError('DENIED', error.message, {});
   if ((error as { code?: string }).code === '23503') throw new OciError('MANIFEST_BLOB_UNKNOWN', 'a referenced blob was removed during the push');
   throw error;
 }

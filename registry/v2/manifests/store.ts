@@ -50,8 +50,8 @@ export async function storeManifest(ctx: V2Context, tx: Queryable, push: Manifes
   }
   await onManifestBlobsAdded(tx, {
     namespaceId: repository.namespace_user_id, repositoryId: repository.id, manifestId: id, manifestCreated: created,
-    blobs: blobs.map((b) => ({ id: b.id, size: b.size })),
-  });
+    tagged: push.tag !== undefined, blobs: blobs.map((b) => ({ id: b.id, size: b.size })),
+  }, ctx.deps.config);
   await keepTagged(ctx, tx, push, id, at);
   await writeLog(tx, {
     kind: 'push_repo', accountId: repository.namespace_user_id, performerId: push.principal.id ?? null, repositoryId: repository.id, ip: push.ip,
