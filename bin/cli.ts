@@ -4,6 +4,7 @@
  */
 import { Command } from 'commander';
 import { registerAccounts } from './commands/accounts.ts';
+import { registerGc } from './commands/gc.ts';
 import { registerMigrate } from './commands/migrate.ts';
 import { registerQueues } from './commands/queues.ts';
 import { registerServeCommands } from './commands/serve.ts';
@@ -19,5 +20,6 @@ registerServeCommands(program);
 registerMigrate(program);
 registerQueues(program);
 registerAccounts(program);
+registerGc(program);
 
 await program.parseAsync(process.argv);

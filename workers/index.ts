@@ -5,12 +5,27 @@
 import type { VersionedPayload } from '../queues/contract.ts';
 import type { WorkerDefinition } from '../shared/runtime/worker.ts';
 import type { FleetServices } from './services.ts';
+import { gcworker } from './gcworker/index.ts';
+import { namespacegcworker } from './namespacegcworker/index.ts';
+import { repositorygcworker } from './repositorygcworker/index.ts';
 
 /** A worker definition whose services the fleet process can provide. */
 export type FleetWorker = WorkerDefinition<VersionedPayload, FleetServices, unknown>;
 
+/**
+ * Each definition asks for a subset of FleetServices and a narrower payload than VersionedPayload;
+ * the runtime validates payloads with the definition's own contract, so widening here is safe.
+ */
+function fleetWorker<P extends VersionedPayload, S extends Partial<FleetServices>>(definition: WorkerDefinition<P, S & FleetServices, unknown>): FleetWorker {
+  return definition as unknown as FleetWorker;
+}
+
 /** The worker table: name -> definition. */
-export const WORKERS: Readonly<Record<string, FleetWorker>> = {};
+export const WORKERS: Readonly<Record<string, FleetWorker>> = Object.fromEntries([
+  fleetWorker(gcworker),
+  fleetWorker(repositorygcworker),
+  fleetWorker(namespacegcworker),
+].map((definition) => [definition.name, definition]));
 
 /** The worker named `name`, or undefined. */
 export function workerNamed(name: string): FleetWorker | undefined {

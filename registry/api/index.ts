@@ -11,6 +11,7 @@ import { registerRepositoryRoutes } from './repositories.ts';
 import { registerTagRoutes } from './tags.ts';
 import { registerTeamRoutes } from './teams.ts';
 import { registerUserRoutes } from './users.ts';
+import { registerGcRoutes } from './gc.ts';
 
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -37,5 +38,6 @@ export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
     await api.register(registerOrganizationRoutes);
     await api.register(registerTeamRoutes);
     await api.register(registerUserRoutes);
+    await api.register(registerGcRoutes);
   }, { prefix: '/api/v1' });
 }

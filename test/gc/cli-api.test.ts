@@ -6,7 +6,6 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { registerGcRoutes } from '../../registry/api/gc.ts';
 import { dryRun } from '../../shared/db/gc/dry-run.ts';
 import { startTestRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { blob, createGcFixture, manifest, namespace, repository, tag, type GcFixture } from './fixtures.ts';
@@ -57,7 +56,6 @@ describe('GET /api/v1/superuser/gc/dryrun', () => {
   let registry: TestRegistry;
   beforeAll(async () => {
     registry = await startTestRegistry({ label: 'gcapi' });
-    await registry.app.register(registerGcRoutes, { prefix: '/api/v1' });
     await registry.createUser('admin', 'password123', { superuser: true });
     await registry.createUser('alice', 'password123');
     const repo = await registry.createRepository('alice/app');
