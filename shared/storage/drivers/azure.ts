@@ -2,11 +2,12 @@
  * AzureStorage: block blobs in one container. Known-length objects up to 256 MiB are one Put Blob
  * (atomic, streamed); larger or unknown-length ones are staged blocks committed at the end.
  * Multipart writes stage blocks on the target blob itself (see `azure-multipart.ts`); batch deletes
- * use the Blob Batch API, 256 per request, falling back to parallel deletes where the server
- * refuses batches. Signed URLs are service SAS URLs, which need the account key.
+ * use the Blob Batch API, 256 per request. A failed batch is not retried: its keys are deleted one
+ * by one (those requests retry), and batches pause for a minute, or for good when the server
+ * refuses them. Signed URLs are service SAS URLs, which need the account key.
  */
 import {
-  AnonymousCredential, type BlobBatchClient, BlobSASPermissions, BlobServiceClient, StorageSharedKeyCredential, type ContainerClient,
+  AnonymousCredential, BlobBatchClient, BlobSASPermissions, BlobServiceClient, StorageSharedKeyCredential, newPipeline, type ContainerClient,
 } from '@azure/storage-blob';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
@@ -45,6 +46,8 @@ const DELETE_PARALLELISM = 4;
 const SINGLE_DELETE_PARALLELISM = 32;
 /** Statuses meaning "this server or credential does not do batches", as opposed to a passing failure. */
 const BATCH_REFUSED_STATUS = new Set([400, 403, 405, 501]);
+/** How long deletes go one by one after a batch failed for another reason. */
+const BATCH_PAUSE_MS = 60_000;
 
 /** One Azure blob container location. */
 export class AzureStore implements ObjectStore {
@@ -58,8 +61,8 @@ export class AzureStore implements ObjectStore {
   private readonly secrets: (string | undefined)[];
   private readonly listPageSize: number;
   private readonly multipart: AzureMultipart;
-  /** Set once the server refused a batch request; later deletes go one by one. */
-  private batchRefused = false;
+  /** Until when (epoch ms) deletes skip batches: Infinity once the server refused one. */
+  private batchPausedUntil = 0;
 
   constructor(params: AzureParams, env: NodeJS.ProcessEnv) {
     const accountKey = params.azure_account_key ?? env.REGISTRY_STORAGE_AZURE_ACCOUNTKEY;
@@ -73,7 +76,8 @@ export class AzureStore implements ObjectStore {
       ? new BlobServiceClient(endpoint, this.sharedKey)
       : new BlobServiceClient(`${endpoint}?${sas}`, new AnonymousCredential());
     this.container = service.getContainerClient(params.azure_container);
-    this.batch = this.container.getBlobBatchClient();
+    // Batches get no retries of their own: the one-by-one fallback is the retry.
+    this.batch = new BlobBatchClient(this.container.url, newPipeline(this.sharedKey ?? new AnonymousCredential(), { retryOptions: { maxTries: 1 } }));
     this.secrets = [accountKey, sas];
     this.keys = new KeyPrefix(params.storage_path);
     this.listPageSize = params.list_page_size ?? 5000;
@@ -184,14 +188,15 @@ export class AzureStore implements ObjectStore {
 
   /** One Blob Batch request; sub-responses come back in request order. 404 counts as deleted. */
   private async deleteBatch(keys: readonly string[]): Promise<DeleteManyResult> {
-    if (this.batchRefused) return deleteEach(keys, SINGLE_DELETE_PARALLELISM, (key) => this.delete(key));
+    if (Date.now() < this.batchPausedUntil) return deleteEach(keys, SINGLE_DELETE_PARALLELISM, (key) => this.delete(key));
     let response;
     try {
       response = await this.batch.deleteBlobs(keys.map((key) => this.blob(key)), { deleteSnapshots: 'include' });
     } catch (error) {
-      // Some servers (and SAS tokens without batch rights) refuse batches: then delete one by one
-      // from now on. Any other failure falls back for this batch only.
-      if (BATCH_REFUSED_STATUS.has((error as { statusCode?: number }).statusCode ?? 0)) this.batchRefused = true;
+      // Some servers (and SAS tokens without batch rights) refuse batches for good; Azurite answers
+      // 500 to batches under a SAS. Either way these keys go one by one.
+      const refused = BATCH_REFUSED_STATUS.has((error as { statusCode?: number }).statusCode ?? 0);
+      this.batchPausedUntil = refused ? Infinity : Date.now() + BATCH_PAUSE_MS;
       return deleteEach(keys, SINGLE_DELETE_PARALLELISM, (key) => this.delete(key));
     }
     const deleted: string[] = [];
