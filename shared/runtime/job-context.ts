@@ -18,6 +18,13 @@ export interface ContextHost {
   readonly log: Logger;
   readonly contract: QueueContract<VersionedPayload>;
   readonly producer: Producer;
+  /** Set when shutdown aborts running jobs; a signal created later starts out aborted. */
+  readonly abortReason: Error | undefined;
+}
+
+/** The part of a running job's record the context shares with shutdown: its abort controller. */
+export interface AbortableJob {
+  controller?: AbortController;
 }
 
 /** Names a service may not take, because the job tools use them. */
@@ -31,23 +38,34 @@ export function jobLogger(host: ContextHost, job: Job, payload: VersionedPayload
 
 /** The job tools; services are added by `contextClass`. */
 export class JobContextBase<K = unknown> implements JobTools<K> {
-  #log: Logger | undefined;
-  #info: JobInfo | undefined;
+  private logger: Logger | undefined = undefined;
+  private info: JobInfo | undefined = undefined;
 
   constructor(
     private readonly host: ContextHost,
     private readonly bullJob: Job,
-    readonly signal: AbortSignal,
+    private readonly running: AbortableJob,
     private readonly payload: VersionedPayload,
   ) {}
 
+  // Created on first read: an AbortController costs more than the rest of a no-op job's runtime
+  // work, and most handlers that never block do not look at it.
+  get signal(): AbortSignal {
+    let controller = this.running.controller;
+    if (!controller) {
+      controller = this.running.controller = new AbortController();
+      if (this.host.abortReason) controller.abort(this.host.abortReason);
+    }
+    return controller.signal;
+  }
+
   get log(): Logger {
-    return (this.#log ??= jobLogger(this.host, this.bullJob, this.payload));
+    return (this.logger ??= jobLogger(this.host, this.bullJob, this.payload));
   }
 
   get job(): JobInfo {
     const job = this.bullJob;
-    return (this.#info ??= {
+    return (this.info ??= {
       id: job.id ?? '',
       queueName: job.queueName,
       attempt: job.attemptsMade + 1,
@@ -77,7 +95,7 @@ export class JobContextBase<K = unknown> implements JobTools<K> {
 }
 
 /** The constructor of a worker's context: JobContextBase with `services` on its prototype. */
-export type ContextClass = new (host: ContextHost, job: Job, signal: AbortSignal, payload: VersionedPayload) => JobContextBase;
+export type ContextClass = new (host: ContextHost, job: Job, running: AbortableJob, payload: VersionedPayload) => JobContextBase;
 
 /** Builds the context class of one worker; throws if a service name collides with a tool. */
 export function contextClass(services: WorkerServices): ContextClass {

@@ -17,7 +17,7 @@ beforeAll(async () => {
   redis = new Redis(REDIS_URL);
   server = await startMetricsServer({
     port: 0,
-    healthTimeoutMs: 200,
+    healthTimeoutMs: 1500, // generous: a loaded CI machine can take a while to open a connection
     health: {
       instance: { database: databaseCheck(pool), redis: redisCheck(redis) },
       endtoend: {

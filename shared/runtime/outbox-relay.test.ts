@@ -100,7 +100,7 @@ describe('outbox relay', () => {
     const committed = Date.now();
     await withTransaction(db.pool, (tx) => enqueueInTransaction(tx, repositorygc, purge(1)));
     await waitFor(() => producer.queue(repositorygc.name).getJob('repositorygc/1'), 2000, 5);
-    expect(Date.now() - committed).toBeLessThan(500);
+    expect(Date.now() - committed).toBeLessThan(1000); // typically a few ms; generous for a loaded machine
 
     await withTransaction(db.pool, (tx) => enqueueInTransaction(tx, repositorygc, purge(2), { runAt: new Date(Date.now() + 3_600_000) }));
     const delayed = await waitFor(() => producer.queue(repositorygc.name).getJob('repositorygc/2'), 2000, 5);

@@ -8,6 +8,7 @@
  * | PermanentFailureError   | moved to the dead-letter view with its reason, never retried      | yes           |
  * | DeferError              | re-delayed by `delayMs` (lock busy, not yet due)                  | no            |
  * | RateLimitedError        | the whole queue pauses `delayMs`; the job goes back to waiting    | no            |
+ * |                         | (workers with `pausesOnRateLimit`; otherwise only the job waits)  |               |
  * | anything else           | retried after the backoff; dead-lettered after the last attempt   | yes           |
  *
  * Quay's names for the same ideas: JobException (retry), WorkerSleepException (defer).
@@ -30,7 +31,10 @@ export class DeferError extends Error {
   }
 }
 
-/** An upstream asked us to slow down: the queue pauses `delayMs` for every worker, no attempt spent. */
+/**
+ * An upstream asked us to slow down: the queue pauses `delayMs` for every worker, no attempt
+ * spent (in a worker declared with `pausesOnRateLimit`; elsewhere only this job is re-delayed).
+ */
 export class RateLimitedError extends Error {
   constructor(readonly delayMs: number, readonly reason = 'rate limited upstream') {
     super(`rate limited for ${delayMs} ms: ${reason}`);

@@ -8,27 +8,27 @@ import { jobLogger } from './job-context.ts';
 import { DeferError, PermanentFailureError, RateLimitedError, type JobOutcome } from './outcomes.ts';
 import type { ActiveJob, WorkerRuntime } from './worker-runtime.ts';
 
-/** The signal handed to a handler when BullMQ gives none (it always does for this processor). */
-const NEVER_ABORTED = new AbortController().signal;
-
 /** What a failed run becomes: the outcome to count and the error to give BullMQ. */
 interface MappedFailure {
   readonly outcome: JobOutcome;
   readonly error: Error;
 }
 
-/** The processor of one worker. Its three parameters make BullMQ pass an AbortSignal. */
-export function createProcessor(rt: WorkerRuntime): (job: Job, token?: string, signal?: AbortSignal) => Promise<void> {
-  return async (job, token, signal) => {
+/**
+ * The processor of one worker. It takes two parameters so that BullMQ creates no AbortController
+ * per job; the context makes its own on demand and shutdown aborts it (WorkerRuntime.abortAll).
+ */
+export function createProcessor(rt: WorkerRuntime): (job: Job, token?: string) => Promise<void> {
+  return async (job, token) => {
     const lockToken = token ?? '';
     const entry = rt.track(job, lockToken);
     const startedAt = performance.now();
     let outcome: JobOutcome = 'done';
     try {
-      await runHandler(rt, job, signal ?? NEVER_ABORTED, entry);
+      await runHandler(rt, job, entry);
       if (entry.handedBack) outcome = 'handed_back';
     } catch (error) {
-      const failure = await mapFailure(rt, job, lockToken, signal, entry, error);
+      const failure = await mapFailure(rt, job, lockToken, entry, error);
       outcome = failure.outcome;
       throw failure.error;
     } finally {
@@ -39,7 +39,7 @@ export function createProcessor(rt: WorkerRuntime): (job: Job, token?: string, s
   };
 }
 
-async function runHandler(rt: WorkerRuntime, job: Job, signal: AbortSignal, entry: ActiveJob): Promise<void> {
+async function runHandler(rt: WorkerRuntime, job: Job, entry: ActiveJob): Promise<void> {
   let payload;
   try {
     payload = rt.contract.parse(job.data);
@@ -47,19 +47,19 @@ async function runHandler(rt: WorkerRuntime, job: Job, signal: AbortSignal, entr
     // A payload that fails its schema at dequeue will fail it on every retry too.
     throw new PermanentFailureError((error as Error).message, { cause: error });
   }
-  const ctx = new rt.Context(rt, job, signal, payload);
+  const ctx = new rt.Context(rt, job, entry, payload);
   entry.ctx = ctx;
   await rt.handler(payload, ctx as never);
 }
 
 /** Maps a thrown error to an outcome, doing the BullMQ move it needs. Logs once, here. */
 async function mapFailure(
-  rt: WorkerRuntime, job: Job, token: string, signal: AbortSignal | undefined, entry: ActiveJob, error: unknown,
+  rt: WorkerRuntime, job: Job, token: string, entry: ActiveJob, error: unknown,
 ): Promise<MappedFailure> {
   const log = entry.ctx?.log ?? jobLogger(rt, job, undefined);
   if (entry.handedBack) return { outcome: 'handed_back', error: new DelayedError('handed back at shutdown') };
   try {
-    if (rt.stopping && signal?.aborted) {
+    if (rt.abortedByShutdown(entry)) {
       // The handler honoured the shutdown signal: return the job untouched, attempt not spent.
       entry.handedBack = true;
       await job.moveToDelayed(Date.now(), token);
@@ -76,6 +76,12 @@ async function mapFailure(
       return { outcome: 'deferred', error: new DelayedError(error.message) };
     }
     if (error instanceof RateLimitedError) {
+      if (!rt.pausesOnRateLimit) {
+        // Without a limiter BullMQ would ignore the queue's rate-limit key and refetch at once.
+        await job.moveToDelayed(Date.now() + error.delayMs, token);
+        log.warn({ delayMs: error.delayMs, reason: error.reason }, 'rate limited; deferring this job only (the worker does not set pausesOnRateLimit)');
+        return { outcome: 'rate_limited', error: new DelayedError(error.message) };
+      }
       await rt.queue.rateLimit(error.delayMs);
       log.info({ delayMs: error.delayMs, reason: error.reason }, 'queue rate limited');
       return { outcome: 'rate_limited', error: Worker.RateLimitError() };

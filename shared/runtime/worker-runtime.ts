@@ -3,10 +3,10 @@
  * flight (with their lock tokens, so shutdown can hand them back), and the pre-built metric
  * children the hot path increments without label lookups.
  */
-import type { Counter, Histogram } from 'prom-client';
 import type { Job, Queue } from 'bullmq';
 import type { QueueContract, VersionedPayload } from '../../queues/contract.ts';
-import { contextClass, type ContextClass, type ContextHost, type JobContextBase } from './job-context.ts';
+import { BufferedCounter, type HistogramSeries } from './hot-metrics.ts';
+import { contextClass, type AbortableJob, type ContextClass, type ContextHost, type JobContextBase } from './job-context.ts';
 import type { Logger } from './logger.ts';
 import { JOB_OUTCOMES, type JobOutcome } from './outcomes.ts';
 import type { Producer } from './producer.ts';
@@ -16,7 +16,7 @@ import {
 import type { JobHandler, WorkerServices } from './worker.ts';
 
 /** A job this process is running. */
-export interface ActiveJob {
+export interface ActiveJob extends AbortableJob {
   readonly job: Job;
   readonly token: string;
   /** Set once shutdown returned the job to the queue; the handler's result is then ignored. */
@@ -28,11 +28,13 @@ export interface ActiveJob {
 export class WorkerRuntime implements ContextHost {
   /** True from the moment `stop` begins; an abort then means "hand the job back". */
   stopping = false;
+  /** Set by `abortAll`; signals created afterwards start out aborted. */
+  abortReason: Error | undefined;
   readonly active = new Map<string, ActiveJob>();
   readonly Context: ContextClass;
-  private readonly outcomes: Record<JobOutcome, Counter.Internal>;
-  private readonly duration: Histogram.Internal<'worker' | 'queue_name'>;
-  private readonly gets: Counter.Internal;
+  private readonly outcomes: Record<JobOutcome, BufferedCounter>;
+  private readonly duration: HistogramSeries;
+  private readonly gets: BufferedCounter;
   private idleWaiter: (() => void) | undefined;
 
   constructor(
@@ -44,12 +46,14 @@ export class WorkerRuntime implements ContextHost {
     /** The consumed queue's handle, used to rate-limit it. */
     readonly queue: Queue,
     services: WorkerServices,
+    /** Whether a RateLimitedError pauses the whole queue (the worker has a limiter) or defers one job. */
+    readonly pausesOnRateLimit: boolean,
   ) {
     this.Context = contextClass(services);
     const labels = { worker: workerName, queue_name: contract.name };
-    this.outcomes = Object.fromEntries(JOB_OUTCOMES.map((outcome) => [outcome, workerJobsTotal.labels({ ...labels, outcome })])) as Record<JobOutcome, Counter.Internal>;
-    this.duration = workerJobDuration.labels(labels);
-    this.gets = queueItemGets.labels({ queue_name: contract.name, availability: 'acquired' });
+    this.outcomes = Object.fromEntries(JOB_OUTCOMES.map((outcome) => [outcome, new BufferedCounter(workerJobsTotal, { ...labels, outcome })])) as Record<JobOutcome, BufferedCounter>;
+    this.duration = workerJobDuration.child(labels);
+    this.gets = new BufferedCounter(queueItemGets, { queue_name: contract.name, availability: 'acquired' });
   }
 
   /** Records that `job` started under `token`. */
@@ -87,6 +91,23 @@ export class WorkerRuntime implements ContextHost {
       const timer = setTimeout(done, Math.max(0, untilMs - Date.now()));
       this.idleWaiter = done;
     });
+  }
+
+  /** Hands the buffered job counts to prom-client for good (the worker stopped). */
+  releaseMetrics(): void {
+    for (const counter of Object.values(this.outcomes)) counter.release();
+    this.gets.release();
+  }
+
+  /** Fires the abort signal of every running job (and of any a handler asks for later). */
+  abortAll(reason: Error): void {
+    this.abortReason = reason;
+    for (const entry of this.active.values()) entry.controller?.abort(reason);
+  }
+
+  /** Whether `entry`'s handler was asked to stop by shutdown. */
+  abortedByShutdown(entry: ActiveJob): boolean {
+    return this.stopping && entry.controller?.signal.aborted === true;
   }
 
   /**

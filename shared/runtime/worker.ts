@@ -88,6 +88,13 @@ export interface WorkerDefinition<P extends VersionedPayload, S extends WorkerSe
   /** How long a job's lease lasts before another worker may take it over; renewed while it runs. */
   readonly lockDurationMs?: number;
   /**
+   * Set when the handler calls an upstream that rate-limits (and may throw RateLimitedError): the
+   * worker then checks the queue's rate-limit key on every fetch (a GET and an INCR in Redis per
+   * job) so one RateLimitedError pauses the queue for every replica. Without it, a
+   * RateLimitedError only re-delays its own job, like a DeferError.
+   */
+  readonly pausesOnRateLimit?: boolean;
+  /**
    * The handler. Declared as a method so that a table of workers with different payloads and
    * services (workers/index.ts) type-checks against one definition type.
    */
