@@ -3,8 +3,10 @@
  *
  * Glossary:
  * - key: a driver-relative object name (`sha256/ab/abcd...`, `uploads/<uuid>`). Keys never start
- *   with `/`, never contain `//`, `.` or `..` segments, NUL or control characters, and are at most
- *   1024 bytes. The driver prefixes its own `storage_path`; callers never see it.
+ *   or end with `/`, never contain `//`, `.` or `..` segments, NUL or control characters, are
+ *   well-formed Unicode of at most 1024 UTF-8 bytes, and never lie under `.quayfleet/` (the drivers'
+ *   bookkeeping area, hidden from `list`). The driver prefixes its own `storage_path`; callers never
+ *   see it. `keys.ts` holds the rules and Quay's layout helpers.
  * - object: bytes stored under a key. Objects are immutable once written except by overwrite.
  * - multipart write: a resumable, multi-request write (S3 multipart upload, GCS resumable upload,
  *   Azure staged blocks, a temp file on disk) that becomes visible only on `complete()`.
@@ -69,9 +71,14 @@ export interface MultipartWriter {
   /**
    * Appends the next part. Parts are numbered from 1 by the caller, in order; every part but the
    * last must be at least `minPartBytes` bytes (5 MiB on S3). `size` is the part's exact length.
+   * Writing a part number again replaces that part, so retrying a failed part is safe.
    */
   writePart(partNumber: number, body: Readable | Buffer, size: number): Promise<void>;
-  /** Makes the object visible under `key`; resolves once the backend confirms. */
+  /**
+   * Makes the object visible under `key`; resolves once the backend confirms. The parts written
+   * must be exactly 1..n with n >= 1 (`StorageError` otherwise); a completed or aborted upload
+   * rejects with `NotFoundError`.
+   */
   complete(): Promise<ObjectStat>;
   /** Discards every part; a second abort or an abort of an unknown upload is a no-op. */
   abort(): Promise<void>;
@@ -95,7 +102,8 @@ export interface ObjectStore {
   put(key: string, body: Readable | Buffer, options?: WriteOptions): Promise<ObjectStat>;
   /**
    * Opens a read stream of `key`, optionally only `range`. Missing key: `NotFoundError`.
-   * A range starting past the end: `InvalidRangeError`.
+   * A range starting at or past the end: `InvalidRangeError` (except start 0 of an empty object,
+   * which reads nothing); an end past the end is clamped.
    */
   get(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable>;
   /** Size, mtime, etag of `key`. Missing key: `NotFoundError`. */
