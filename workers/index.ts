@@ -8,6 +8,7 @@ import type { FleetServices } from './services.ts';
 import { gcworker } from './gcworker/index.ts';
 import { namespacegcworker } from './namespacegcworker/index.ts';
 import { repositorygcworker } from './repositorygcworker/index.ts';
+import { quotaregistrysizeworker, quotatotalworker } from './quotatotalworker/index.ts';
 
 /** A worker definition whose services the fleet process can provide. */
 export type FleetWorker = WorkerDefinition<VersionedPayload, FleetServices, unknown>;
@@ -25,6 +26,8 @@ export const WORKERS: Readonly<Record<string, FleetWorker>> = Object.fromEntries
   fleetWorker(gcworker),
   fleetWorker(repositorygcworker),
   fleetWorker(namespacegcworker),
+  fleetWorker(quotatotalworker),
+  fleetWorker(quotaregistrysizeworker),
 ].map((definition) => [definition.name, definition]));
 
 /** The worker named `name`, or undefined. */

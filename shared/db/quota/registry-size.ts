@@ -25,7 +25,8 @@ export interface RegistrySizeReport {
 export async function readRegistrySize(db: Queryable): Promise<RegistrySizeReport> {
   const { rows } = await db.query<{ size_bytes: number; completed_ms: number | null; queued: boolean; running: boolean }>(
     `SELECT s.size_bytes, s.completed_ms, s.queued,
-            EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 0 AND objid = $2 AND objsubid = 1) AS running
+            EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 0 AND objid = $2 AND objsubid = 1
+                    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) AS running
      FROM (SELECT 1) one LEFT JOIN quotaregistrysize s ON s.id = $1`, [ROW_ID, RUNNING_KEY]);
   const row = rows[0]!;
   return { size_bytes: row.size_bytes ?? 0, last_ran: row.completed_ms ?? null, queued: row.queued ?? false, running: row.running };
