@@ -80,7 +80,12 @@ function server(name: string, base: string, child: ChildProcess, credentials: Be
     },
     stop: () => new Promise<void>((resolve) => {
       if (child.exitCode !== null) return resolve();
-      child.once('exit', () => resolve());
+      // A server that does not stop within 10 s of SIGTERM is killed, so a run never leaves one behind.
+      const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      child.once('exit', () => {
+        clearTimeout(kill);
+        resolve();
+      });
       child.kill('SIGTERM');
     }),
   };
