@@ -4,6 +4,7 @@
  * through here, so the success path allocates only the context object and one Map entry.
  */
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { VersionedPayload } from '../../queues/contract.ts';
 import { jobLogger } from './job-context.ts';
 import { DeferError, PermanentFailureError, RateLimitedError, type JobOutcome } from './outcomes.ts';
 import type { ActiveJob, WorkerRuntime } from './worker-runtime.ts';
@@ -25,7 +26,10 @@ export function createProcessor(rt: WorkerRuntime): (job: Job, token?: string) =
     const startedAt = performance.now();
     let outcome: JobOutcome = 'done';
     try {
-      await runHandler(rt, job, entry);
+      const payload = parsePayload(rt, job);
+      const ctx = new rt.Context(rt, job, entry, payload);
+      entry.ctx = ctx;
+      await rt.handler(payload, ctx as never);
       if (entry.handedBack) outcome = 'handed_back';
     } catch (error) {
       const failure = await mapFailure(rt, job, lockToken, entry, error);
@@ -39,17 +43,13 @@ export function createProcessor(rt: WorkerRuntime): (job: Job, token?: string) =
   };
 }
 
-async function runHandler(rt: WorkerRuntime, job: Job, entry: ActiveJob): Promise<void> {
-  let payload;
+/** The job's payload, validated; a payload failing its schema fails every retry too: permanent. */
+function parsePayload(rt: WorkerRuntime, job: Job): VersionedPayload {
   try {
-    payload = rt.contract.parse(job.data);
+    return rt.contract.parse(job.data);
   } catch (error) {
-    // A payload that fails its schema at dequeue will fail it on every retry too.
     throw new PermanentFailureError((error as Error).message, { cause: error });
   }
-  const ctx = new rt.Context(rt, job, entry, payload);
-  entry.ctx = ctx;
-  await rt.handler(payload, ctx as never);
 }
 
 /** Maps a thrown error to an outcome, doing the BullMQ move it needs. Logs once, here. */
