@@ -4,6 +4,7 @@
  * appended at the end. Answers 202 with the new Range.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { QUOTA_EXCEEDED_MESSAGE, uploadExceedsQuota } from '../../../shared/db/quota/enforcement.ts';
 import { saveUploadProgress } from '../../../shared/db/uploads.ts';
 import { authorizeRepository } from '../../auth/access.ts';
 import { OciError } from '../../errors.ts';
@@ -16,6 +17,7 @@ import { parseUploadUuid, setUploadHeaders, withUploadClaim } from './session.ts
 export async function patchUpload(ctx: V2Context, request: FastifyRequest, reply: FastifyReply, name: RepositoryName, rawUuid: string): Promise<FastifyReply> {
   const { repository } = await authorizeRepository(request, name.namespace, name.repository, 'push');
   const uuid = parseUploadUuid(rawUuid);
+  if (await uploadExceedsQuota(ctx.deps.db, ctx.deps.config, repository, { stage: 'chunk', uuid })) throw new OciError('DENIED', QUOTA_EXCEEDED_MESSAGE, {});
   const declared = declaredBody(request);
   const byteCount = await withUploadClaim(ctx, { name, repositoryId: repository.id, uuid, byteCount: declared.start }, async (row, claim) => {
     const { outcome, received, hash } = await appendBody(ctx, request, row, claim, declared, false);

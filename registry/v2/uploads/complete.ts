@@ -9,6 +9,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RepositoryRow } from '../../../shared/db/repositories.ts';
+import { QUOTA_EXCEEDED_MESSAGE, uploadExceedsQuota } from '../../../shared/db/quota/enforcement.ts';
 import { deleteUpload } from '../../../shared/db/uploads.ts';
 import type { ObjectStore } from '../../../shared/storage/types.ts';
 import { authorizeRepository } from '../../auth/access.ts';
@@ -24,6 +25,7 @@ import { discardUploadObjects } from './writer.ts';
 export async function completeUpload(ctx: V2Context, request: FastifyRequest, reply: FastifyReply, name: RepositoryName, rawUuid: string): Promise<FastifyReply> {
   const { repository } = await authorizeRepository(request, name.namespace, name.repository, 'push');
   const uuid = parseUploadUuid(rawUuid);
+  if (await uploadExceedsQuota(ctx.deps.db, ctx.deps.config, repository, { stage: 'complete', uuid })) throw new OciError('DENIED', QUOTA_EXCEEDED_MESSAGE, {});
   const digest = parseDigest(queryParam(request, 'digest'));
   await completeSession(ctx, request, { name, repository, uuid, digest, declared: declaredBody(request) });
   return blobCreated(reply, name, digest);

@@ -9,6 +9,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { findRepositoryBlob, getBlob } from '../../../shared/db/blobs.ts';
 import { lockBlobDigest } from '../../../shared/db/locks.ts';
 import { withTransaction } from '../../../shared/db/pool.ts';
+import { QUOTA_EXCEEDED_MESSAGE, uploadExceedsQuota } from '../../../shared/db/quota/enforcement.ts';
 import type { RepositoryRow } from '../../../shared/db/repositories.ts';
 import { createUpload } from '../../../shared/db/uploads.ts';
 import { authorizeRepository } from '../../auth/access.ts';
@@ -24,6 +25,7 @@ import { setUploadHeaders } from './session.ts';
 /** Handles POST on a repository's uploads. */
 export async function startUpload(ctx: V2Context, request: FastifyRequest, reply: FastifyReply, name: RepositoryName): Promise<FastifyReply> {
   const { repository } = await authorizeRepository(request, name.namespace, name.repository, 'push');
+  if (await uploadExceedsQuota(ctx.deps.db, ctx.deps.config, repository, { stage: 'start' })) throw new OciError('DENIED', QUOTA_EXCEEDED_MESSAGE, {});
   const mount = queryParam(request, 'mount');
   if (mount !== undefined) {
     const digest = parseDigest(mount);

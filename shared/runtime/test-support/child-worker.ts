@@ -28,19 +28,21 @@ const definition = defineWorker({
   },
 });
 
-const worker = await runWorker(definition, {
+const starting = runWorker(definition, {
   config: testConfig(),
   services: { db: pool },
   redis: { url: process.env.QF_REDIS_URL ?? 'redis://127.0.0.1:6379', prefix: process.env.QF_PREFIX },
   log,
   lease: { lockDurationMs: 1000, stalledIntervalMs: 500 },
 });
-if (worker.disabled) {
-  // Nothing else was opened: closing the pool leaves the event loop empty and the process exits 0.
+// Wired before the worker can take a job, so a SIGTERM right after the first job starts is handled.
+const removeSignalHandlers = onShutdownSignal(async () => {
+  const worker = await starting;
+  if (!worker.disabled) await worker.stop(3000, { abortGraceMs: 1000 });
   await pool.end();
-} else {
-  onShutdownSignal(async () => {
-    await worker.stop(3000, { abortGraceMs: 1000 });
-    await pool.end();
-  }, log);
+}, log);
+if ((await starting).disabled) {
+  // Nothing else was opened: closing the pool leaves the event loop empty and the process exits 0.
+  removeSignalHandlers();
+  await pool.end();
 }
