@@ -11,6 +11,7 @@ import { token } from './fields.ts';
 /** The cleanup operations, named after Quay's operations. */
 export const BLOB_UPLOAD_CLEANUP_OPERATIONS = ['stale_uploads', 'stale_multipart_uploads'] as const;
 
+/** The `blobuploadcleanup` contract: one job per cleanup operation (and location). */
 export const blobUploadCleanup = defineQueue({
   name: 'blobuploadcleanup',
   version: 1,

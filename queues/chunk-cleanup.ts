@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { defineQueue, jobOptions, KEEP_COMPLETED } from './contract.ts';
 import { token, uuid } from './fields.ts';
 
+/** The `chunk_cleanup` contract: one job per upload whose leftover segments must go. */
 export const chunkCleanup = defineQueue({
   name: 'chunk_cleanup',
   version: 1,

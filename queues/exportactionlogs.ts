@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { defineQueue, jobOptions, KEEP_COMPLETED } from './contract.ts';
 import { name, rowId, uuid } from './fields.ts';
 
+/** The `exportactionlogs` contract: one job per export request (3 attempts, as in Quay). */
 export const exportactionlogs = defineQueue({
   name: 'exportactionlogs',
   version: 1,

@@ -22,6 +22,7 @@ import { name, repositoryLabel, rowId, unixSeconds } from './fields.ts';
 /** Why a repository needs collecting. */
 export const GC_REASONS = ['tag_expired', 'upload_lease', 'sweep', 'manual'] as const;
 
+/** The `garbagecollection` contract: one job per repository and due second, plus the sweep tick. */
 export const garbagecollection = defineQueue({
   name: 'garbagecollection',
   version: 1,

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { defineQueue, jobOptions, REMOVE_COMPLETED } from './contract.ts';
 import { digest, rowId } from './fields.ts';
 
+/** The `imagestoragereplication` contract: one job per (blob, namespace). */
 export const imagestoragereplication = defineQueue({
   name: 'imagestoragereplication',
   version: 1,

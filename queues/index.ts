@@ -68,6 +68,7 @@ export function contractFor(name: string): QueueContract<VersionedPayload> | und
 export * from './contract.ts';
 export { blobUploadCleanup, chunkCleanup, DOCKERFILE_BUILD_QUEUE_NAME, exportactionlogs, garbagecollection,
   imagestoragereplication, namespacegc, notification, quotaregistrysize, quotatotal, repomirror, repositorygc, secscanv4 };
+// The payload type of each queue.
 export type { BlobUploadCleanupPayload } from './blob-upload-cleanup.ts';
 export type { ChunkCleanupPayload } from './chunk-cleanup.ts';
 export type { ExportActionLogsPayload } from './exportactionlogs.ts';

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { defineQueue, jobOptions, KEEP_COMPLETED } from './contract.ts';
 import { name, rowId } from './fields.ts';
 
+/** The `namespacegc` contract: one purge job per namespace marked for deletion. */
 export const namespacegc = defineQueue({
   name: 'namespacegc',
   version: 1,

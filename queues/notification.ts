@@ -18,6 +18,7 @@ export const NOTIFICATION_EVENTS = [
   'quota_warning', 'quota_error',
 ] as const;
 
+/** The `notification` contract: one job per (notification, event occurrence); 30 s retry base. */
 export const notification = defineQueue({
   name: 'notification',
   version: 1,

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { defineQueue, jobOptions, REMOVE_COMPLETED } from './contract.ts';
 
+/** The `quotaregistrysize` contract: at most one registry-total job at a time. */
 export const quotaregistrysize = defineQueue({
   name: 'quotaregistrysize',
   version: 1,

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { defineQueue, jobOptions, REMOVE_COMPLETED } from './contract.ts';
 import { name, rowId } from './fields.ts';
 
+/** The `quotatotal` contract: one totalling job per namespace, plus the backfill tick. */
 export const quotatotal = defineQueue({
   name: 'quotatotal',
   version: 1,

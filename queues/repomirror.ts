@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { defineQueue, jobOptions, REMOVE_COMPLETED } from './contract.ts';
 import { name, repositoryLabel, rowId } from './fields.ts';
 
+/** The `repomirror` contract: one sync per repository at a time, plus the scheduler tick. */
 export const repomirror = defineQueue({
   name: 'repomirror',
   version: 1,

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { defineQueue, jobOptions, KEEP_COMPLETED } from './contract.ts';
 import { name, rowId } from './fields.ts';
 
+/** The `repositorygc` contract: one purge job per repository marked for deletion. */
 export const repositorygc = defineQueue({
   name: 'repositorygc',
   version: 1,

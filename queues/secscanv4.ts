@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { defineQueue, jobOptions, KEEP_COMPLETED } from './contract.ts';
 import { token } from './fields.ts';
 
+/** The `secscanv4` contract: one job per Clair notification id. */
 export const secscanv4 = defineQueue({
   name: 'secscanv4',
   version: 1,
