@@ -4,9 +4,11 @@
  * requests (206 + Content-Range; 416 when unsatisfiable). `DELETE` is refused as Quay refuses it:
  * blobs leave through GC once nothing references them.
  */
+import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { findRepositoryBlob } from '../../shared/db/blobs.ts';
+import { findRepositoryBlob, type BlobRow } from '../../shared/db/blobs.ts';
 import { NotFoundError } from '../../shared/storage/errors.ts';
+import type { ByteRange } from '../../shared/storage/types.ts';
 import { authorizeRepository } from '../auth/access.ts';
 import { OciError } from '../errors.ts';
 import type { V2Context } from './context.ts';
@@ -19,26 +21,28 @@ export async function getBlob(ctx: V2Context, request: FastifyRequest, reply: Fa
   const blob = await findRepositoryBlob(ctx.deps.db, repository.id, digest, new Date(ctx.now()));
   if (!blob || blob.location_ids.length === 0) throw new OciError('BLOB_UNKNOWN', undefined, { digest });
   const range = parseRange(request.headers.range, blob.size);
+  // Opened before any header is set, so a failure renders as an ordinary error response.
+  const stream = request.method === 'HEAD' ? undefined : await openBlob(ctx, request, name, blob, range);
   reply.header('Docker-Content-Digest', digest)
     .header('ETag', `"${digest}"`)
     .header('Accept-Ranges', 'bytes')
     .header('Cache-Control', 'max-age=31536000')
-    .header('Content-Type', 'application/octet-stream');
-  if (range) {
-    reply.status(206).header('Content-Range', `bytes ${range.start}-${range.end}/${blob.size}`);
-  }
-  reply.header('Content-Length', String(range ? range.end - range.start + 1 : blob.size));
-  if (request.method === 'HEAD') return reply.send();
+    .header('Content-Type', 'application/octet-stream')
+    .header('Content-Length', String(range ? range.end - range.start + 1 : blob.size));
+  if (range) reply.status(206).header('Content-Range', `bytes ${range.start}-${range.end}/${blob.size}`);
+  return reply.send(stream);
+}
+
+async function openBlob(ctx: V2Context, request: FastifyRequest, name: RepositoryName, blob: BlobRow, range: ByteRange | undefined): Promise<Readable> {
   const locations = await ctx.locations();
   const placements = blob.location_ids.map((id) => locations.nameOf(id)).filter((n): n is string => n !== undefined);
   try {
-    const opened = await ctx.deps.storage.openBlob(digest, placements, range);
-    return reply.send(opened.stream);
+    return (await ctx.deps.storage.openBlob(blob.digest, placements, range)).stream;
   } catch (error) {
     if (!(error instanceof NotFoundError)) throw error;
     // Rows say the bytes exist but no placement has them: report it loudly, answer as unknown.
-    request.log.error({ err: error, digest, repository: name.full }, 'blob has placements but no object');
-    throw new OciError('BLOB_UNKNOWN', undefined, { digest });
+    request.log.error({ err: error, digest: blob.digest, repository: name.full }, 'blob has placements but no object');
+    throw new OciError('BLOB_UNKNOWN', undefined, { digest: blob.digest });
   }
 }
 

@@ -12,6 +12,11 @@ export function truncatedBody(expected: number, received: number): OciError {
   return new OciError('SIZE_INVALID', 'request body is shorter than its declared length', { expected, received });
 }
 
+/** The body went on past the length the client declared. */
+export function oversizedBody(expected: number): OciError {
+  return new OciError('SIZE_INVALID', 'request body is longer than its declared length', { expected });
+}
+
 /** A request body being consumed. */
 export class BodyReader {
   /** Bytes handed out so far. */

@@ -11,6 +11,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RepositoryRow } from '../../../shared/db/repositories.ts';
 import { QUOTA_EXCEEDED_MESSAGE, uploadExceedsQuota } from '../../../shared/db/quota/enforcement.ts';
 import { deleteUpload } from '../../../shared/db/uploads.ts';
+import { NotFoundError } from '../../../shared/storage/errors.ts';
 import type { ObjectStore } from '../../../shared/storage/types.ts';
 import { authorizeRepository } from '../../auth/access.ts';
 import { OciError } from '../../errors.ts';
@@ -48,6 +49,8 @@ export async function completeSession(
     } catch (error) {
       await deleteUpload(ctx.deps.db, uuid).catch(() => undefined);
       await discardUploadObjects(store, uuid, { parts: 0 }, leftovers).catch(() => undefined);
+      // The objects vanished under us: the session was cancelled meanwhile.
+      if (error instanceof NotFoundError) throw new OciError('BLOB_UPLOAD_UNKNOWN', 'the upload was cancelled while it completed', { uuid });
       throw error;
     } finally {
       ctx.hashes.drop(uuid);

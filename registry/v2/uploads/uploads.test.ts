@@ -180,6 +180,30 @@ describe('upload sessions', () => {
     }
   });
 
+  it('refuses a final chunk longer than its Content-Range and keeps the session usable', async () => {
+    const blob = randomBytes(40);
+    const location = await client.startUpload(repo);
+    expectStatus(await client.request('PATCH', location, { headers: { 'content-range': '0-19' }, payload: blob.subarray(0, 20) }), 202);
+    const oversized = await client.request('PUT', `${location}?digest=${sha256(blob)}`, {
+      headers: { 'content-range': '20-39' }, payload: Readable.from([blob.subarray(20), Buffer.from('extra')]) as unknown as Buffer,
+    });
+    expect([oversized.statusCode, errorCode(oversized)]).toEqual([400, 'SIZE_INVALID']);
+    expectStatus(await client.request('PUT', `${location}?digest=${sha256(blob)}`, { headers: { 'content-range': '20-39' }, payload: blob.subarray(20) }), 201);
+    expect((await client.request('GET', `/v2/${repo}/blobs/${sha256(blob)}`)).rawPayload.equals(blob)).toBe(true);
+  });
+
+  it('answers a well-formed BLOB_UNKNOWN when the rows name a placement whose object is gone', async () => {
+    const blob = randomBytes(90);
+    const digest = await client.uploadBlob(repo, blob);
+    await fs.rm(path.join(registry.storagePath, 'sha256', digest.slice(7, 9), digest.slice(7)));
+    const response = await client.request('GET', `/v2/${repo}/blobs/${digest}`);
+    expect([response.statusCode, errorCode(response)]).toEqual([404, 'BLOB_UNKNOWN']);
+    expect(Number(response.headers['content-length'])).toBe(response.rawPayload.length);
+    // Uploading it again repairs the object.
+    await client.uploadBlob(repo, blob);
+    expect((await client.request('GET', `/v2/${repo}/blobs/${digest}`)).rawPayload.equals(blob)).toBe(true);
+  });
+
   it('refuses invalid repository names with NAME_INVALID', async () => {
     for (const name of ['Alice/Upper', 'alice/bad..name', 'alice/-dash']) {
       const response = await client.request('POST', `/v2/${name}/blobs/uploads/`);

@@ -24,7 +24,7 @@ import { Readable } from 'node:stream';
 import type { UploadStorageState } from '../../../shared/db/uploads.ts';
 import { uploadKey } from '../../../shared/storage/keys.ts';
 import type { MultipartWriter, ObjectStore } from '../../../shared/storage/types.ts';
-import { concatStreams, type BodyReader } from './body-reader.ts';
+import { concatStreams, oversizedBody, type BodyReader } from './body-reader.ts';
 
 /** Largest part written from a body of known length (S3 allows 5 GiB; smaller parts retry cheaper). */
 export const MAX_PART_BYTES = 1024 * 1024 * 1024;
@@ -54,19 +54,34 @@ export interface AppendOutcome {
   readonly objectKey?: string;
 }
 
-/** Appends the request body to the session; see the module comment for the layout. */
+/**
+ * Appends the request body to the session; see the module comment for the layout. A body longer
+ * than its declared length fails with SIZE_INVALID before anything is completed, and the objects
+ * this request created are deleted again.
+ */
 export async function appendToUpload(request: AppendRequest): Promise<AppendOutcome> {
   const { state, final } = request;
   if (state.parts === 0 && state.uploadId === undefined && (final || state.tail === undefined)) {
-    return writeStaged(request);
+    const outcome = await writeStaged(request);
+    await refuseOversized(request, outcome.created);
+    return outcome;
   }
   const work = new Appender(request);
   await work.foldLargeTail();
   if (request.length !== undefined) await work.writeKnownLength(request.length);
   else await work.writeUnknownLength();
+  await refuseOversized(request, work.created);
   if (!final) return { state: work.state(), created: work.created, obsolete: work.obsolete };
   await (await work.multipart()).complete();
   return { state: { parts: 0 }, created: work.created, obsolete: work.obsolete, objectKey: uploadKey(request.uuid) };
+}
+
+// Parts written for an oversized request are never recorded: the next request rewrites them.
+async function refuseOversized(request: AppendRequest, created: readonly string[]): Promise<void> {
+  if (request.length === undefined || !(await request.reader.hasMore().catch(() => false))) return;
+  await request.store.deleteMany(created).catch(() => undefined);
+  request.reader.failure = oversizedBody(request.length);
+  throw request.reader.failure;
 }
 
 /** The key of a new staged object of session `uuid`. */
