@@ -34,8 +34,8 @@ afterEach(async () => {
 
 async function start(handler: JobHandler<Payload>, concurrency = 3): Promise<RunningWorker> {
   const worker = await runWorker(defineWorker({ name: 'testworker', queue, concurrency, handler }), {
+    // Production leases (30 s): a job must come back by hand-back, not by its lease running out.
     config: testConfig(), services: { db: pool }, redis: { url: REDIS_URL, prefix }, log: captureLogger().log,
-    lease: { lockDurationMs: 1000, stalledIntervalMs: 500 },
   });
   if (worker.disabled) throw new Error('unexpectedly disabled');
   cleanups.push(() => worker.stop(1000));
