@@ -12,6 +12,7 @@ import { registerTagRoutes } from './tags.ts';
 import { registerTeamRoutes } from './teams.ts';
 import { registerUserRoutes } from './users.ts';
 import { registerGcRoutes } from './gc.ts';
+import { registerQuotaRoutes } from './quota.ts';
 
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -39,5 +40,6 @@ export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
     await api.register(registerTeamRoutes);
     await api.register(registerUserRoutes);
     await api.register(registerGcRoutes);
+    await api.register(registerQuotaRoutes);
   }, { prefix: '/api/v1' });
 }

@@ -12,6 +12,7 @@ import { subjectOf } from '../auth/grants.ts';
 import { apiErrors } from '../errors.ts';
 import { createRobotFor, deleteNamespace, updateNamespaceSettings, withAccountErrors } from './accounts.ts';
 import { clientIp, parseInput, requireOrganizationAdmin, requireSignedIn, requireUser } from './common.ts';
+import { organizationQuotaFields } from './quota-views.ts';
 
 const createBody = z.object({ name: z.string().min(1), email: z.string().email().optional() });
 const orgParams = z.object({ org: z.string().min(1) });
@@ -36,7 +37,7 @@ export async function registerOrganizationRoutes(app: FastifyInstance): Promise<
     const isAdmin = await isNamespaceAdmin(app.deps.db, subjectOf(app.deps, principal), organization.id);
     const isMember = isAdmin || await isTeamMember(app.deps.db, organization.id, principal.id);
     if (!isMember) throw apiErrors.forbidden();
-    return organizationView(app.deps.db, organization, isAdmin);
+    return { ...(await organizationView(app.deps.db, organization, isAdmin)), ...(await organizationQuotaFields(app.deps, organization.id)) };
   });
 
   app.put('/organization/:org', async (request) => {

@@ -12,6 +12,7 @@ import type { RepositoryRow } from '../../shared/db/repositories.ts';
 import { subjectOf } from '../auth/grants.ts';
 import { apiErrors } from '../errors.ts';
 import { apiPrincipalOf, parseInput, truthyBool } from './common.ts';
+import { repositoryQuotaFields } from './quota-views.ts';
 import { repositoryView } from './views.ts';
 
 /** Quay's REPOS_PER_PAGE. */
@@ -25,6 +26,7 @@ const listQuery = z.object({
   popularity: truthyBool.optional(),
   next_page: z.string().optional(),
   repo_kind: z.string().optional(),
+  quota: truthyBool.optional(),
 });
 
 const pageToken = z.object({ after: z.number().int().nonnegative() });
@@ -61,10 +63,12 @@ export async function listRepositories(request: FastifyRequest): Promise<Record<
      ORDER BY r.id LIMIT $3`,
     [after, query.namespace ?? null, REPOSITORIES_PER_PAGE + 1, ...filter.params]);
   const page = rows.slice(0, REPOSITORIES_PER_PAGE);
+  const quotaReports = query.quota ? await repositoryQuotaFields(deps, page) : undefined;
   const repositories = page.map((row) => ({
     ...repositoryView(row), is_starred: false,
     ...(query.last_modified ? { last_modified: row.last_modified_ms === null ? null : Math.floor(row.last_modified_ms / 1000) } : {}),
     ...(query.popularity ? { popularity: 0 } : {}),
+    ...(quotaReports ? { quota_report: quotaReports.get(row.id) } : {}),
   }));
   const last = page[page.length - 1];
   const nextPage = rows.length > REPOSITORIES_PER_PAGE && last
