@@ -40,7 +40,8 @@ afterEach(async () => {
 interface StartOptions {
   concurrency?: number;
   log?: ReturnType<typeof captureLogger>['log'];
-  schedule?: number;
+  /** Seconds between ticks, or a cron pattern. */
+  schedule?: number | string;
   pausesOnRateLimit?: boolean;
 }
 
@@ -50,7 +51,8 @@ async function start<K = unknown>(handler: JobHandler<Payload, WorkerServices, K
     queue,
     concurrency: options.concurrency ?? 1,
     pausesOnRateLimit: options.pausesOnRateLimit,
-    ...(options.schedule ? { schedule: [{ id: 'tick', everySeconds: options.schedule, payload: { v: 1 as const, n: 0 } }] } : {}),
+    ...(typeof options.schedule === 'number' ? { schedule: [{ id: 'tick', everySeconds: options.schedule, payload: { v: 1 as const, n: 0 } }] } : {}),
+    ...(typeof options.schedule === 'string' ? { schedule: [{ id: 'cron', cron: options.schedule, payload: { v: 1 as const, n: 0 } }] } : {}),
     handler,
   });
   const worker = await runWorker(definition, {
@@ -209,6 +211,17 @@ describe('runWorker', () => {
     const operation = (await registry.getSingleMetric('quay_worker_operation_duration_seconds')!.get()).values
       .find((v) => v.labels.operation === 'tick' && (v as { metricName?: string }).metricName?.endsWith('_count'));
     expect(operation?.value).toBeGreaterThanOrEqual(4);
+  });
+
+  it('fires a cron schedule once per matching second across two running workers', async () => {
+    const ticks: string[] = [];
+    const handler: JobHandler<Payload> = async (_payload, ctx) => { ticks.push(ctx.job.id); };
+    const begun = Date.now();
+    await start(handler, { schedule: '* * * * * *' });
+    await start(handler, { schedule: '* * * * * *' });
+    await waitFor(() => ticks.length >= 2, 15_000);
+    expect(new Set(ticks).size).toBe(ticks.length);
+    expect(ticks.length).toBeLessThanOrEqual(Math.ceil((Date.now() - begun) / 1000) + 1);
   });
 
   it('returns disabled, with the reason logged, when the gate is off', async () => {
