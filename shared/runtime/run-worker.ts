@@ -66,6 +66,9 @@ export interface RunningWorker {
 // limits gets one that never limits by itself; RateLimitedError then pauses the queue.
 const NEVER_LIMITING = { max: Number.MAX_SAFE_INTEGER - 1, duration: 1000 };
 
+/** How long shutdown waits for Redis to take handed-back jobs before closing anyway. */
+const HAND_BACK_TIMEOUT_MS = 2000;
+
 /**
  * Runs `definition` until `stop`. Resolves once the worker is ready, or with `{disabled: true}`
  * (after logging the reason, without opening any connection) when its gate is off.
@@ -138,7 +141,9 @@ async function stopWorker(target: StopTarget, deadlineMs: number, abortGraceMs?:
     await runtime.waitUntilIdle(deadline);
   }
   if (runtime.active.size > 0) {
-    const count = await runtime.handBackAll();
+    const count = runtime.active.size;
+    // Bounded: with Redis unreachable the moves would wait for it; the leases then expire instead.
+    await Promise.race([runtime.handBackAll(), new Promise((resolve) => setTimeout(resolve, HAND_BACK_TIMEOUT_MS).unref())]);
     log.warn({ handedBack: count }, 'jobs ignored their abort signal; handed back to the queue');
   }
   await worker.close(true);
