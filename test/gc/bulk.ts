@@ -56,8 +56,8 @@ export function buildModel(options: { namespaces: number; repositories: number; 
   }
   let garbageBlobs = 0;
   let garbageBytes = 0;
-  const garbageEvery = options.garbageFraction > 0 ? 1 / options.garbageFraction : Infinity;
   for (let i = 0; i < options.manifests; i++) {
+    const repository = repositories[i % repositories.length]!;
     const blobs = Array.from({ length: options.blobsPerManifest }, () => {
       const bytes = randomBytes(48);
       return { digest: sha256(bytes), bytes };
@@ -69,12 +69,15 @@ export function buildModel(options: { namespaces: number; repositories: number; 
       config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config!.digest, size: config!.bytes.length },
       layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: l.digest, size: l.bytes.length })),
     }));
-    const garbage = Math.floor((i + 1) / garbageEvery) > Math.floor(i / garbageEvery);
+    // Spread garbage evenly inside each repository: its j-th manifest is garbage when the running
+    // share of garbage crosses a whole number.
+    const j = repository.manifests.length;
+    const garbage = Math.floor((j + 1) * options.garbageFraction) > Math.floor(j * options.garbageFraction);
     if (garbage) {
       garbageBlobs += blobs.length;
       garbageBytes += blobs.reduce((n, b) => n + b.bytes.length, 0);
     }
-    repositories[i % repositories.length]!.manifests.push({ digest: sha256(bytes), bytes, blobs, garbage });
+    repository.manifests.push({ digest: sha256(bytes), bytes, blobs, garbage });
   }
   return { repositories, blobs: options.manifests * options.blobsPerManifest, garbageBlobs, garbageBytes };
 }

@@ -11,15 +11,18 @@
 import { blobKey } from '../../storage/keys.ts';
 import type { Queryable } from '../pool.ts';
 import { EMPTY_LAYER_DIGEST } from './constants.ts';
-import { tryLockBlobDigests } from './locks.ts';
 import type { GcTally } from './tally.ts';
 
 /** Outcome of one blob collection. */
 export interface BlobCollection {
   /** `pendingstoragedeletion` ids now holding this transaction's objects. */
   readonly pendingIds: number[];
-  /** Candidates skipped because a push holds their digest lock or row (left for a later pass). */
-  readonly busy: number;
+  /**
+   * Candidates skipped because another transaction holds their digest lock or row: a push, or a
+   * collection elsewhere whose own unlinking may be what keeps them. Retry them once those commit
+   * (`collectBlobs` after a pause): otherwise both sides could skip a blob that is garbage.
+   */
+  readonly busyIds: number[];
 }
 
 /**
@@ -29,28 +32,57 @@ export interface BlobCollection {
  * waits for this transaction and then finds no row and creates a new one.
  */
 export async function collectOrphanBlobs(tx: Queryable, blobIds: readonly number[], options: { nowMs: number; counts: GcTally }): Promise<BlobCollection> {
-  if (blobIds.length === 0) return { pendingIds: [], busy: 0 };
-  const { rows: blobs } = await tx.query<{ id: number; content_checksum: string }>(
-    `SELECT id, content_checksum FROM imagestorage WHERE id = ANY($1::bigint[]) AND content_checksum <> $2`,
-    [[...new Set(blobIds)], EMPTY_LAYER_DIGEST]);
-  const held = await tryLockBlobDigests(tx, blobs.map((b) => b.content_checksum));
-  const lockable = blobs.filter((b) => held.has(b.content_checksum)).map((b) => b.id);
+  if (blobIds.length === 0) return { pendingIds: [], busyIds: [] };
+  const blobs = await lockDigests(tx, [...new Set(blobIds)]);
   // Lock first, check after, in separate statements: a reference committed before the lock is
   // visible to the check's fresh snapshot, and none can commit after it (its FK check would wait).
   const { rows: locked } = await tx.query<{ id: number }>(
-    `SELECT id FROM imagestorage WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE SKIP LOCKED`, [lockable]);
-  const busy = blobs.length - locked.length;
-  const orphans = await findOrphans(tx, locked.map((r) => r.id), options.nowMs);
-  if (orphans.length === 0) return { pendingIds: [], busy };
+    `SELECT id FROM imagestorage WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE SKIP LOCKED`,
+    [blobs.filter((b) => b.locked).map((b) => b.id)]);
+  const lockedIds = new Set(locked.map((r) => r.id));
+  const busyIds = blobs.filter((b) => !lockedIds.has(b.id)).map((b) => b.id);
+  const orphans = await findOrphans(tx, [...lockedIds], options.nowMs);
+  if (orphans.length === 0) return { pendingIds: [], busyIds };
+  return { pendingIds: await deleteOrphans(tx, orphans, options.counts), busyIds };
+}
 
-  const leases = await tx.query(`DELETE FROM uploadedblob WHERE blob_id = ANY($1::bigint[])`, [orphans.map((o) => o.id)]);
-  options.counts.rowsDeleted('UploadedBlob', leases.rowCount ?? 0);
-  const pendingIds = await recordPendingDeletions(tx, orphans);
-  const placements = await tx.query(`DELETE FROM imagestorageplacement WHERE storage_id = ANY($1::bigint[])`, [orphans.map((o) => o.id)]);
-  options.counts.rowsDeleted('ImageStoragePlacement', placements.rowCount ?? 0);
-  const storages = await tx.query(`DELETE FROM imagestorage WHERE id = ANY($1::bigint[])`, [orphans.map((o) => o.id)]);
-  options.counts.rowsDeleted('ImageStorage', storages.rowCount ?? 0);
-  return { pendingIds, busy };
+/**
+ * The candidates that still exist (never the empty layer), each with whether this transaction now
+ * holds its digest's push lock. The key expression is `lockBlobDigest`'s (`shared/db/locks.ts`);
+ * a test checks they exclude each other. Trying never waits: GC neither deadlocks with a push nor
+ * stalls behind one; a busy digest is left for a later pass.
+ */
+async function lockDigests(tx: Queryable, ids: number[]): Promise<{ id: number; locked: boolean }[]> {
+  const { rows } = await tx.query<{ id: number; locked: boolean }>(
+    `SELECT id, pg_try_advisory_xact_lock(hashtextextended('blobdigest:' || content_checksum, 0)) AS locked
+       FROM imagestorage WHERE id = ANY($1::bigint[]) AND content_checksum <> $2`, [ids, EMPTY_LAYER_DIGEST]);
+  return rows;
+}
+
+/**
+ * In one statement: the orphans' expired leases, one pending-deletion record per placement (an
+ * older record for the same object is reused), the placements and the rows. Returns the records.
+ * Every part reads the statement's snapshot, so the records see the placements being deleted.
+ */
+async function deleteOrphans(tx: Queryable, orphans: Orphan[], counts: GcTally): Promise<number[]> {
+  const { rows } = await tx.query<{ leases: number; placements: number; storages: number; pending: number[] | null }>(
+    `WITH o AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) AS o(id, checksum, object_key, size)),
+     leases AS (DELETE FROM uploadedblob WHERE blob_id IN (SELECT id FROM o) RETURNING 1),
+     pending AS (
+       INSERT INTO pendingstoragedeletion (location_id, content_checksum, object_key, size_bytes)
+       SELECT p.location_id, o.checksum, o.object_key, o.size FROM o JOIN imagestorageplacement p ON p.storage_id = o.id
+       ON CONFLICT (location_id, object_key) DO UPDATE SET content_checksum = EXCLUDED.content_checksum, size_bytes = EXCLUDED.size_bytes
+       RETURNING id),
+     placements AS (DELETE FROM imagestorageplacement WHERE storage_id IN (SELECT id FROM o) RETURNING 1),
+     storages AS (DELETE FROM imagestorage WHERE id IN (SELECT id FROM o) RETURNING 1)
+     SELECT (SELECT count(*) FROM leases)::int AS leases, (SELECT count(*) FROM placements)::int AS placements,
+            (SELECT count(*) FROM storages)::int AS storages, (SELECT array_agg(id) FROM pending) AS pending`,
+    [orphans.map((o) => o.id), orphans.map((o) => o.content_checksum), orphans.map((o) => blobKey(o.content_checksum)), orphans.map((o) => o.image_size)]);
+  const result = rows[0]!;
+  counts.rowsDeleted('UploadedBlob', result.leases);
+  counts.rowsDeleted('ImageStoragePlacement', result.placements);
+  counts.rowsDeleted('ImageStorage', result.storages);
+  return result.pending ?? [];
 }
 
 interface Orphan {
@@ -82,18 +114,4 @@ async function findOrphans(tx: Queryable, ids: number[], nowMs: number): Promise
 /** Whether `digest` has a content-addressed object key (`blobKey` accepts it). */
 export function isBlobDigest(digest: string): boolean {
   return /^sha256:[0-9a-f]{64}$/.test(digest);
-}
-
-// One pending record per placement (every location holding the object); an older record for the
-// same object (a previous collection whose delete has not run yet) is reused, not duplicated.
-async function recordPendingDeletions(tx: Queryable, orphans: Orphan[]): Promise<number[]> {
-  const { rows } = await tx.query<{ id: number }>(
-    `INSERT INTO pendingstoragedeletion (location_id, content_checksum, object_key, size_bytes)
-     SELECT p.location_id, o.checksum, o.object_key, o.size
-       FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) AS o(id, checksum, object_key, size)
-       JOIN imagestorageplacement p ON p.storage_id = o.id
-     ON CONFLICT (location_id, object_key) DO UPDATE SET content_checksum = EXCLUDED.content_checksum, size_bytes = EXCLUDED.size_bytes
-     RETURNING id`,
-    [orphans.map((o) => o.id), orphans.map((o) => o.content_checksum), orphans.map((o) => blobKey(o.content_checksum)), orphans.map((o) => o.image_size)]);
-  return rows.map((r) => r.id);
 }

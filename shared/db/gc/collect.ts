@@ -35,7 +35,7 @@ export interface CollectResult {
   readonly blobs: number;
   /** Pending storage deletions this run recorded: drain them next. */
   readonly pendingIds: number[];
-  /** Candidates skipped because a concurrent push held them; a later run retries them. */
+  /** Candidates still held by concurrent transactions after the retries; a later run or the sweep takes them. */
   readonly busy: number;
 }
 
@@ -53,6 +53,7 @@ export async function collectRepository(pool: Pool, repositoryId: number, option
   await run.tags(target, batch);
   await run.manifests(target, batch, nowMs);
   await run.leases(target, batch, nowMs);
+  await run.retryBusyBlobs(nowMs);
   return { found: true, ...run.result() };
 }
 
@@ -70,6 +71,7 @@ class Run {
   readonly counts: GcTally;
   private pendingIds: number[] = [];
   private busy = 0;
+  private readonly busyBlobIds = new Set<number>();
 
   constructor(private readonly pool: Pool, listener: GcListener | undefined, private readonly signal: AbortSignal | undefined) {
     this.counts = new GcTally(listener);
@@ -77,7 +79,10 @@ class Run {
 
   result(): Omit<CollectResult, 'found'> {
     const c = this.counts;
-    return { tags: c.count('Tag'), manifests: c.count('Manifest'), leases: c.count('UploadedBlob'), blobs: c.count('ImageStorage'), pendingIds: this.pendingIds, busy: this.busy };
+    return {
+      tags: c.count('Tag'), manifests: c.count('Manifest'), leases: c.count('UploadedBlob'), blobs: c.count('ImageStorage'),
+      pendingIds: this.pendingIds, busy: this.busy + this.busyBlobIds.size,
+    };
   }
 
   /** Runs `fn` in a transaction and replays its counts only once it committed. */
@@ -95,18 +100,22 @@ class Run {
     return this.signal?.aborted ?? false;
   }
 
-  /** Deletes tags past the time machine, a batch per transaction, re-checking the cutoff under lock. */
+  /**
+   * Deletes tags past the time machine, a batch per transaction, re-checking the cutoff under
+   * lock. These commits need not wait for the disk: losing one in a crash only brings garbage
+   * tags back, and the manifest transaction's synchronous commit flushes them before anything
+   * depends on them.
+   */
   async tags(target: Target, batch: number): Promise<void> {
-    for (let deleted = batch; deleted > 0 && !this.stopped;) {
+    for (let deleted = batch; deleted === batch && !this.stopped;) {
       deleted = await this.commit(async (tx, counts) => {
         const { rows } = await tx.query<{ id: number }>(
           `SELECT id FROM tag WHERE repository_id = $1 AND lifetime_end_ms <= $2 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED`,
           [target.id, target.cutoffMs, batch]);
         const ids = rows.map((r) => r.id);
         if (ids.length === 0) return 0;
-        await tx.query(`UPDATE tag SET linked_tag_id = NULL WHERE linked_tag_id = ANY($1::bigint[])`, [ids]);
-        const result = await tx.query(`DELETE FROM tag WHERE id = ANY($1::bigint[])`, [ids]);
-        counts.rowsDeleted('Tag', result.rowCount ?? 0);
+        await tx.query('SET LOCAL synchronous_commit = off');
+        counts.rowsDeleted('Tag', await deleteTags(tx, ids));
         return ids.length;
       });
     }
@@ -131,7 +140,7 @@ class Run {
         });
         outcome.manifests.deleted.forEach((id) => deleted.add(id));
         this.pendingIds.push(...outcome.blobs.pendingIds);
-        this.busy += outcome.blobs.busy;
+        outcome.blobs.busyIds.forEach((id) => this.busyBlobIds.add(id));
         lockedOut += outcome.manifests.busy;
       }
       remaining = remaining.filter((id) => !deleted.has(id));
@@ -144,7 +153,7 @@ class Run {
 
   /** Deletes the repository's expired upload leases and collects the blobs they alone protected. */
   async leases(target: Target, batch: number, nowMs: number): Promise<void> {
-    for (let deleted = batch; deleted > 0 && !this.stopped;) {
+    for (let deleted = batch; deleted === batch && !this.stopped;) {
       const outcome = await this.commit(async (tx, counts) => {
         const { rows } = await tx.query<{ blob_id: number }>(
           `DELETE FROM uploadedblob WHERE id IN (
@@ -156,10 +165,38 @@ class Run {
         return { deleted: rows.length, blobs };
       });
       this.pendingIds.push(...outcome.blobs.pendingIds);
-      this.busy += outcome.blobs.busy;
+      outcome.blobs.busyIds.forEach((id) => this.busyBlobIds.add(id));
       deleted = outcome.deleted;
     }
   }
+
+  /** Retries blob candidates other transactions held, after pauses long enough for those to commit. */
+  async retryBusyBlobs(nowMs: number): Promise<void> {
+    const retried = await retryBusyBlobs(this.pool, [...this.busyBlobIds], { nowMs, listener: this.counts, signal: this.signal });
+    this.pendingIds.push(...retried.pendingIds);
+    this.busyBlobIds.clear();
+    retried.busyIds.forEach((id) => this.busyBlobIds.add(id));
+  }
+}
+
+/** Pauses before each retry of busy blob candidates: most holders commit within milliseconds. */
+const BUSY_RETRY_PAUSES_MS = [50, 250, 1000];
+
+/**
+ * Collects `blobIds` again after short pauses while some stay busy; returns what it recorded and
+ * the candidates still busy after the last pause.
+ */
+export async function retryBusyBlobs(pool: Pool, blobIds: readonly number[], options: CollectOptions = {}): Promise<{ pendingIds: number[]; busyIds: number[] }> {
+  const pendingIds: number[] = [];
+  let busyIds = [...blobIds];
+  for (const pauseMs of BUSY_RETRY_PAUSES_MS) {
+    if (busyIds.length === 0 || options.signal?.aborted) break;
+    await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    const outcome = await collectBlobs(pool, busyIds, options);
+    pendingIds.push(...outcome.pendingIds);
+    busyIds = outcome.busyIds;
+  }
+  return { pendingIds, busyIds };
 }
 
 /** Ids of the repository's garbage manifests right now, in id order (the plan's rule). */
@@ -173,12 +210,12 @@ export async function garbageManifestIds(pool: Pool, repositoryId: number, nowMs
  * Collects blobs found orphaned outside any repository's run (the sweep's blob scan), a batch per
  * transaction; returns the pending deletions recorded.
  */
-export async function collectBlobs(pool: Pool, blobIds: readonly number[], options: CollectOptions = {}): Promise<{ blobs: number; pendingIds: number[]; busy: number }> {
+export async function collectBlobs(pool: Pool, blobIds: readonly number[], options: CollectOptions = {}): Promise<{ blobs: number; pendingIds: number[]; busyIds: number[] }> {
   const nowMs = options.nowMs ?? Date.now();
   const batch = Math.min(options.batchSize ?? MAX_BATCH, MAX_BATCH);
   const total = new GcTally(options.listener);
   const pendingIds: number[] = [];
-  let busy = 0;
+  const busyIds: number[] = [];
   for (let i = 0; i < blobIds.length && !options.signal?.aborted; i += batch) {
     let counts = new GcTally();
     const outcome = await withTransaction(pool, (tx) => {
@@ -187,7 +224,26 @@ export async function collectBlobs(pool: Pool, blobIds: readonly number[], optio
     });
     counts.replayInto(total);
     pendingIds.push(...outcome.pendingIds);
-    busy += outcome.busy;
+    busyIds.push(...outcome.busyIds);
   }
-  return { blobs: total.count('ImageStorage'), pendingIds, busy };
+  return { blobs: total.count('ImageStorage'), pendingIds, busyIds };
+}
+
+/**
+ * Deletes tags `ids` inside `tx`; returns how many went. Quay's `linked_tag` rarely points at
+ * anything, so links are cleared only when the delete trips over one (under a savepoint), which
+ * spares a scan of the tag table per batch.
+ */
+export async function deleteTags(tx: Queryable, ids: number[]): Promise<number> {
+  await tx.query('SAVEPOINT gc_tags');
+  try {
+    const result = await tx.query(`DELETE FROM tag WHERE id = ANY($1::bigint[])`, [ids]);
+    await tx.query('RELEASE SAVEPOINT gc_tags');
+    return result.rowCount ?? 0;
+  } catch (error) {
+    if ((error as { code?: string }).code !== '23503') throw error;
+    await tx.query('ROLLBACK TO SAVEPOINT gc_tags');
+    await tx.query(`UPDATE tag SET linked_tag_id = NULL WHERE linked_tag_id = ANY($1::bigint[])`, [ids]);
+    return (await tx.query(`DELETE FROM tag WHERE id = ANY($1::bigint[])`, [ids])).rowCount ?? 0;
+  }
 }

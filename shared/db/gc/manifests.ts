@@ -46,33 +46,41 @@ export async function deleteUnusedManifests(
   const busy = new Set(candidateIds).size - locked.length;
   if (ids.length === 0) return { deleted: [], blobIds: [], busy };
 
-  const { counts } = options;
-  const labels = await tx.query<{ label_id: number }>(`DELETE FROM manifestlabel WHERE manifest_id = ANY($1::bigint[]) RETURNING label_id`, [ids]);
-  counts.rowsDeleted('ManifestLabel', labels.rowCount ?? 0);
-  const children = await tx.query(`DELETE FROM manifestchild WHERE manifest_id = ANY($1::bigint[])`, [ids]);
-  counts.rowsDeleted('ManifestChild', children.rowCount ?? 0);
-  const links = await tx.query<{ manifest_id: number; blob_id: number; image_size: number }>(
-    `DELETE FROM manifestblob mb USING imagestorage s WHERE mb.manifest_id = ANY($1::bigint[]) AND s.id = mb.blob_id
-     RETURNING mb.manifest_id, mb.blob_id, s.image_size`, [ids]);
-  counts.rowsDeleted('ManifestBlob', links.rowCount ?? 0);
-  await subtractManifestQuota(tx, { namespaceId: repository.namespaceId, repositoryId: repository.id, manifests: groupLinks(ids, links.rows) });
-  const manifests = await tx.query(`DELETE FROM manifest WHERE id = ANY($1::bigint[])`, [ids]);
-  counts.rowsDeleted('Manifest', manifests.rowCount ?? 0);
-  await deleteUnlinkedLabels(tx, labels.rows.map((r) => r.label_id), counts);
-  return { deleted: ids, blobIds: [...new Set(links.rows.map((r) => r.blob_id))], busy };
+  const links = await unlinkManifests(tx, ids, options.counts);
+  await subtractManifestQuota(tx, { namespaceId: repository.namespaceId, repositoryId: repository.id, manifests: groupLinks(ids, links.blobs) });
+  const { rows } = await tx.query<{ manifests: number; labels: number }>(
+    `WITH m AS (DELETE FROM manifest WHERE id = ANY($1::bigint[]) RETURNING 1),
+     l AS (DELETE FROM label WHERE id = ANY($2::bigint[]) AND NOT EXISTS (SELECT 1 FROM manifestlabel ml WHERE ml.label_id = label.id) RETURNING 1)
+     SELECT (SELECT count(*) FROM m)::int AS manifests, (SELECT count(*) FROM l)::int AS labels`,
+    [ids, links.labelIds]);
+  options.counts.rowsDeleted('Manifest', rows[0]!.manifests);
+  // Quay's _bulk_garbage_collect_labels: a label another manifest still links survives.
+  options.counts.rowsDeleted('Label', rows[0]!.labels);
+  return { deleted: ids, blobIds: [...new Set(links.blobs.map((r) => r.blob_id))], busy };
 }
 
-function groupLinks(ids: number[], links: { manifest_id: number; blob_id: number; image_size: number }[]): CollectedManifest[] {
+type Link = { manifest_id: number; blob_id: number; image_size: number };
+
+/** Label links, child links (as parent) and blob links of `ids`, in one statement; returns what they named. */
+async function unlinkManifests(tx: Queryable, ids: number[], counts: GcTally): Promise<{ labelIds: number[]; blobs: Link[] }> {
+  const { rows } = await tx.query<{ labels: number[] | null; children: number; blobs: Link[] | null }>(
+    `WITH l AS (DELETE FROM manifestlabel WHERE manifest_id = ANY($1::bigint[]) RETURNING label_id),
+     c AS (DELETE FROM manifestchild WHERE manifest_id = ANY($1::bigint[]) RETURNING 1),
+     b AS (DELETE FROM manifestblob mb USING imagestorage s WHERE mb.manifest_id = ANY($1::bigint[]) AND s.id = mb.blob_id
+           RETURNING mb.manifest_id, mb.blob_id, s.image_size)
+     SELECT (SELECT array_agg(label_id) FROM l) AS labels, (SELECT count(*) FROM c)::int AS children, (SELECT json_agg(b) FROM b) AS blobs`,
+    [ids]);
+  const row = rows[0]!;
+  const labelIds = row.labels ?? [];
+  const blobs = row.blobs ?? [];
+  counts.rowsDeleted('ManifestLabel', labelIds.length);
+  counts.rowsDeleted('ManifestChild', row.children);
+  counts.rowsDeleted('ManifestBlob', blobs.length);
+  return { labelIds: [...new Set(labelIds)], blobs };
+}
+
+function groupLinks(ids: number[], links: Link[]): CollectedManifest[] {
   const byManifest = new Map<number, { blobId: number; sizeBytes: number }[]>(ids.map((id) => [id, []]));
   for (const link of links) byManifest.get(link.manifest_id)?.push({ blobId: link.blob_id, sizeBytes: link.image_size });
   return [...byManifest].map(([manifestId, blobs]) => ({ manifestId, blobs }));
-}
-
-// Quay's _bulk_garbage_collect_labels: a label another manifest still links survives.
-async function deleteUnlinkedLabels(tx: Queryable, labelIds: number[], counts: GcTally): Promise<void> {
-  if (labelIds.length === 0) return;
-  const result = await tx.query(
-    `DELETE FROM label l WHERE l.id = ANY($1::bigint[]) AND NOT EXISTS (SELECT 1 FROM manifestlabel ml WHERE ml.label_id = l.id)`,
-    [[...new Set(labelIds)]]);
-  counts.rowsDeleted('Label', result.rowCount ?? 0);
 }

@@ -64,12 +64,15 @@ export async function drainPendingDeletions(pool: Pool, stores: BlobStores, opti
   // One cursor shared by the lanes and advanced as soon as a batch is claimed: each record is
   // visited once per drain, so a failing or busy one is not retried in a hot loop.
   const cursor = { value: 0 };
+  let exhausted = false;
   const lane = async (): Promise<void> => {
-    while (budget > 0 && !options.signal?.aborted) {
+    while (budget > 0 && !exhausted && !options.signal?.aborted) {
       const take = Math.min(batch, budget);
       budget -= take;
       const outcome = await drainBatch(pool, stores, { ...options, cursor, take });
       budget += take - outcome.claimed;
+      // A short batch means nothing unclaimed is left past the cursor: no lane needs to look again.
+      if (outcome.claimed < take) exhausted = true;
       if (outcome.claimed === 0) return;
       total.deleted += outcome.result.deleted;
       total.bytes += outcome.result.bytes;
@@ -79,7 +82,11 @@ export async function drainPendingDeletions(pool: Pool, stores: BlobStores, opti
       options.listener?.objectsDeleted(outcome.result.deleted, outcome.result.bytes);
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? STORAGE_CONCURRENCY) }, lane));
+  if (options.ids?.length === 0) return total;
+  // A known, small set of records needs no more lanes than batches.
+  const needed = options.ids ? Math.ceil(options.ids.length / batch) : Number.POSITIVE_INFINITY;
+  const lanes = Math.max(1, Math.min(options.concurrency ?? STORAGE_CONCURRENCY, needed));
+  await Promise.all(Array.from({ length: lanes }, lane));
   return total;
 }
 
@@ -90,6 +97,8 @@ async function drainBatch(
     const rows = await claim(tx, options.cursor.value, options);
     const result: DrainResult = { deleted: 0, bytes: 0, kept: 0, failed: 0, busy: 0 };
     if (rows.length === 0) return { claimed: 0, result };
+    // Losing this commit in a crash only brings records back, and deleting again is harmless.
+    await tx.query('SET LOCAL synchronous_commit = off');
     options.cursor.value = Math.max(options.cursor.value, rows[rows.length - 1]!.id);
     const held = await tryLockBlobDigests(tx, rows.map((r) => r.content_checksum));
     const locked = rows.filter((r) => held.has(r.content_checksum));
@@ -112,13 +121,17 @@ async function drainBatch(
 }
 
 async function claim(tx: Queryable, afterId: number, options: DrainOptions & { take: number }): Promise<PendingRow[]> {
+  // Two shapes, so each gets its own plan: a run's own records by primary key, or the sweep's
+  // oldest ones.
+  const filter = options.ids
+    ? `p.id = ANY($2::bigint[])`
+    : `($2::float8 IS NULL OR p.created <= now() - make_interval(secs => $2::float8 / 1000))`;
   const { rows } = await tx.query<PendingRow>(
     `SELECT p.id, l.name AS location, p.content_checksum, p.object_key, p.size_bytes
        FROM pendingstoragedeletion p JOIN imagestoragelocation l ON l.id = p.location_id
-      WHERE p.id > $1 AND ($2::bigint[] IS NULL OR p.id = ANY($2::bigint[]))
-        AND ($3::float8 IS NULL OR p.created <= now() - make_interval(secs => $3::float8 / 1000))
-      ORDER BY p.id LIMIT $4 FOR UPDATE OF p SKIP LOCKED`,
-    [afterId, options.ids ? [...options.ids] : null, options.minAgeMs ?? null, options.take]);
+      WHERE p.id > $1 AND ${filter}
+      ORDER BY p.id LIMIT $3 FOR UPDATE OF p SKIP LOCKED`,
+    [afterId, options.ids ? [...options.ids].sort((a, b) => a - b) : options.minAgeMs ?? null, options.take]);
   return rows;
 }
 

@@ -9,6 +9,7 @@ import { mapBounded } from '../../storage/concurrency.ts';
 import { uploadKey } from '../../storage/keys.ts';
 import { withTransaction, type Pool, type Queryable } from '../pool.ts';
 import { collectOrphanBlobs } from './blobs.ts';
+import { deleteTags, retryBusyBlobs } from './collect.ts';
 import { MAX_BATCH, STORAGE_CONCURRENCY } from './constants.ts';
 import { deleteUnusedManifests } from './manifests.ts';
 import type { BlobStores } from './pending-deletions.ts';
@@ -62,6 +63,7 @@ export async function purgeRepository(pool: Pool, repositoryId: number, options:
     () => purge.rows('RepoMirrorConfig', `SELECT id FROM repomirrorconfig WHERE repository_id = $1`, 'repomirrorconfig'),
     () => purge.rows('RepoMirrorRule', `SELECT id FROM repomirrorrule WHERE repository_id = $1`, 'repomirrorrule'),
     () => purge.rows('QuotaRepositorySize', `SELECT id FROM quotarepositorysize WHERE repository_id = $1`, 'quotarepositorysize'),
+    () => purge.retryBusyBlobs(),
     () => purge.finish(),
   ];
   for (const step of steps) {
@@ -73,6 +75,7 @@ export async function purgeRepository(pool: Pool, repositoryId: number, options:
 /** One purge run's state; each step returns false when it stopped before finishing. */
 class Purge {
   readonly pendingIds: number[] = [];
+  private readonly busyBlobIds = new Set<number>();
   private readonly counts: GcTally;
   private readonly batch: number;
   private readonly nowMs: number;
@@ -120,9 +123,7 @@ class Purge {
         `SELECT id FROM tag WHERE repository_id = $1 ORDER BY id LIMIT $2 FOR UPDATE`, [this.repositoryId, this.batch]);
       const ids = rows.map((r) => r.id);
       if (ids.length === 0) return 0;
-      await tx.query(`UPDATE tag SET linked_tag_id = NULL WHERE linked_tag_id = ANY($1::bigint[])`, [ids]);
-      const result = await tx.query(`DELETE FROM tag WHERE id = ANY($1::bigint[])`, [ids]);
-      counts.rowsDeleted('Tag', result.rowCount ?? 0);
+      counts.rowsDeleted('Tag', await deleteTags(tx, ids));
       return ids.length;
     }));
   }
@@ -136,9 +137,10 @@ class Purge {
       const outcome = await this.commit(async (tx, counts) => {
         const manifests = await deleteUnusedManifests(tx, { id: this.repositoryId, namespaceId }, rows.map((r) => r.id), { counts, ignoreReferrers: true });
         const blobs = await collectOrphanBlobs(tx, manifests.blobIds, { nowMs: this.nowMs, counts });
-        return { deleted: manifests.deleted.length, pendingIds: blobs.pendingIds };
+        return { deleted: manifests.deleted.length, pendingIds: blobs.pendingIds, busyIds: blobs.busyIds };
       });
       this.pendingIds.push(...outcome.pendingIds);
+      outcome.busyIds.forEach((id) => this.busyBlobIds.add(id));
       return { handled: rows.length, progressed: outcome.deleted > 0 };
     });
   }
@@ -152,9 +154,10 @@ class Purge {
            RETURNING blob_id`, [this.repositoryId, this.batch]);
         counts.rowsDeleted('UploadedBlob', rows.length);
         const blobs = await collectOrphanBlobs(tx, rows.map((r) => r.blob_id), { nowMs: this.nowMs, counts });
-        return { handled: rows.length, pendingIds: blobs.pendingIds };
+        return { handled: rows.length, pendingIds: blobs.pendingIds, busyIds: blobs.busyIds };
       });
       this.pendingIds.push(...outcome.pendingIds);
+      outcome.busyIds.forEach((id) => this.busyBlobIds.add(id));
       return outcome.handled;
     });
   }
@@ -177,6 +180,16 @@ class Purge {
       });
       return rows.length;
     });
+  }
+
+  /**
+   * Blobs other transactions held while this purge unlinked them: retried after pauses. Ones still
+   * held are a push's (its lease will protect them) or left for the sweep; the purge goes on.
+   */
+  async retryBusyBlobs(): Promise<boolean> {
+    const retried = await retryBusyBlobs(this.pool, [...this.busyBlobIds], { nowMs: this.nowMs, listener: this.counts, signal: this.options.signal });
+    this.pendingIds.push(...retried.pendingIds);
+    return !this.outOfTime;
   }
 
   /** The marker and the repository row, together; the FK checks prove nothing was left behind. */

@@ -21,8 +21,7 @@ export async function runRepositoryGc(
 ): Promise<Locked<{ collect: CollectResult; drain: DrainResult }>> {
   return withGcLock(pool, { repositoryId }, async () => {
     const collect = await collectRepository(pool, repositoryId, options);
-    const drain = await drainPendingDeletions(pool, stores, { ids: collect.pendingIds, listener: options.listener, signal: options.signal });
-    return { collect, drain };
+    return { collect, drain: await drainOwn(pool, stores, collect.pendingIds, options) };
   });
 }
 
@@ -32,8 +31,7 @@ export async function runRepositoryPurge(
 ): Promise<Locked<{ purge: PurgeResult; drain: DrainResult }>> {
   return withGcLock(pool, { repositoryId }, async () => {
     const purge = await purgeMarkedRepository(pool, repositoryId, { ...options, stores });
-    const drain = await drainPendingDeletions(pool, stores, { ids: purge.pendingIds, listener: options.listener, signal: options.signal });
-    return { purge, drain };
+    return { purge, drain: await drainOwn(pool, stores, purge.pendingIds, options) };
   });
 }
 
@@ -43,8 +41,7 @@ export async function runNamespacePurge(
 ): Promise<Locked<{ purge: PurgeResult; drain: DrainResult }>> {
   return withGcLock(pool, { namespaceId }, async () => {
     const purge = await purgeMarkedNamespace(pool, namespaceId, { ...options, stores });
-    const drain = await drainPendingDeletions(pool, stores, { ids: purge.pendingIds, listener: options.listener, signal: options.signal });
-    return { purge, drain };
+    return { purge, drain: await drainOwn(pool, stores, purge.pendingIds, options) };
   });
 }
 
@@ -90,8 +87,20 @@ export async function runSweep(pool: Pool, stores: BlobStores, options: SweepOpt
     minAgeMs: 60_000, limit: options.maxPendingRetries ?? 10_000, listener: options.listener, signal: options.signal,
   });
   // The blobs this tick orphaned are fresh records: delete their objects now rather than next minute.
-  const own = await drainPendingDeletions(pool, stores, { ids: blobs.pendingIds, listener: options.listener, signal: options.signal });
+  const own = await drainOwn(pool, stores, blobs.pendingIds, options);
   return { repositoryIds, blobs: blobs.blobs, drain: addDrains(drain, own) };
+}
+
+/**
+ * Deletes the objects a run recorded; records whose digest a push held are tried once more after a
+ * pause (the sweep retries whatever is still left a minute later).
+ */
+async function drainOwn(pool: Pool, stores: BlobStores, ids: number[], options: { listener?: CollectOptions['listener']; signal?: AbortSignal }): Promise<DrainResult> {
+  const first = await drainPendingDeletions(pool, stores, { ids, listener: options.listener, signal: options.signal });
+  if (first.busy === 0 || options.signal?.aborted) return first;
+  await new Promise((resolve) => setTimeout(resolve, 250));
+  const second = await drainPendingDeletions(pool, stores, { ids, listener: options.listener, signal: options.signal });
+  return { ...addDrains(first, second), busy: second.busy };
 }
 
 function addDrains(a: DrainResult, b: DrainResult): DrainResult {

@@ -1,0 +1,94 @@
+/**
+ * GC benchmark against CNCF distribution's offline garbage collector, in the same run:
+ *
+ * 1. A registry of 10k manifests and 50k blobs, 30% garbage (untagged by a tag ended before the
+ *    time machine), on local storage: quayfleet's rows and objects, and the same model in
+ *    distribution's filesystem layout.
+ * 2. quayfleet: one `garbagecollection` job per repository through the real gcworker (8 at once);
+ *    distribution: `docker-registry garbage-collect --delete-untagged` (offline, read-only registry).
+ *    Wall time, blobs deleted per second, and the ratio distribution/quayfleet (target >= 10).
+ * 3. Deletion rate on Ceph RadosGW (target >= 500 blobs/s) and the latency from a tag leaving the
+ *    time machine to its unique blobs being gone from storage (target < 5 s).
+ *
+ *   npm run bench -- gc        (BENCH_SCALE=0.1 for a tenth; BENCH_SKIP_RADOSGW=1 to skip step 3's S3 part)
+ *
+ * The last line printed is one JSON object with every figure and "ratio".
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { ensureLocations } from '../../shared/db/blobs.ts';
+import { auditStorage } from '../../shared/db/gc/audit.ts';
+import { createDistributedStorage } from '../../shared/storage/distributed.ts';
+import { buildModel, insertModelRows, writeModelObjects } from '../../test/gc/bulk.ts';
+import { countDistributionBlobs, runDistributionGc, writeDistributionLayout } from './distribution.ts';
+import { measureLatency } from './latency.ts';
+import { collectAll, createBenchDatabase, startGcWorker } from './quayfleet.ts';
+import { radosgwDeletionRate } from './radosgw.ts';
+
+const scale = Number(process.env.BENCH_SCALE ?? 1);
+if (!(scale > 0)) throw new Error('BENCH_SCALE must be a positive number');
+const MANIFESTS = Math.max(10, Math.round(10_000 * scale));
+const REPOSITORIES = Math.max(2, Math.round(100 * scale));
+const CONCURRENCY = Number(process.env.BENCH_GC_CONCURRENCY ?? 8);
+
+function timed<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  return fn().then((value) => {
+    console.log(`${what}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    return value;
+  });
+}
+
+const root = await fs.mkdtemp(path.join(os.tmpdir(), 'quayfleet-gcbench-'));
+const db = await createBenchDatabase();
+const storage = createDistributedStorage({
+  DISTRIBUTED_STORAGE_CONFIG: { local: ['LocalStorage', { storage_path: path.join(root, 'quayfleet') }] }, DISTRIBUTED_STORAGE_PREFERENCE: ['local'],
+});
+try {
+  const locationId = (await ensureLocations(db.pool, ['local'])).get('local')!;
+  const model = buildModel({ namespaces: 10, repositories: REPOSITORIES, manifests: MANIFESTS, blobsPerManifest: 5, garbageFraction: 0.3 });
+  console.log(`model: ${MANIFESTS} manifests, ${model.blobs} blobs in ${REPOSITORIES} repositories; garbage: ${model.garbageBlobs} blobs, ${model.garbageBytes} bytes`);
+  await timed('quayfleet setup (objects + rows)', async () => {
+    await writeModelObjects(model, storage.preferredStore());
+    return insertModelRows(db.pool, model, { locationId, nowMs: Date.now(), windowS: 1_209_600 });
+  });
+  const repositoryIds = (await db.pool.query<{ id: number }>(`SELECT id FROM repository ORDER BY id`)).rows.map((r) => r.id);
+  const distributionConfig = await timed('distribution setup (layout)', () => writeDistributionLayout(model, path.join(root, 'distribution')));
+  await db.pool.query('VACUUM ANALYZE');
+
+  const fleet = await startGcWorker(db.pool, storage, CONCURRENCY);
+  const quaySeconds = await collectAll(fleet, repositoryIds);
+  await fleet.stop();
+  const audit = await auditStorage(db.pool, storage, storage.locations);
+  const quay = { seconds: round(quaySeconds), blobsDeleted: model.garbageBlobs, blobsPerSecond: Math.round(model.garbageBlobs / quaySeconds), auditOk: audit.ok };
+  console.log(`quayfleet GC: ${quay.blobsDeleted} blobs in ${quay.seconds} s = ${quay.blobsPerSecond} blobs/s (gcworker, ${CONCURRENCY} jobs at once); audit ok: ${audit.ok}`);
+  if (!audit.ok) throw new Error(`quayfleet GC left storage and database disagreeing: ${JSON.stringify(audit.locations)}`);
+
+  const peer = await runDistributionGc(distributionConfig);
+  const left = await countDistributionBlobs(path.join(root, 'distribution'));
+  const dist = { seconds: round(peer.seconds), blobsDeleted: peer.blobsDeleted, manifestsDeleted: peer.manifestsDeleted, blobsPerSecond: Math.round(peer.blobsDeleted / peer.seconds), blobsLeft: left };
+  console.log(`distribution offline GC: ${dist.blobsDeleted} blobs (manifests included) in ${dist.seconds} s = ${dist.blobsPerSecond} blobs/s; ${left} blobs left`);
+  const ratio = round(peer.seconds / quaySeconds);
+  console.log(`ratio (distribution wall time / quayfleet wall time): ${ratio}x (target >= 10x)`);
+
+  const radosgw = process.env.BENCH_SKIP_RADOSGW ? undefined : await radosgwDeletionRate(db.pool, Math.max(20, Math.round(1000 * scale)));
+  if (radosgw) console.log(`RadosGW: ${radosgw.blobs} blobs in ${round(radosgw.seconds)} s = ${radosgw.blobsPerSecond} blobs/s (target >= 500); ${radosgw.leftOver} of 200 sampled left`);
+  const latencies = await measureLatency(db.pool, db.url, storage, locationId, 5);
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const latency = { samplesMs: latencies, p50Ms: sorted[Math.floor(sorted.length / 2)]!, maxMs: sorted[sorted.length - 1]! };
+  console.log(`tag leaves time machine -> unique blobs gone: p50 ${latency.p50Ms} ms, max ${latency.maxMs} ms (target < 5000 ms)`);
+
+  console.log(JSON.stringify({
+    benchmark: 'gc', scale, manifests: MANIFESTS, blobs: model.blobs, garbageBlobs: model.garbageBlobs, repositories: REPOSITORIES,
+    quayfleet: quay, distribution: dist, ratio, radosgw: radosgw && { ...radosgw, seconds: round(radosgw.seconds) }, latency,
+  }));
+} finally {
+  await storage.close();
+  await db.drop();
+  await fs.rm(root, { recursive: true, force: true });
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}
