@@ -124,11 +124,19 @@ function healthChecks(db: Pool, redis: Redis, storage: DistributedStorage): Heal
   };
 }
 
-/** Runs `startFleet` and wires SIGTERM/SIGINT to its orderly stop. */
+/**
+ * Runs `startFleet` and wires SIGTERM/SIGINT to its orderly stop. The handlers are installed
+ * before anything starts, so a signal during startup waits for startup and then stops cleanly
+ * (and stops the embedded servers) instead of killing the process half-started.
+ */
 export async function runFleet(booted: Booted, options: FleetOptions): Promise<Fleet> {
-  const fleet = await startFleet(booted, options);
-  onShutdownSignal(() => fleet.stop(), booted.log);
-  return fleet;
+  const starting = startFleet(booted, options);
+  onShutdownSignal(async () => {
+    const fleet = await starting.catch(() => undefined);
+    if (fleet) await fleet.stop();
+    else await booted.stopEmbedded();
+  }, booted.log);
+  return starting;
 }
 
 export type { Producer };

@@ -23,7 +23,6 @@ export async function buildRegistryApp(deps: RegistryDeps): Promise<FastifyInsta
     loggerInstance: deps.log as FastifyBaseLogger,
     // Blob uploads stream straight to storage; JSON bodies (manifests, API) are bounded.
     bodyLimit: deps.config.quay.MAXIMUM_MANIFEST_SIZE_BYTES,
-    disableRequestLogging: false,
     requestIdHeader: 'x-request-id',
     // Repository names contain slashes; keep the router strict about everything else.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1024 },
