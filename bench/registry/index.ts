@@ -43,15 +43,21 @@ interface SideResult {
   peakRssBytes: number;
 }
 
-/** Builds the OCI layout: one image of random layers, and a small image for the manifest GETs. */
+/**
+ * Builds the OCI layout: per round an image of its own random layers (`big<round>`: skopeo
+ * remembers where it pushed a blob and would mount it instead of uploading it again), and a small
+ * image for the manifest GETs.
+ */
 async function buildLayout(dir: string): Promise<void> {
   const layout = await OciLayout.create(dir);
-  const layers = [];
-  for (let i = 0; i < LAYERS; i++) {
-    const blob = await layout.writeBlob(randomBytes(LAYER_BYTES), 'application/vnd.oci.image.layer.v1.tar+gzip');
-    layers.push({ ...blob, diffId: blob.digest }); // random bytes, not a real tarball: nothing here unpacks it
+  for (let round = 0; round < ROUNDS; round++) {
+    const layers = [];
+    for (let i = 0; i < LAYERS; i++) {
+      const blob = await layout.writeBlob(randomBytes(LAYER_BYTES), 'application/vnd.oci.image.layer.v1.tar+gzip');
+      layers.push({ ...blob, diffId: blob.digest }); // random bytes, not a real tarball: nothing here unpacks it
+    }
+    await layout.tag(await layout.writeImage(layers), `big${round}`);
   }
-  await layout.tag(await layout.writeImage(layers), 'big');
   await layout.tag(await layout.writeImage([await layout.writeLayer('small.txt', randomBytes(1024))]), 'small');
 }
 
@@ -67,7 +73,7 @@ async function imageRounds(servers: BenchServer[], layoutDir: string, work: stri
     const order = round % 2 === 0 ? servers : [...servers].reverse();
     for (const server of order) {
       const target = `docker://${hostOf(server)}/bench/big${round}:v1`;
-      figures.get(server.name)!.push.push(mb / (await skopeoCopy(server, `oci:${layoutDir}:big`, target)));
+      figures.get(server.name)!.push.push(mb / (await skopeoCopy(server, `oci:${layoutDir}:big${round}`, target)));
     }
     for (const server of order) {
       const pullDir = path.join(work, `pull-${server.name}-${round}`);
