@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRegistryApp } from '../../app.ts';
 import { startTestRegistry, type TestRegistry } from '../../../test/helpers/registry.ts';
@@ -178,6 +178,22 @@ describe('upload sessions', () => {
       expect([from, fallback.statusCode]).toEqual([from, 202]);
       expect(fallback.headers['docker-upload-uuid']).toBeDefined();
     }
+  });
+
+  it('lets one request at a time append: a second one meanwhile answers BLOB_UPLOAD_INVALID', async () => {
+    const location = await client.startUpload(repo);
+    const slow = new PassThrough();
+    const first = client.request('PATCH', location, { payload: slow as unknown as Buffer });
+    slow.write(randomBytes(100));
+    // Wait until the first request holds the claim.
+    const uuid = location.split('/').pop()!;
+    for (let i = 0; i < 100 && (await count('blobupload', `uuid = $1 AND storage_metadata ? 'claim'`, [uuid])) === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const second = await client.request('PATCH', location, { payload: randomBytes(10) });
+    expect([second.statusCode, errorCode(second)]).toEqual([400, 'BLOB_UPLOAD_INVALID']);
+    slow.end(randomBytes(50));
+    expect(expectStatus(await first, 202).headers.range).toBe('0-149');
   });
 
   it('refuses a final chunk longer than its Content-Range and keeps the session usable', async () => {
