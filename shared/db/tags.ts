@@ -29,8 +29,13 @@ export class TagImmutableError extends Error {
 }
 
 // The pull path's queries are named (prepared once per connection): planning costs more than
-// running them, and a pull is the most frequent request a registry serves.
-const TAGGED_MANIFEST = `FROM tag t JOIN manifest m ON m.id = t.manifest_id WHERE t.repository_id = $1 AND t.name = $2 AND ${ALIVE} AND NOT t.hidden`;
+// running them, and a pull is the most frequent request a registry serves. A prepared statement
+// gets a generic plan that cannot use `end > $3` to skip a busy tag's history, so the alive row is
+// found by two index probes instead: the open row (partial unique index tag_alive), else a row
+// ending in the future; at most one row of a name is alive.
+const TAGGED_MANIFEST = `FROM ((SELECT t.manifest_id FROM tag t WHERE t.repository_id = $1 AND t.name = $2 AND t.lifetime_end_ms IS NULL AND NOT t.hidden)
+  UNION ALL (SELECT t.manifest_id FROM tag t WHERE t.repository_id = $1 AND t.name = $2 AND t.lifetime_end_ms > $3 AND NOT t.hidden)
+  LIMIT 1) alive JOIN manifest m ON m.id = alive.manifest_id`;
 
 /** The manifest (with bytes) the alive, visible tag `name` of a repository points at, or undefined. One indexed query. */
 export async function getTaggedManifest(db: Queryable, repositoryId: number, name: string, nowMs: number): Promise<ManifestRow | undefined> {
