@@ -28,7 +28,8 @@ function run(args: string[], env: Record<string, string> = {}, input?: string): 
   return new Promise((resolve) => child.once('close', (status) => resolve({ status, stdout, stderr })));
 }
 
-describe('quayfleet CLI', () => {
+// Each case starts Node processes that load the TypeScript sources: slow on a busy 2-core machine.
+describe('quayfleet CLI', { timeout: 180_000 }, () => {
   let database: TestDatabase;
   beforeAll(async () => { database = await createTestDatabase('cli'); });
   afterAll(async () => { await database.drop(); });
@@ -70,11 +71,12 @@ describe('quayfleet CLI', () => {
     const unknown = await run(['worker', 'nosuchworker']);
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toContain('unknown worker "nosuchworker"');
-    for (const command of [[], ['registry'], ['worker'], ['all'], ['migrate'], ['queues'], ['users', 'create'], ['orgs', 'create']]) {
-      const help = await run([...command, '--help']);
-      expect(help.status, command.join(' ')).toBe(0);
+    const commands = [[], ['registry'], ['worker'], ['all'], ['migrate'], ['queues'], ['users', 'create'], ['orgs', 'create'], ['gc']];
+    const helps = await Promise.all(commands.map((command) => run([...command, '--help'])));
+    helps.forEach((help, i) => {
+      expect(help.status, commands[i]!.join(' ')).toBe(0);
       expect(help.stdout).toContain('Usage: quayfleet');
-    }
+    });
   });
 
   it('creates users and organizations', async () => {
