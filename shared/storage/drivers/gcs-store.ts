@@ -1,14 +1,14 @@
 /**
- * GoogleCloudStorage over the JSON API with a service-account key (@google-cloud/storage). Reads
- * first fetch the object's metadata (to refuse a range past the end, which some servers answer with
- * the whole object) and then stream that exact generation; whole-object reads are hash-checked by
- * the SDK. Multipart writes are part objects composed at the end (see `gcs-multipart.ts`).
+ * GoogleCloudStorage over the JSON API with a service-account key (@google-cloud/storage). A read is
+ * one request whose response headers are awaited before the stream is handed out, so errors reject
+ * `get`; whole-object reads are hash-checked by the SDK. Multipart writes are part objects composed
+ * at the end (see `gcs-multipart.ts`).
  */
 import { Storage, type Bucket, type File, type FileMetadata } from '@google-cloud/storage';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { deleteEach } from '../concurrency.ts';
-import { InvalidRangeError, NotFoundError, type StorageError } from '../errors.ts';
+import { existsBy, InvalidRangeError, type StorageError } from '../errors.ts';
 import { KeyPrefix } from '../keys.ts';
 import type {
   ByteRange, DeleteManyResult, IncompleteUpload, MultipartWriter, ObjectStat, ObjectStore, StorageCapabilities, WriteOptions,
@@ -95,23 +95,31 @@ export class GcsStore implements ObjectStore {
   }
 
   async get(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
-    let metadata: FileMetadata;
-    try {
-      [metadata] = await this.file(this.keys.toBackend(key)).getMetadata();
-    } catch (error) {
-      throw this.error(error, 'get', key);
+    const whole = !range || (range.start === 0 && range.end === undefined);
+    const source = this.file(this.keys.toBackend(key)).createReadStream(whole ? {} : { start: range.start, end: range.end });
+    const out = this.mapStreamErrors(source, key, signal); // piping starts the request
+    // Until the caller has the stream, a failure must not surface as an unhandled 'error' event.
+    const hold = (): void => undefined;
+    out.on('error', hold);
+    // One request: wait for the response headers so a missing key or a bad range rejects here.
+    const outcome = await new Promise<{ status?: number; error?: unknown }>((resolve) => {
+      source.once('response', (response: { statusCode?: number }) => {
+        if ((response.statusCode ?? 0) < 400) resolve({ status: response.statusCode }); // errors follow as 'error'
+      });
+      source.once('error', (error: unknown) => resolve({ error }));
+    });
+    // A range the server ignored (the emulator answers an unsatisfiable range with the whole object).
+    const rangeIgnored = !whole && range.start > 0 && outcome.status === 200;
+    if (outcome.error !== undefined || rangeIgnored) {
+      out.destroy();
+      const mapped = rangeIgnored
+        ? new InvalidRangeError(`range starts at ${range?.start}, past the end of the object`, { driver: this.driverName, operation: 'get', key })
+        : this.error(outcome.error, 'get', key);
+      if (range?.start === 0 && mapped instanceof InvalidRangeError) return Readable.from([]); // a range of an empty object
+      throw mapped;
     }
-    const size = Number(metadata.size ?? 0);
-    const start = range?.start ?? 0;
-    if (start > 0 && start >= size) {
-      throw new InvalidRangeError(`range starts at ${start}, object has ${size} bytes`, { driver: this.driverName, operation: 'get', key });
-    }
-    if (size === 0) return Readable.from([]);
-    const end = Math.min(range?.end ?? size - 1, size - 1);
-    // Pinning the generation read keeps a concurrent overwrite from mixing two versions.
-    const source = this.file(this.keys.toBackend(key), metadata.generation === undefined ? undefined : Number(metadata.generation))
-      .createReadStream(start === 0 && end === size - 1 ? {} : { start, end });
-    return this.mapStreamErrors(source, key, signal);
+    out.off('error', hold);
+    return out;
   }
 
   /** Re-emits `source` through a stream whose errors are storage errors; destroying it stops `source`. */
@@ -136,14 +144,8 @@ export class GcsStore implements ObjectStore {
     return { key, size: Number(metadata.size ?? 0), lastModified: new Date(metadata.updated ?? 0), etag: metadata.etag };
   }
 
-  async exists(key: string): Promise<boolean> {
-    try {
-      await this.stat(key);
-      return true;
-    } catch (error) {
-      if (error instanceof NotFoundError) return false;
-      throw error;
-    }
+  exists(key: string): Promise<boolean> {
+    return existsBy(this.stat(key));
   }
 
   async *list(prefix: string): AsyncIterable<ObjectStat> {
