@@ -12,7 +12,7 @@ import { OciError } from '../errors.ts';
 import { OCI_IMAGE_INDEX } from '../manifests/media-types.ts';
 import type { V2Context } from './context.ts';
 import { parseDigest, repositoryPath, type RepositoryName } from './paths.ts';
-import { queryParam } from './uploads/complete.ts';
+import { queryParam } from './query.ts';
 
 /** Largest page a listing returns, whatever `n` asks. */
 export const MAX_PAGE = 1000;

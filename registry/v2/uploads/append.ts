@@ -28,6 +28,9 @@ export interface DeclaredBody {
 }
 
 export interface AppendResult {
+  /** The session's location and its store. */
+  readonly location: string;
+  readonly store: ObjectStore;
   readonly outcome: AppendOutcome;
   /** Bytes this request carried. */
   readonly received: number;
@@ -42,11 +45,14 @@ export async function sessionStore(ctx: V2Context, row: UploadRow): Promise<{ st
   return { store: ctx.deps.storage.store(location), location };
 }
 
-/** Appends the request body to the claimed session `row`. Objects it created are removed again when it fails. */
+/**
+ * Appends the request body to the claimed session `row`. When it fails nothing is recorded: what
+ * it wrote is referenced by no session state, and the next request overwrites or the sweep deletes it.
+ */
 export async function appendBody(
   ctx: V2Context, request: FastifyRequest, row: UploadRow, claim: UploadClaim, declared: DeclaredBody, final: boolean,
 ): Promise<AppendResult> {
-  const { store } = await sessionStore(ctx, row);
+  const { store, location } = await sessionStore(ctx, row);
   const hash = ctx.hashes.take(row.uuid, row.byte_count);
   const reader = new BodyReader(request.raw, (chunk) => {
     hash?.update(chunk);
@@ -61,7 +67,7 @@ export async function appendBody(
   } catch (error) {
     throw await appendFailure(ctx, row, reader.failure, error);
   }
-  return { outcome, received: reader.received, hash };
+  return { location, store, outcome, received: reader.received, hash };
 }
 
 // A client fault wins over the storage error it caused; a session deleted meanwhile is unknown.

@@ -10,7 +10,7 @@ import { authorizeRepository } from '../../auth/access.ts';
 import { OciError } from '../../errors.ts';
 import type { V2Context } from '../context.ts';
 import type { RepositoryName } from '../paths.ts';
-import { appendBody, declaredBody, sessionStore } from './append.ts';
+import { appendBody, declaredBody } from './append.ts';
 import { parseUploadUuid, setUploadHeaders, withUploadClaim } from './session.ts';
 
 /** Handles PATCH on an upload session. */
@@ -20,12 +20,11 @@ export async function patchUpload(ctx: V2Context, request: FastifyRequest, reply
   if (await uploadExceedsQuota(ctx.deps.db, ctx.deps.config, repository, { stage: 'chunk', uuid })) throw new OciError('DENIED', QUOTA_EXCEEDED_MESSAGE, {});
   const declared = declaredBody(request);
   const byteCount = await withUploadClaim(ctx, { name, repositoryId: repository.id, uuid, byteCount: declared.start }, async (row, claim) => {
-    const { outcome, received, hash } = await appendBody(ctx, request, row, claim, declared, false);
+    const { store, outcome, received, hash } = await appendBody(ctx, request, row, claim, declared, false);
     const total = row.byte_count + received;
     const saved = await saveUploadProgress(ctx.deps.db, {
       uuid, token: claim.token, byteCount: total, chunkCount: row.chunk_count + 1, storage: outcome.state, at: new Date(ctx.now()),
     });
-    const { store } = await sessionStore(ctx, row);
     if (!saved) {
       await store.deleteMany(outcome.created).catch(() => undefined);
       throw new OciError('BLOB_UPLOAD_UNKNOWN', 'the upload was cancelled or taken over while the chunk was written', { uuid });

@@ -17,10 +17,10 @@ import { authorizeRepository } from '../../auth/access.ts';
 import { OciError } from '../../errors.ts';
 import type { V2Context } from '../context.ts';
 import { parseDigest, repositoryPath, type RepositoryName } from '../paths.ts';
-import { appendBody, declaredBody, sessionStore, type DeclaredBody } from './append.ts';
+import { queryParam } from '../query.ts';
+import { appendBody, declaredBody, type DeclaredBody } from './append.ts';
 import { commitBlob } from './commit.ts';
 import { parseUploadUuid, withUploadClaim } from './session.ts';
-import { discardUploadObjects } from './writer.ts';
 
 /** Handles PUT on an upload session. */
 export async function completeUpload(ctx: V2Context, request: FastifyRequest, reply: FastifyReply, name: RepositoryName, rawUuid: string): Promise<FastifyReply> {
@@ -39,8 +39,7 @@ export async function completeSession(
 ): Promise<void> {
   const { name, repository, uuid, digest, declared } = input;
   await withUploadClaim(ctx, { name, repositoryId: repository.id, uuid, byteCount: declared.start }, async (row, claim) => {
-    const { store, location } = await sessionStore(ctx, row);
-    const { outcome, received, hash } = await appendBody(ctx, request, row, claim, declared, true);
+    const { store, location, outcome, received, hash } = await appendBody(ctx, request, row, claim, declared, true);
     const objectKey = outcome.objectKey!;
     const leftovers = [objectKey, ...outcome.obsolete, ...(row.storage.tail ? [row.storage.tail.key] : [])];
     try {
@@ -48,7 +47,7 @@ export async function completeSession(
       await commitBlob(ctx, { repository, digest, size: row.byte_count + received, objectKey, location, uuid });
     } catch (error) {
       await deleteUpload(ctx.deps.db, uuid).catch(() => undefined);
-      await discardUploadObjects(store, uuid, { parts: 0 }, leftovers).catch(() => undefined);
+      await store.deleteMany(leftovers).catch(() => undefined); // the multipart write, if any, is completed
       // The objects vanished under us: the session was cancelled meanwhile.
       if (error instanceof NotFoundError) throw new OciError('BLOB_UPLOAD_UNKNOWN', 'the upload was cancelled while it completed', { uuid });
       throw error;
@@ -66,12 +65,6 @@ export function blobCreated(reply: FastifyReply, name: RepositoryName, digest: s
     .header('Docker-Content-Digest', digest)
     .header('Content-Length', '0')
     .send();
-}
-
-/** A single-valued query parameter, or undefined. */
-export function queryParam(request: FastifyRequest, key: string): string | undefined {
-  const value = (request.query as Record<string, unknown> | undefined)?.[key];
-  return typeof value === 'string' ? value : undefined;
 }
 
 async function verifyDigest(store: ObjectStore, objectKey: string, expected: string, hash: Hash | undefined): Promise<void> {

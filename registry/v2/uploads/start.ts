@@ -19,7 +19,8 @@ import type { V2Context } from '../context.ts';
 import { parseDigest, type RepositoryName } from '../paths.ts';
 import { declaredBody } from './append.ts';
 import { leaseInTransaction } from './commit.ts';
-import { blobCreated, completeSession, queryParam } from './complete.ts';
+import { queryParam } from '../query.ts';
+import { blobCreated, completeSession } from './complete.ts';
 import { setUploadHeaders } from './session.ts';
 
 /** Handles POST on a repository's uploads. */

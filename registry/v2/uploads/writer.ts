@@ -89,11 +89,10 @@ export function stagedKey(uuid: string): string {
   return `${uploadKey(uuid)}.staged-${randomBytes(6).toString('hex')}`;
 }
 
-/** Deletes every object of a session in `state` (cancel, or a failed completion); missing ones are fine. */
-export async function discardUploadObjects(store: ObjectStore, uuid: string, state: UploadStorageState, extraKeys: readonly string[] = []): Promise<void> {
-  const keys = [...(state.tail ? [state.tail.key] : []), ...extraKeys];
+/** Deletes every object of a session in `state` (a cancel); missing ones are fine. */
+export async function discardUploadObjects(store: ObjectStore, uuid: string, state: UploadStorageState): Promise<void> {
   await Promise.all([
-    keys.length > 0 ? store.deleteMany(keys) : undefined,
+    state.tail ? store.deleteMany([state.tail.key]) : undefined,
     state.uploadId === undefined ? undefined : store.abortMultipartUpload({ key: uploadKey(uuid), uploadId: state.uploadId, initiated: new Date(0) }),
   ]);
 }
