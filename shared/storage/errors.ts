@@ -62,6 +62,17 @@ export function redactSecrets(message: string, secrets: readonly (string | undef
   return out;
 }
 
+/** Resolves true when `probe` (a stat) succeeds, false when it is `NotFoundError`; rethrows anything else. */
+export async function existsBy(probe: Promise<unknown>): Promise<boolean> {
+  try {
+    await probe;
+    return true;
+  } catch (error) {
+    if (error instanceof NotFoundError) return false;
+    throw error;
+  }
+}
+
 /** The message of any thrown value, for wrapping it. */
 export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message || error.name;

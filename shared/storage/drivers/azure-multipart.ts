@@ -9,13 +9,11 @@
  * aborting deletes the marker. Uncommitted blocks of an aborted upload are discarded by Azure (on
  * the blob's next commit or after a week); no API deletes them sooner.
  */
-import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { NotFoundError, StorageError } from '../errors.ts';
+import { NotFoundError } from '../errors.ts';
 import type { IncompleteUpload, MultipartWriter, ObjectStat } from '../types.ts';
 import type { AzureStore } from './azure.ts';
-
-const UPLOAD_ID = /^[0-9a-f]{32}$/;
+import { assertPartsComplete, isUploadId, newUploadId } from './multipart-ids.ts';
 
 /** Block id of part `partNumber` of upload `uploadId`: base64 of `<uploadId>-<5 digits>`. */
 export function blockId(uploadId: string, partNumber: number): string {
@@ -37,7 +35,7 @@ export class AzureMultipart {
   }
 
   async create(key: string, contentType?: string): Promise<MultipartWriter> {
-    const uploadId = randomBytes(16).toString('hex');
+    const uploadId = newUploadId();
     try {
       // Metadata values must be ASCII header values, so the key is stored URI-encoded.
       await this.marker(uploadId).upload('', 0, { metadata: { key: encodeURIComponent(key), contenttype: contentType ?? '' } });
@@ -61,7 +59,7 @@ export class AzureMultipart {
         const uploadId = item.name.slice(item.name.lastIndexOf('/') + 1);
         const key = item.metadata?.key === undefined ? undefined : decodeURIComponent(item.metadata.key);
         const initiated = item.properties.createdOn ?? item.properties.lastModified;
-        if (key === undefined || !UPLOAD_ID.test(uploadId) || !key.startsWith(prefix) || (olderThan && initiated >= olderThan)) continue;
+        if (key === undefined || !isUploadId(uploadId) || !key.startsWith(prefix) || (olderThan && initiated >= olderThan)) continue;
         yield { key, uploadId, initiated };
       }
     } catch (error) {
@@ -81,7 +79,7 @@ export class AzureMultipart {
 
   /** The marker's key and content type, or undefined when the upload is gone. */
   private async readMarker(uploadId: string, operation: string, key: string): Promise<{ key: string; contentType?: string } | undefined> {
-    if (!UPLOAD_ID.test(uploadId)) return undefined;
+    if (!isUploadId(uploadId)) return undefined;
     try {
       const { metadata = {} } = await this.marker(uploadId).getProperties();
       return { key: decodeURIComponent(metadata.key ?? ''), contentType: metadata.contenttype || undefined };
@@ -128,11 +126,7 @@ export class AzureMultipart {
       .map((block) => ({ id: block.name, part: partOf(uploadId, block.name) }))
       .filter((block): block is { id: string; part: number } => block.part !== undefined)
       .sort((a, b) => a.part - b.part);
-    const context = { driver: this.store.driverName, operation: 'complete', key };
-    if (parts.length === 0) throw new StorageError('a multipart upload needs at least one part', context);
-    parts.forEach((block, index) => {
-      if (block.part !== index + 1) throw new StorageError(`part ${index + 1} is missing`, context);
-    });
+    assertPartsComplete(parts.map((block) => block.part), this.store.driverName, key);
     return parts.map((block) => block.id);
   }
 }

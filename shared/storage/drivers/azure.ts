@@ -12,7 +12,7 @@ import {
 import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { chunk, deleteEach, mapBounded } from '../concurrency.ts';
-import { InvalidRangeError, NotFoundError, StorageError, UnsupportedError } from '../errors.ts';
+import { existsBy, InvalidRangeError, StorageError, UnsupportedError } from '../errors.ts';
 import { KeyPrefix } from '../keys.ts';
 import type {
   ByteRange, DeleteManyResult, IncompleteUpload, MultipartWriter, ObjectStat, ObjectStore, StorageCapabilities, WriteOptions,
@@ -149,14 +149,8 @@ export class AzureStore implements ObjectStore {
     }
   }
 
-  async exists(key: string): Promise<boolean> {
-    try {
-      await this.stat(key);
-      return true;
-    } catch (error) {
-      if (error instanceof NotFoundError) return false;
-      throw error;
-    }
+  exists(key: string): Promise<boolean> {
+    return existsBy(this.stat(key));
   }
 
   async *list(prefix: string): AsyncIterable<ObjectStat> {

@@ -6,14 +6,13 @@
  * and aborted like S3's; rewriting a part replaces its object. Resumable upload sessions were not
  * used: GCS cannot list them, and their append-only offsets make a retried part corrupt the object.
  */
-import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { chunk, deleteEach, mapBounded } from '../concurrency.ts';
-import { NotFoundError, StorageError, UnsupportedError } from '../errors.ts';
+import { NotFoundError, UnsupportedError } from '../errors.ts';
 import type { IncompleteUpload, MultipartWriter, ObjectStat } from '../types.ts';
 import type { GcsStore } from './gcs-store.ts';
+import { assertPartsComplete, isUploadId, newUploadId } from './multipart-ids.ts';
 
-const UPLOAD_ID = /^[0-9a-f]{32}$/;
 const PART = /\/part-(\d{5})$/;
 const COMPOSE_SOURCES = 32;
 const MAX_PARTS = 1024;
@@ -34,7 +33,7 @@ export class GcsMultipart {
   }
 
   async create(key: string, contentType?: string): Promise<MultipartWriter> {
-    const uploadId = randomBytes(16).toString('hex');
+    const uploadId = newUploadId();
     try {
       await this.store.upload(`${this.dir(uploadId)}meta`, Buffer.alloc(0), {
         contentLength: 0, metadata: { key: encodeURIComponent(key), contenttype: contentType ?? '' },
@@ -72,7 +71,7 @@ export class GcsMultipart {
   }
 
   private async readMarker(uploadId: string, operation: string, key: string): Promise<Marker | undefined> {
-    if (!UPLOAD_ID.test(uploadId)) return undefined;
+    if (!isUploadId(uploadId)) return undefined;
     try {
       const [metadata] = await this.store.file(`${this.dir(uploadId)}meta`).getMetadata();
       const custom = metadata.metadata ?? {};
@@ -138,11 +137,7 @@ export class GcsMultipart {
       return number === undefined ? undefined : { name, part: Number(number) };
     })) parts.push(part);
     parts.sort((a, b) => a.part - b.part);
-    const context = { driver: this.store.driverName, operation: 'complete', key };
-    if (parts.length === 0) throw new StorageError('a multipart upload needs at least one part', context);
-    parts.forEach((p, index) => {
-      if (p.part !== index + 1) throw new StorageError(`part ${index + 1} is missing`, context);
-    });
+    assertPartsComplete(parts.map((p) => p.part), this.store.driverName, key);
     return parts.map((p) => p.name);
   }
 

@@ -9,13 +9,12 @@ import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promise
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { randomBytes } from 'node:crypto';
-import { NotFoundError, StorageError } from '../errors.ts';
+import { NotFoundError } from '../errors.ts';
 import type { IncompleteUpload, MultipartWriter, ObjectStat } from '../types.ts';
 import { fsError } from './local-errors.ts';
 import type { LocalStorage } from './local.ts';
+import { assertPartsComplete, isUploadId, newUploadId } from './multipart-ids.ts';
 
-const UPLOAD_ID = /^[0-9a-f]{32}$/;
 const PART_FILE = /^part-(\d{5})$/;
 
 interface UploadMeta {
@@ -31,7 +30,7 @@ export class LocalMultipart {
   ) {}
 
   async create(key: string): Promise<MultipartWriter> {
-    const uploadId = randomBytes(16).toString('hex');
+    const uploadId = newUploadId();
     const meta: UploadMeta = { key, initiated: new Date().toISOString() };
     const tmp = await this.store.tempFile();
     try {
@@ -56,7 +55,7 @@ export class LocalMultipart {
   async *list(prefix: string, olderThan?: Date): AsyncIterable<IncompleteUpload> {
     let ids: string[];
     try {
-      ids = (await readdir(this.dir)).filter((id) => UPLOAD_ID.test(id)).sort();
+      ids = (await readdir(this.dir)).filter(isUploadId).sort();
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw fsError(error, 'listMultipartUploads', prefix);
@@ -80,7 +79,7 @@ export class LocalMultipart {
   }
 
   private async readMeta(uploadId: string): Promise<UploadMeta | undefined> {
-    if (!UPLOAD_ID.test(uploadId)) return undefined;
+    if (!isUploadId(uploadId)) return undefined;
     try {
       return JSON.parse(await readFile(path.join(this.uploadDir(uploadId), 'meta.json'), 'utf8')) as UploadMeta;
     } catch (error) {
@@ -133,11 +132,6 @@ export class LocalMultipart {
 /** The part files of an upload in order; throws unless they are exactly parts 1..n with n >= 1. */
 async function partFiles(dir: string, driver: string, key: string): Promise<string[]> {
   const parts = (await readdir(dir)).filter((name) => PART_FILE.test(name)).sort();
-  if (parts.length === 0) throw new StorageError('a multipart upload needs at least one part', { driver, operation: 'complete', key });
-  parts.forEach((name, index) => {
-    if (Number(PART_FILE.exec(name)?.[1]) !== index + 1) {
-      throw new StorageError(`part ${index + 1} is missing`, { driver, operation: 'complete', key });
-    }
-  });
+  assertPartsComplete(parts.map((name) => Number(PART_FILE.exec(name)?.[1])), driver, key);
   return parts;
 }

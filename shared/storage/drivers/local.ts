@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { deleteEach } from '../concurrency.ts';
-import { InvalidKeyError, InvalidRangeError, NotFoundError, UnsupportedError } from '../errors.ts';
+import { existsBy, InvalidKeyError, InvalidRangeError, NotFoundError, UnsupportedError } from '../errors.ts';
 import { RESERVED_PREFIX } from '../keys.ts';
 import type {
   ByteRange, DeleteManyResult, IncompleteUpload, MultipartWriter, ObjectStat, ObjectStore, StorageCapabilities, WriteOptions,
@@ -124,14 +124,8 @@ export class LocalStorage implements ObjectStore {
     return { key, size: info.size, lastModified: info.mtime };
   }
 
-  async exists(key: string): Promise<boolean> {
-    try {
-      await this.stat(key);
-      return true;
-    } catch (error) {
-      if (error instanceof NotFoundError) return false;
-      throw error;
-    }
+  exists(key: string): Promise<boolean> {
+    return existsBy(this.stat(key));
   }
 
   async *list(prefix: string): AsyncIterable<ObjectStat> {

@@ -12,6 +12,7 @@ import type { Readable } from 'node:stream';
 import { mapBounded } from '../concurrency.ts';
 import { NotFoundError, StorageError } from '../errors.ts';
 import type { IncompleteUpload, MultipartWriter, ObjectStat } from '../types.ts';
+import { assertPartsComplete } from './multipart-ids.ts';
 import type { S3Store } from './s3.ts';
 
 const MiB = 1024 * 1024;
@@ -135,11 +136,7 @@ export class S3Multipart {
       PartNumberMarker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
     } while (PartNumberMarker !== undefined);
     parts.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
-    const context = { driver: store.driverName, operation: 'complete', key };
-    if (parts.length === 0) throw new StorageError('a multipart upload needs at least one part', context);
-    parts.forEach((part, index) => {
-      if (part.PartNumber !== index + 1) throw new StorageError(`part ${index + 1} is missing`, context);
-    });
+    assertPartsComplete(parts.map((part) => part.PartNumber ?? 0), store.driverName, key);
     return parts;
   }
 }

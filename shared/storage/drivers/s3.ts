@@ -16,7 +16,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Readable } from 'node:stream';
 import { chunk, deleteEach, mapBounded } from '../concurrency.ts';
-import { NotFoundError, type StorageError } from '../errors.ts';
+import { existsBy, NotFoundError, type StorageError } from '../errors.ts';
 import { KeyPrefix } from '../keys.ts';
 import type {
   ByteRange, DeleteManyResult, IncompleteUpload, MultipartWriter, ObjectStat, ObjectStore, StorageCapabilities, WriteOptions,
@@ -134,14 +134,8 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  async exists(key: string): Promise<boolean> {
-    try {
-      await this.stat(key);
-      return true;
-    } catch (error) {
-      if (error instanceof NotFoundError) return false;
-      throw error;
-    }
+  exists(key: string): Promise<boolean> {
+    return existsBy(this.stat(key));
   }
 
   async *list(prefix: string): AsyncIterable<ObjectStat> {
