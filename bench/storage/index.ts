@@ -2,7 +2,9 @@
  * Storage benchmark: for each driver on the local test servers (LocalStorage, RadosGWStorage on
  * Ceph RadosGW, AzureStorage on Azurite, GoogleCloudStorage on the Cloud Storage emulator), write
  * and read 1 GiB as 16 x 64 MiB objects and as 16384 x 64 KiB objects, and delete 10 000 objects in
- * batches and one by one. Prints one line per figure, then, as the last line, one JSON object.
+ * batches and one by one. The peer is the backend's SDK used directly (`baseline.ts`): 4096 small
+ * objects written and read without the storage layer, so its cost per object shows as a ratio.
+ * Prints one line per figure, then, as the last line, one JSON object.
  *
  *   npx tsx bench/storage/index.ts
  *
@@ -19,15 +21,22 @@ import { createObjectStore } from '../../shared/storage/drivers/index.ts';
 import type { ObjectStore } from '../../shared/storage/types.ts';
 import { AZURITE, GCS_EMULATOR, RADOSGW } from '../../test/servers/storage-endpoints.ts';
 import { startStorageServers } from '../../test/servers/storage.ts';
+import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
+import { AZURE_BENCH_CONTAINER, RAW_TARGETS } from './baseline.ts';
 import { deletes, rssSampler, writeRead, type Phase } from './workloads.ts';
 
 const MiB = 1024 * 1024;
 const scale = Number(process.env.BENCH_SCALE ?? 1);
 if (!(scale > 0)) throw new Error('BENCH_SCALE must be a positive number');
 const scaled = (n: number): number => Math.max(1, Math.round(n * scale));
-const counts = { large: scaled(16), small: scaled(16_384), deletes: scaled(10_000) };
+const counts = { large: scaled(16), small: scaled(16_384), deletes: scaled(10_000), baseline: scaled(4096) };
 const concurrency = { large: Number(process.env.BENCH_CONCURRENCY_LARGE ?? 4), small: Number(process.env.BENCH_CONCURRENCY_SMALL ?? 16) };
 const localRoot = mkdtempSync(path.join(os.tmpdir(), 'quayfleet-bench-'));
+// Azurite's cost per request grows with the blobs in a container (measured: batch-deleting 256
+// blobs takes 0.8 s, 4096 take 110 s), so 10 000 live objects would take it most of an hour.
+const deleteCaps: Record<string, number> = { azurite: Number(process.env.BENCH_AZURITE_DELETES ?? 2000) };
+const azureContainer = new BlobServiceClient(AZURITE.endpoint, new StorageSharedKeyCredential(AZURITE.accountName, AZURITE.accountKey))
+  .getContainerClient(AZURE_BENCH_CONTAINER);
 
 const TARGETS: Record<string, () => ObjectStore> = {
   local: () => createObjectStore('LocalStorage', { storage_path: localRoot }),
@@ -35,7 +44,7 @@ const TARGETS: Record<string, () => ObjectStore> = {
     hostname: RADOSGW.host, port: RADOSGW.port, access_key: RADOSGW.accessKey, secret_key: RADOSGW.secretKey, bucket_name: RADOSGW.bucket, storage_path: 'bench',
   }),
   azurite: () => createObjectStore('AzureStorage', {
-    azure_container: AZURITE.container, azure_account_name: AZURITE.accountName, azure_account_key: AZURITE.accountKey, endpoint_url: AZURITE.endpoint, storage_path: 'bench',
+    azure_container: AZURE_BENCH_CONTAINER, azure_account_name: AZURITE.accountName, azure_account_key: AZURITE.accountKey, endpoint_url: AZURITE.endpoint, storage_path: 'bench',
   }),
   gcs: () => {
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -49,6 +58,12 @@ interface DriverFigures {
   largeRead: Phase;
   smallWrite: Phase;
   smallRead: Phase;
+  /** The same small-object workload on the SDK directly (the peer). */
+  rawSmallWrite: Phase;
+  rawSmallRead: Phase;
+  /** Storage layer objects/s over raw SDK objects/s (1 = no overhead). */
+  layerVsRawWrite: number;
+  layerVsRawRead: number;
   deleteBatch: Phase;
   deleteOneByOne: Phase;
   /** deleteMany objects/s over one-by-one objects/s. */
@@ -71,13 +86,22 @@ async function benchDriver(name: string, store: ObjectStore): Promise<DriverFigu
   const small = await writeRead(store, `${prefix}small/`, counts.small, 64 * 1024, concurrency.small);
   line(name, 'write 64 KiB objects', small.write);
   line(name, 'read 64 KiB objects', small.read);
-  const removal = await deletes(store, `${prefix}delete/`, counts.deletes, concurrency.small);
+  const rawStore = RAW_TARGETS[name]!(localRoot);
+  const raw = await writeRead(rawStore, `${prefix}raw/`, counts.baseline, 64 * 1024, concurrency.small).finally(() => rawStore.close());
+  line(name, 'write 64 KiB, raw SDK', raw.write);
+  line(name, 'read 64 KiB, raw SDK', raw.read);
+  const ratio = (layer: Phase, peer: Phase): number => Math.round((layer.objectsPerSec / peer.objectsPerSec) * 100) / 100;
+  console.log(`${name.padEnd(8)} storage layer vs raw SDK, 64 KiB objects/s: write ${ratio(small.write, raw.write)}x, read ${ratio(small.read, raw.read)}x`);
+  const deleteCount = Math.min(counts.deletes, deleteCaps[name] ?? Infinity);
+  if (deleteCount < counts.deletes) console.log(`${name.padEnd(8)} deletes capped at ${deleteCount} (BENCH_AZURITE_DELETES): the emulator slows down with every blob it holds`);
+  const removal = await deletes(store, `${prefix}delete/`, deleteCount, concurrency.small);
   line(name, 'delete (deleteMany)', removal.batch);
   line(name, 'delete (one by one)', removal.oneByOne);
   const peakRssMiB = rss.stop();
   console.log(`${name.padEnd(8)} deleteMany is ${removal.speedup}x one-by-one; peak RSS ${peakRssMiB} MiB`);
   return {
     largeWrite: large.write, largeRead: large.read, smallWrite: small.write, smallRead: small.read,
+    rawSmallWrite: raw.write, rawSmallRead: raw.read, layerVsRawWrite: ratio(small.write, raw.write), layerVsRawRead: ratio(small.read, raw.read),
     deleteBatch: removal.batch, deleteOneByOne: removal.oneByOne, deleteSpeedup: removal.speedup, peakRssMiB,
   };
 }
@@ -86,10 +110,11 @@ const selected = (process.env.BENCH_DRIVERS ?? Object.keys(TARGETS).join(',')).s
 const unknown = selected.filter((d) => !(d in TARGETS));
 if (unknown.length > 0) throw new Error(`unknown BENCH_DRIVERS ${unknown.join(', ')} (known: ${Object.keys(TARGETS).join(', ')})`);
 
-console.log(`storage benchmark: scale ${scale} (${counts.large} x 64 MiB, ${counts.small} x 64 KiB, ${counts.deletes} deletes), concurrency ${concurrency.large}/${concurrency.small}, ${os.cpus().length} cores`);
+console.log(`storage benchmark: scale ${scale} (${counts.large} x 64 MiB, ${counts.small} x 64 KiB, ${counts.deletes} deletes, ${counts.baseline} raw-SDK 64 KiB), concurrency ${concurrency.large}/${concurrency.small}, ${os.cpus().length} cores`);
 const stopServers = await startStorageServers();
 const figures: Record<string, DriverFigures> = {};
 try {
+  if (selected.includes('azurite')) await azureContainer.createIfNotExists();
   for (const name of selected) {
     const store = TARGETS[name]!();
     try {
@@ -99,6 +124,7 @@ try {
     }
   }
 } finally {
+  if (selected.includes('azurite')) await azureContainer.deleteIfExists();
   await stopServers();
   rmSync(localRoot, { recursive: true, force: true });
 }

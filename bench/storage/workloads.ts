@@ -30,7 +30,7 @@ async function drain(stream: AsyncIterable<Buffer>): Promise<number> {
 }
 
 /** Writes then reads `count` objects of `size` bytes in rounds of `concurrency`, deleting each round. */
-export async function writeRead(store: ObjectStore, prefix: string, count: number, size: number, concurrency: number): Promise<{ write: Phase; read: Phase }> {
+export async function writeRead(store: Pick<ObjectStore, 'put' | 'get' | 'deleteMany'>, prefix: string, count: number, size: number, concurrency: number): Promise<{ write: Phase; read: Phase }> {
   let writeSeconds = 0;
   let readSeconds = 0;
   for (let first = 0; first < count; first += concurrency) {
