@@ -27,11 +27,16 @@ export interface GcFixture {
   close(): Promise<void>;
 }
 
-/** A fresh database and one LocalStorage directory per location (default one, `local_us`). */
-export async function createGcFixture(label: string, locations: string[] = ['local_us']): Promise<GcFixture> {
+/**
+ * A fresh database and one storage location per name (default one, `local_us`): a LocalStorage
+ * directory, unless `drivers` gives the location's `[driver, params]` (e.g. RadosGW).
+ */
+export async function createGcFixture(
+  label: string, locations: string[] = ['local_us'], drivers: Record<string, [string, Record<string, unknown>]> = {},
+): Promise<GcFixture> {
   const database = await createTestDatabase(label);
   const root = await fs.mkdtemp(path.join(os.tmpdir(), `quayfleet-gc-${label}-`));
-  const config = Object.fromEntries(locations.map((name) => [name, ['LocalStorage', { storage_path: path.join(root, name) }] as [string, Record<string, unknown>]]));
+  const config = Object.fromEntries(locations.map((name) => [name, drivers[name] ?? ['LocalStorage', { storage_path: path.join(root, name) }] as [string, Record<string, unknown>]]));
   const storage = createDistributedStorage({ DISTRIBUTED_STORAGE_CONFIG: config, DISTRIBUTED_STORAGE_PREFERENCE: locations });
   const locationIds = await ensureLocations(database.pool, locations);
   return {

@@ -9,7 +9,7 @@ import { withTransaction, type Pool, type Queryable } from '../pool.ts';
 import { collectOrphanBlobs } from './blobs.ts';
 import { MAX_BATCH } from './constants.ts';
 import { deleteUnusedManifests, type RepositoryRef } from './manifests.ts';
-import { inPlanSnapshot, PLAN_CTES, type PlanParams } from './plan.ts';
+import { PLAN_CTES, type PlanParams } from './plan.ts';
 import { GcTally, type GcListener } from './tally.ts';
 
 /** Options of one collection. */
@@ -50,8 +50,8 @@ export async function collectRepository(pool: Pool, repositoryId: number, option
   const target = await loadTarget(pool, repositoryId, nowMs);
   const run = new Run(pool, options.listener, options.signal);
   if (!target) return { found: false, ...run.result() };
-  await run.tags(target, batch);
-  await run.manifests(target, batch, nowMs);
+  const garbage = await run.tags(target, batch, nowMs);
+  await run.manifests(target, batch, nowMs, garbage);
   await run.leases(target, batch, nowMs);
   await run.retryBusyBlobs(nowMs);
   return { found: true, ...run.result() };
@@ -102,23 +102,28 @@ class Run {
 
   /**
    * Deletes tags past the time machine, a batch per transaction, re-checking the cutoff under
-   * lock. These commits need not wait for the disk: losing one in a crash only brings garbage
-   * tags back, and the manifest transaction's synchronous commit flushes them before anything
-   * depends on them.
+   * lock; the first transaction also evaluates the plan (its garbage manifests, returned), which
+   * already counts those tags as gone. These commits need not wait for the disk: losing one in a
+   * crash only brings garbage tags back, and the manifest transaction's synchronous commit
+   * flushes them before anything depends on them.
    */
-  async tags(target: Target, batch: number): Promise<void> {
+  async tags(target: Target, batch: number, nowMs: number): Promise<number[]> {
+    let garbage: number[] | undefined;
     for (let deleted = batch; deleted === batch && !this.stopped;) {
-      deleted = await this.commit(async (tx, counts) => {
+      const outcome = await this.commit(async (tx, counts) => {
+        await tx.query(`SELECT set_config('synchronous_commit', 'off', true), set_config('jit', 'off', true)`);
+        const planned = garbage ?? await garbageManifestIdsIn(tx, target.id, nowMs);
         const { rows } = await tx.query<{ id: number }>(
           `SELECT id FROM tag WHERE repository_id = $1 AND lifetime_end_ms <= $2 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED`,
           [target.id, target.cutoffMs, batch]);
         const ids = rows.map((r) => r.id);
-        if (ids.length === 0) return 0;
-        await tx.query('SET LOCAL synchronous_commit = off');
-        counts.rowsDeleted('Tag', await deleteTags(tx, ids));
-        return ids.length;
+        if (ids.length > 0) counts.rowsDeleted('Tag', await deleteTags(tx, ids));
+        return { planned, deleted: ids.length };
       });
+      garbage = outcome.planned;
+      deleted = outcome.deleted;
     }
+    return garbage ?? [];
   }
 
   /**
@@ -126,8 +131,8 @@ class Run {
    * its parent or referrer is gone, so each pass retries what the previous one left; a pass that
    * deletes nothing ends the loop (Quay's purge once looped forever here, §7).
    */
-  async manifests(target: Target, batch: number, nowMs: number): Promise<void> {
-    let remaining = await garbageManifestIds(this.pool, target.id, nowMs);
+  async manifests(target: Target, batch: number, nowMs: number, garbage: number[]): Promise<void> {
+    let remaining = garbage;
     while (remaining.length > 0 && !this.stopped) {
       const deleted = new Set<number>();
       let lockedOut = 0;
@@ -153,7 +158,10 @@ class Run {
 
   /** Deletes the repository's expired upload leases and collects the blobs they alone protected. */
   async leases(target: Target, batch: number, nowMs: number): Promise<void> {
-    for (let deleted = batch; deleted === batch && !this.stopped;) {
+    // Most runs find none: one indexed probe instead of an empty transaction.
+    const { rows: any } = await this.pool.query(
+      `SELECT 1 FROM uploadedblob WHERE repository_id = $1 AND expires_at <= to_timestamp($2::float8 / 1000) LIMIT 1`, [target.id, nowMs]);
+    for (let deleted = any.length > 0 ? batch : 0; deleted === batch && !this.stopped;) {
       const outcome = await this.commit(async (tx, counts) => {
         const { rows } = await tx.query<{ blob_id: number }>(
           `DELETE FROM uploadedblob WHERE id IN (
@@ -199,10 +207,10 @@ export async function retryBusyBlobs(pool: Pool, blobIds: readonly number[], opt
   return { pendingIds, busyIds };
 }
 
-/** Ids of the repository's garbage manifests right now, in id order (the plan's rule). */
-export async function garbageManifestIds(pool: Pool, repositoryId: number, nowMs: number): Promise<number[]> {
+/** Ids of the repository's garbage manifests right now, in id order (the plan's rule), read through `db`. */
+export async function garbageManifestIdsIn(db: Queryable, repositoryId: number, nowMs: number): Promise<number[]> {
   const params: PlanParams = [null, repositoryId, nowMs, false];
-  const { rows } = await inPlanSnapshot(pool, (db) => db.query<{ id: number }>(`${PLAN_CTES} SELECT id FROM garbage_manifests ORDER BY id`, params));
+  const { rows } = await db.query<{ id: number }>(`${PLAN_CTES} SELECT id FROM garbage_manifests ORDER BY id`, params);
   return rows.map((r) => r.id);
 }
 
@@ -238,7 +246,6 @@ export async function deleteTags(tx: Queryable, ids: number[]): Promise<number> 
   await tx.query('SAVEPOINT gc_tags');
   try {
     const result = await tx.query(`DELETE FROM tag WHERE id = ANY($1::bigint[])`, [ids]);
-    await tx.query('RELEASE SAVEPOINT gc_tags');
     return result.rowCount ?? 0;
   } catch (error) {
     if ((error as { code?: string }).code !== '23503') throw error;

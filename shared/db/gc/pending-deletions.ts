@@ -149,7 +149,10 @@ async function deleteObjects(stores: BlobStores, rows: PendingRow[]): Promise<{ 
     } catch (error) {
       store = error as Error;
     }
-    const size = store instanceof Error ? group.length : Math.max(1, store.capabilities.maxBatchDeleteKeys);
+    // Spread a group over the parallel requests (at least 50 keys each, at most the backend's
+    // batch limit): one 1000-key DeleteObjects is slower than four of 250 in flight together.
+    const size = store instanceof Error ? group.length
+      : Math.max(1, Math.min(store.capabilities.maxBatchDeleteKeys, Math.max(50, Math.ceil(group.length / STORAGE_CONCURRENCY))));
     for (let i = 0; i < group.length; i += size) chunks.push({ store, rows: group.slice(i, i + size) });
   }
   await mapBounded(chunks, STORAGE_CONCURRENCY, async ({ store, rows: chunk }) => {
