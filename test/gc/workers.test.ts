@@ -101,6 +101,21 @@ describe('gcworker', () => {
     expect(await count(f, 'manifest', 'repository_id = $1', [id])).toBe(0);
   });
 
+  it('reports pending storage deletions and reclaimable bytes (time machine included) as gauges', async () => {
+    await start(gcworker);
+    const ns = await namespace(f, `g${++seq}`, 86_400);
+    const id = await repository(f, ns, 'r');
+    const b = await blob(f);
+    await tag(f, id, 'x', await manifest(f, id, { blobs: [b] }), { endMs: Date.now() - 1000 }); // inside the window
+    const jobId = await producer.enqueue(garbagecollection, { v: 1, reason: 'manual', repositoryId: id, dueAtS: 3 });
+    await waitFor(async () => (await jobState(garbagecollection.name, jobId)) === 'completed', 15_000);
+    expect(await objectExists(f, b.digest)).toBe(true);
+    expect(await metricValue('quayfleet_gc_reclaimable_bytes')).toBeGreaterThanOrEqual(b.size);
+    await f.pool.query(`INSERT INTO pendingstoragedeletion (location_id, content_checksum, object_key) VALUES ($1, 'sha256:x', 'sha256/xx/gauge')`, [f.locationIds.get('local_us')]);
+    expect(await metricValue('quayfleet_gc_pending_storage_deletions')).toBeGreaterThanOrEqual(1);
+    await f.pool.query(`DELETE FROM pendingstoragedeletion WHERE object_key = 'sha256/xx/gauge'`);
+  });
+
   it('does not start when FEATURE_GARBAGE_COLLECTION is false', async () => {
     const worker = await start(gcworker, parseConfig({ FEATURE_GARBAGE_COLLECTION: false }));
     expect(worker).toMatchObject({ disabled: true });
