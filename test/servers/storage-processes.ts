@@ -87,9 +87,10 @@ export async function stopPid(pid: number, graceMs = 10_000): Promise<void> {
 
 /**
  * Runs `fn` holding a machine-wide lock, so two test runs starting at once do not both start (and
- * clobber) the same server. A lock older than `staleMs` is taken over (its holder died).
+ * clobber) the same server. A lock older than `staleMs` (longer than any start takes) is taken over:
+ * its holder died.
  */
-export async function withStartLock<T>(fn: () => Promise<T>, staleMs = 180_000): Promise<T> {
+export async function withStartLock<T>(fn: () => Promise<T>, staleMs = 300_000): Promise<T> {
   mkdirSync(STATE_DIR, { recursive: true });
   for (;;) {
     try {
