@@ -4,6 +4,9 @@
  * push racing GC stay exact.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deleteUnusedManifests } from '../../shared/db/gc/manifests.ts';
+import { GcTally } from '../../shared/db/gc/tally.ts';
+import { withTransaction } from '../../shared/db/pool.ts';
 import { auditQuotaTotals } from '../../shared/db/quota/audit.ts';
 import { backfillNamespace } from '../../shared/db/quota/backfill.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
@@ -169,6 +172,40 @@ describe('concurrency Quay marks as expected failure', () => {
     expect((await namespaceTotal(database.pool, ns))!.size).toBe(1 + 1_000_000);
     for (const repo of repos) expect((await repositoryTotal(database.pool, repo))!.size).toBe(repo === repos[0] ? 1_000_001 : 1_000_000);
     expect(await auditQuotaTotals(database.pool)).toEqual([]);
+  });
+
+  it('a backfill never misses a push that was linked but not committed when it started, nor counts one twice', async () => {
+    for (const state of ['waiting', 'complete'] as const) {
+      const ns = await createNamespace(database.pool, `handoff${state}`);
+      const repositoryId = await createRepo(database.pool, ns, 'r');
+      const off = quotaConfig({ FEATURE_QUOTA_MANAGEMENT: false });
+      await pushManifest(database.pool, state === 'waiting' ? off : config, { namespaceId: ns, repositoryId }, [await createBlob(database.pool, 5)]);
+      if (state === 'waiting') expect(await backfillNamespace(database.pool, ns)).toBe('computed');
+      for (let round = 0; round < 5; round++) {
+        if (state === 'waiting') await database.pool.query(`UPDATE quotanamespacesize SET backfill_complete = false, backfill_start_ms = NULL WHERE namespace_user_id = $1`, [ns]);
+        const slow = pushManifest(database.pool, config, { namespaceId: ns, repositoryId }, [await createBlob(database.pool, 100 + round)], undefined, { holdMs: 150 });
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        await Promise.all([slow, backfillNamespace(database.pool, ns, { force: true })]);
+        expect(await auditQuotaTotals(database.pool)).toEqual([]);
+        expect((await namespaceTotal(database.pool, ns))!.complete).toBe(true);
+      }
+    }
+  });
+
+  it('a backfill never counts what a GC transaction unlinked but had not committed when it started', async () => {
+    const ns = await createNamespace(database.pool, 'gchandoff');
+    const repositoryId = await createRepo(database.pool, ns, 'r');
+    await pushManifest(database.pool, config, { namespaceId: ns, repositoryId }, [await createBlob(database.pool, 5)], 'keep');
+    for (let round = 0; round < 5; round++) {
+      const manifestId = await pushManifest(database.pool, config, { namespaceId: ns, repositoryId }, [await createBlob(database.pool, 100 + round)]);
+      const slowGc = withTransaction(database.pool, async (tx) => {
+        await deleteUnusedManifests(tx, { id: repositoryId, namespaceId: ns }, [manifestId], { counts: new GcTally() });
+        await new Promise((resolve) => setTimeout(resolve, 150));
+      });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await Promise.all([slowGc, backfillNamespace(database.pool, ns, { force: true })]);
+      expect(await auditQuotaTotals(database.pool)).toEqual([]);
+    }
   });
 
   it('a push racing GC of the last manifest holding its blob never under-counts', async () => {

@@ -42,9 +42,10 @@ export async function createBlob(pool: Pool, size: number): Promise<Blob> {
   return { id: rows[0]!.id, size };
 }
 
-/** Pushes a new manifest linking `blobs` into `repositoryId` (tagged `tag` when given), like the manifest PUT. */
+/** Pushes a new manifest linking `blobs` into `repositoryId` (tagged `tag` when given), like the manifest PUT; `holdMs` delays its commit. */
 export async function pushManifest(
   pool: Pool, config: Config, target: { namespaceId: number; repositoryId: number }, blobs: readonly Blob[], tag?: string,
+  options: { holdMs?: number } = {},
 ): Promise<number> {
   const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, nonce: randomBytes(8).toString('hex') }));
   return withTransaction(pool, async (tx) => {
@@ -55,6 +56,8 @@ export async function pushManifest(
     await linkManifestBlobs(tx, target.repositoryId, id, blobs.map((b) => b.id));
     await onManifestBlobsAdded(tx, { ...target, manifestId: id, manifestCreated: created, tagged: tag !== undefined, blobs }, config);
     if (tag !== undefined) await setTag(tx, { repositoryId: target.repositoryId, name: tag, manifestId: id, nowMs: Date.now() });
+    // A slow rest of the push (tag, log, outbox): the window in which it is linked but not committed.
+    if (options.holdMs) await new Promise((resolve) => setTimeout(resolve, options.holdMs));
     return id;
   });
 }

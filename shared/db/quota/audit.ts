@@ -1,7 +1,9 @@
 /**
  * Invariant 3 as a query: every complete total equals a from-scratch recomputation (the sizes of
  * the distinct blobs its `manifestblob` rows link), and every reference count equals its links.
- * Read-only; tests, the benchmark and operators use it to prove the running totals exact.
+ * Repositories marked for deletion are left out at the repository level only: their purge
+ * deletes the repository total before it is done with their manifests, which still count for
+ * the namespace until collected. Read-only; tests, the benchmark and operators use it.
  */
 import type { Queryable } from '../pool.ts';
 
@@ -30,7 +32,8 @@ export async function auditQuotaTotals(db: Queryable): Promise<QuotaMismatch[]> 
             COALESCE((SELECT sum(b.image_size) FROM imagestorage b WHERE b.id IN (
                SELECT mb.blob_id FROM manifestblob mb WHERE mb.repository_id = r.id)), 0)::bigint AS expected
      FROM repository r JOIN quotanamespacesize s ON s.namespace_user_id = r.namespace_user_id AND s.backfill_complete
-     LEFT JOIN quotarepositorysize q ON q.repository_id = r.id`);
+     LEFT JOIN quotarepositorysize q ON q.repository_id = r.id
+     WHERE r.state <> 3`); // a repository being purged loses its total row before its last manifests (Quay's purge order)
   mismatches.push(...differing('repository', repositories.rows));
   mismatches.push(...await auditCounts(db));
   return mismatches;

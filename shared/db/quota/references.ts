@@ -33,16 +33,20 @@ export function distinctBlobs(blobs: readonly SizedBlob[]): SizedBlob[] {
 
 /**
  * Counts one new manifest link of each of `blobs` (distinct ids) in the repository, and the
- * namespace level for blobs new to the repository; returns the bytes new at each level. One
+ * namespace level for blobs new to the repository; returns the bytes new at each level (nothing
+ * when the namespace's totals are not complete, re-checked here after the caller's lock). One
  * statement: the upserts serialize on the count rows, so two pushes of one new blob cannot both
- * see it as new. Call holding the namespace quota lock, with totals complete.
+ * see it as new. Call holding the namespace quota lock.
  */
 export async function addBlobReferences(
   tx: Queryable, target: { namespaceId: number; repositoryId: number }, blobs: readonly SizedBlob[],
 ): Promise<SizeDeltas> {
   if (blobs.length === 0) return { repositoryBytes: 0, namespaceBytes: 0 };
   const { rows } = await tx.query<{ repository_bytes: number; namespace_bytes: number }>(
-    `WITH input AS (SELECT * FROM unnest($3::bigint[], $4::bigint[]) AS t(blob_id, size)),
+    `WITH input AS (
+       SELECT * FROM unnest($3::bigint[], $4::bigint[]) AS t(blob_id, size)
+       -- Counts of a namespace whose totals are not complete are the backfill's to rebuild.
+       WHERE EXISTS (SELECT 1 FROM quotanamespacesize WHERE namespace_user_id = $1 AND backfill_complete)),
      repo AS (
        INSERT INTO quotarepositoryblob AS q (repository_id, blob_id, refcount)
        SELECT $2, blob_id, 1 FROM input ORDER BY blob_id
