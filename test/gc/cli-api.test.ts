@@ -29,7 +29,7 @@ describe('quayfleet gc', () => {
     await fs.rm(path.dirname(configPath), { recursive: true, force: true });
   });
 
-  const cli = (args: string[]) => run(process.execPath, ['--import', 'tsx', 'test/gc/gc-cli.ts', 'gc', ...args], {
+  const cli = (args: string[]) => run(process.execPath, ['bin/quayfleet.js', 'gc', ...args], {
     env: { ...process.env, DB_URI: f.database.url, QUAYFLEET_CONFIG: configPath, LOG_LEVEL: 'silent' },
   });
 

@@ -159,9 +159,9 @@ class Run {
   /** Deletes the repository's expired upload leases and collects the blobs they alone protected. */
   async leases(target: Target, batch: number, nowMs: number): Promise<void> {
     // Most runs find none: one indexed probe instead of an empty transaction.
-    const { rows: any } = await this.pool.query(
+    const { rows: expired } = await this.pool.query(
       `SELECT 1 FROM uploadedblob WHERE repository_id = $1 AND expires_at <= to_timestamp($2::float8 / 1000) LIMIT 1`, [target.id, nowMs]);
-    for (let deleted = any.length > 0 ? batch : 0; deleted === batch && !this.stopped;) {
+    for (let deleted = expired.length > 0 ? batch : 0; deleted === batch && !this.stopped;) {
       const outcome = await this.commit(async (tx, counts) => {
         const { rows } = await tx.query<{ blob_id: number }>(
           `DELETE FROM uploadedblob WHERE id IN (
