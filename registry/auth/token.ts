@@ -10,6 +10,7 @@
  * without re-authentication, and revocation does not wait for expiry anyway: every /v2 request
  * re-checks the principal's role in the database (access.ts), so the token only narrows access.
  */
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import { z } from 'zod';
 import type { Principal } from './access.ts';
@@ -59,6 +60,18 @@ export class InvalidTokenError extends Error {
   }
 }
 
+// jose imports a raw Uint8Array secret as a key on every call (a measurable share of a manifest
+// GET); a KeyObject per secret, made once, skips that.
+const keys = new WeakMap<Uint8Array, KeyObject>();
+function keyOf(secret: Uint8Array): KeyObject {
+  let key = keys.get(secret);
+  if (!key) {
+    key = createSecretKey(secret);
+    keys.set(secret, key);
+  }
+  return key;
+}
+
 export interface TokenSettings {
   readonly secret: Uint8Array;
   /** SERVER_HOSTNAME, the audience. */
@@ -82,7 +95,7 @@ export async function signRegistryToken(
     .setIssuedAt(issuedAtS)
     .setNotBefore(issuedAtS)
     .setExpirationTime(issuedAtS + TOKEN_LIFETIME_S)
-    .sign(settings.secret);
+    .sign(keyOf(settings.secret));
   return { token, issuedAtS, expiresInS: TOKEN_LIFETIME_S };
 }
 
@@ -91,7 +104,7 @@ export async function verifyRegistryToken(settings: TokenSettings, token: string
   let payload: unknown;
   let expiresAtS: number;
   try {
-    const result = await jwtVerify(token, settings.secret, {
+    const result = await jwtVerify(token, keyOf(settings.secret), {
       algorithms: ['HS256'], issuer: TOKEN_ISSUER, audience: settings.audience,
       currentDate: new Date(settings.nowMs), clockTolerance: CLOCK_TOLERANCE_S, requiredClaims: ['exp', 'iat', 'sub'],
     });

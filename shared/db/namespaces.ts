@@ -101,6 +101,9 @@ export async function setSuperuser(db: Queryable, namespaceId: number, superuser
 
 /** Whether the user `username` has the database superuser flag. */
 export async function hasSuperuserFlag(db: Queryable, username: string): Promise<boolean> {
-  const { rows } = await db.query<{ superuser: boolean }>(`SELECT superuser FROM namespace WHERE username = $1 AND NOT deleted`, [username]);
+  // Named: asked on every authenticated /v2 request.
+  const { rows } = await db.query<{ superuser: boolean }>({
+    name: 'namespace-superuser-flag', text: `SELECT superuser FROM namespace WHERE username = $1 AND NOT deleted`, values: [username],
+  });
   return rows[0]?.superuser ?? false;
 }

@@ -82,9 +82,10 @@ FROM (SELECT 1) AS one LEFT JOIN repo ON true`;
 export async function resolveRepositoryAccess(
   db: Queryable, subject: PermissionSubject, namespace: string, repository: string,
 ): Promise<RepositoryAccessInfo> {
+  // Named: a prepared statement is planned once per connection, not on every /v2 request.
   const { rows } = await db.query<Partial<RepositoryRow> & {
     namespace_id: number | null; namespace_enabled: boolean; rank: number | null; can_create: boolean; mirror_robot_id: number | null;
-  }>(ACCESS_SQL, [namespace, repository, subject.principalId, subject.superuser, subject.anonymousAccess]);
+  }>({ name: 'repository-access', text: ACCESS_SQL, values: [namespace, repository, subject.principalId, subject.superuser, subject.anonymousAccess] });
   const { namespace_id, namespace_enabled, rank, can_create, mirror_robot_id, ...repo } = rows[0]!;
   return {
     namespaceId: namespace_id, namespaceEnabled: namespace_enabled,
