@@ -14,11 +14,12 @@
 import type { Config } from '../../config/index.ts';
 import type { Queryable } from '../pool.ts';
 import { QuotaExceededError } from './enforcement.ts';
-import { checkLimits, effectiveLimits, findNamespaceQuota } from './limits.ts';
-import { lockNamespaceTotalsExclusive, lockNamespaceTotalsShared } from './locks.ts';
+import { checkLimits, effectiveLimits } from './limits.ts';
+import { lockForRunningUpdate, lockNamespaceTotalsExclusive, lockNamespaceTotalsShared } from './locks.ts';
 import { quotaRejections } from './metrics.ts';
 import { crossedThresholds, notifyThresholds, rearmOwnQuotaThresholds } from './notifications.ts';
-import { addBlobReferences, distinctBlobs, removeBlobReferences, type SizedBlob, type UnlinkedBlob } from './references.ts';
+import { applyPushedBlobs, type PushUpdate } from './push-update.ts';
+import { distinctBlobs, removeBlobReferences, type SizedBlob, type UnlinkedBlob } from './references.ts';
 import { enforcing, quotaSettings, type QuotaSettings } from './settings.ts';
 import {
   applyDeltas, markNamespaceStale, namespaceHasOtherManifests, namespaceTotalsState, startNamespaceTotals,
@@ -56,15 +57,15 @@ export async function recordManifestAdded(tx: Queryable, added: ManifestAdded, c
   }
   const checking = added.tagged && enforcing(settings);
   if (blobs.length === 0 && !checking) return;
-  const usage = await addToTotals(tx, added, blobs);
-  if (usage === undefined) return; // not maintained: the backfill will count this push
-  if (!checking && usage.after <= usage.before) return;
-  const limits = effectiveLimits(await findNamespaceQuota(tx, added.namespaceId), settings);
-  if (checking && checkLimits(limits, usage.after).rejected) {
+  const update = await addToTotals(tx, added, blobs);
+  if (!update?.complete) return; // not maintained: the backfill will count this push
+  if (!checking && update.after <= update.before) return;
+  const limits = effectiveLimits(update.quota, settings);
+  if (checking && checkLimits(limits, update.after).rejected) {
     quotaRejections.inc({ stage: 'manifest' });
-    throw new QuotaExceededError(added.namespaceId, usage.after);
+    throw new QuotaExceededError(added.namespaceId, update.after);
   }
-  await notifyOnCrossing(tx, added.namespaceId, usage, limits, settings);
+  await notifyOnCrossing(tx, added.namespaceId, update, limits, settings);
 }
 
 /**
@@ -93,11 +94,11 @@ export async function recordManifestsCollected(tx: Queryable, collected: Manifes
 /**
  * Adds the blobs under the right lock: shared when the namespace has a totals row (complete or
  * waiting for its backfill), exclusive when it has none, to start its totals if this is its only
- * manifest. Returns the namespace total before and after, or undefined when not maintained.
+ * manifest. Undefined when the totals are not maintained.
  */
-async function addToTotals(tx: Queryable, added: ManifestAdded, blobs: readonly SizedBlob[]): Promise<{ before: number; after: number } | undefined> {
+async function addToTotals(tx: Queryable, added: ManifestAdded, blobs: readonly SizedBlob[]): Promise<PushUpdate | undefined> {
   const target = { namespaceId: added.namespaceId, repositoryId: added.repositoryId };
-  if ((await namespaceTotalsState(tx, added.namespaceId)) === 'missing') {
+  if ((await lockForRunningUpdate(tx, added.namespaceId)) === 'missing') {
     await lockNamespaceTotalsExclusive(tx, added.namespaceId);
     const state = await namespaceTotalsState(tx, added.namespaceId);
     if (state === 'waiting') return undefined;
@@ -106,12 +107,8 @@ async function addToTotals(tx: Queryable, added: ManifestAdded, blobs: readonly 
       if (!added.manifestCreated || (await namespaceHasOtherManifests(tx, added.namespaceId, added.manifestId))) return undefined;
       await startNamespaceTotals(tx, added.namespaceId);
     }
-  } else {
-    await lockNamespaceTotalsShared(tx, added.namespaceId);
   }
-  const deltas = await addBlobReferences(tx, target, blobs);
-  const after = await applyDeltas(tx, target, deltas);
-  return after === undefined ? undefined : { before: after - deltas.namespaceBytes, after };
+  return applyPushedBlobs(tx, target, blobs);
 }
 
 // Quay's reset_backfill: with quota management off, a push makes the namespace's totals stale.

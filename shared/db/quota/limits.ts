@@ -93,6 +93,19 @@ interface QuotaRow {
   limits: { id: number; type: QuotaType; percent: number }[];
 }
 
+/** SQL of one namespace's quota as JSON (null without one), for statements that read it along. */
+export function quotaJsonSql(namespaceParam: string): string {
+  return `(SELECT json_build_object('id', q.id, 'namespace_id', q.namespace_id, 'limit_bytes', q.limit_bytes, 'limits',
+            COALESCE((SELECT json_agg(json_build_object('id', l.id, 'type', t.name, 'percent', l.percent_of_limit) ORDER BY l.percent_of_limit, l.id)
+                      FROM quotalimits l JOIN quotatype t ON t.id = l.quota_type_id WHERE l.quota_id = q.id), '[]'::json))
+           FROM userorganizationquota q WHERE q.namespace_id = ${namespaceParam})`;
+}
+
+/** The quota a `quotaJsonSql` column holds, or undefined. */
+export function quotaFromJson(json: unknown): NamespaceQuota | undefined {
+  return json ? toQuota(json as QuotaRow) : undefined;
+}
+
 /** SQL (one row per quota) shared by the readers below; `$1` filters. */
 const QUOTA_SELECT = `
   SELECT q.id, q.namespace_id, q.limit_bytes,

@@ -8,6 +8,7 @@
  */
 import { lockNamespaceQuota } from '../locks.ts';
 import type { Queryable } from '../pool.ts';
+import type { TotalsState } from './totals.ts';
 
 /** Takes the namespace's quota lock shared until the transaction ends (running updates). */
 export async function lockNamespaceTotalsShared(tx: Queryable, namespaceId: number): Promise<void> {
@@ -17,4 +18,19 @@ export async function lockNamespaceTotalsShared(tx: Queryable, namespaceId: numb
 /** Takes the namespace's quota lock exclusive until the transaction ends (backfill, stale marking). */
 export async function lockNamespaceTotalsExclusive(tx: Queryable, namespaceId: number): Promise<void> {
   await lockNamespaceQuota(tx, namespaceId);
+}
+
+/**
+ * The push path's first step in one round trip: the namespace's totals state as of now, and the
+ * shared lock taken when a totals row exists ('complete' or 'waiting'). For 'missing' no lock is
+ * taken: the caller takes the exclusive one and reads the state again.
+ */
+export async function lockForRunningUpdate(tx: Queryable, namespaceId: number): Promise<TotalsState> {
+  const { rows } = await tx.query<{ complete: boolean | null }>(
+    `SELECT s.backfill_complete AS complete,
+            CASE WHEN s.namespace_user_id IS NOT NULL
+                 THEN (SELECT true FROM pg_advisory_xact_lock_shared(hashtextextended('quota:' || $1::text, 0))) END AS locked
+     FROM (SELECT 1) one LEFT JOIN quotanamespacesize s ON s.namespace_user_id = $1`, [namespaceId]);
+  const complete = rows[0]!.complete;
+  return complete === null ? 'missing' : complete ? 'complete' : 'waiting';
 }

@@ -2,6 +2,7 @@
  * Reference counts behind the running totals (migration quota-blob-references): a blob's size
  * joins a repository total when its first manifest link in that repository appears, and the
  * namespace total when the first repository of the namespace gets it; it leaves on the last.
+ * Adding happens in the push's one statement (push-update.ts); removing, for GC, here.
  * Rows are locked in blob id order at both levels, so concurrent pushes and GC transactions in one
  * namespace queue behind each other per blob instead of deadlocking.
  */
@@ -29,38 +30,6 @@ export function distinctBlobs(blobs: readonly SizedBlob[]): SizedBlob[] {
   const byId = new Map<number, SizedBlob>();
   for (const blob of blobs) byId.set(blob.id, blob);
   return [...byId.values()].sort((a, b) => a.id - b.id);
-}
-
-/**
- * Counts one new manifest link of each of `blobs` (distinct ids) in the repository, and the
- * namespace level for blobs new to the repository; returns the bytes new at each level (nothing
- * when the namespace's totals are not complete, re-checked here after the caller's lock). One
- * statement: the upserts serialize on the count rows, so two pushes of one new blob cannot both
- * see it as new. Call holding the namespace quota lock.
- */
-export async function addBlobReferences(
-  tx: Queryable, target: { namespaceId: number; repositoryId: number }, blobs: readonly SizedBlob[],
-): Promise<SizeDeltas> {
-  if (blobs.length === 0) return { repositoryBytes: 0, namespaceBytes: 0 };
-  const { rows } = await tx.query<{ repository_bytes: number; namespace_bytes: number }>(
-    `WITH input AS (
-       SELECT * FROM unnest($3::bigint[], $4::bigint[]) AS t(blob_id, size)
-       -- Counts of a namespace whose totals are not complete are the backfill's to rebuild.
-       WHERE EXISTS (SELECT 1 FROM quotanamespacesize WHERE namespace_user_id = $1 AND backfill_complete)),
-     repo AS (
-       INSERT INTO quotarepositoryblob AS q (repository_id, blob_id, refcount)
-       SELECT $2, blob_id, 1 FROM input ORDER BY blob_id
-       ON CONFLICT (repository_id, blob_id) DO UPDATE SET refcount = q.refcount + 1
-       RETURNING q.blob_id, q.refcount),
-     ns AS (
-       INSERT INTO quotanamespaceblob AS q (namespace_id, blob_id, refcount)
-       SELECT $1, blob_id, 1 FROM repo WHERE refcount = 1 ORDER BY blob_id
-       ON CONFLICT (namespace_id, blob_id) DO UPDATE SET refcount = q.refcount + 1
-       RETURNING q.blob_id, q.refcount)
-     SELECT COALESCE((SELECT sum(i.size) FROM input i JOIN repo r USING (blob_id) WHERE r.refcount = 1), 0)::bigint AS repository_bytes,
-            COALESCE((SELECT sum(i.size) FROM input i JOIN ns n USING (blob_id) WHERE n.refcount = 1), 0)::bigint AS namespace_bytes`,
-    [target.namespaceId, target.repositoryId, blobs.map((b) => b.id), blobs.map((b) => b.size)]);
-  return { repositoryBytes: rows[0]!.repository_bytes, namespaceBytes: rows[0]!.namespace_bytes };
 }
 
 /**

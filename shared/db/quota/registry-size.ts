@@ -54,6 +54,8 @@ export async function requestRegistrySize(pool: Pool): Promise<{ alreadyQueued: 
  * when another computation holds the lock (one at a time).
  */
 export async function computeRegistrySize(pool: Pool, nowMs = Date.now()): Promise<{ outcome: 'computed' | 'idle' | 'busy'; sizeBytes?: number }> {
+  // Polls find nothing queued most of the time: they must not show as "running".
+  if (!(await readRegistrySize(pool)).queued) return { outcome: 'idle' };
   return withTransaction(pool, async (tx) => {
     const { rows: lock } = await tx.query<{ locked: boolean }>(`SELECT pg_try_advisory_xact_lock($1::bigint) AS locked`, [RUNNING_KEY]);
     if (!lock[0]!.locked) return { outcome: 'busy' as const };
