@@ -26,11 +26,14 @@ export async function lockNamespaceTotalsExclusive(tx: Queryable, namespaceId: n
  * taken: the caller takes the exclusive one and reads the state again.
  */
 export async function lockForRunningUpdate(tx: Queryable, namespaceId: number): Promise<TotalsState> {
-  const { rows } = await tx.query<{ complete: boolean | null }>(
-    `SELECT s.backfill_complete AS complete,
-            CASE WHEN s.namespace_user_id IS NOT NULL
-                 THEN (SELECT true FROM pg_advisory_xact_lock_shared(hashtextextended('quota:' || $1::text, 0))) END AS locked
-     FROM (SELECT 1) one LEFT JOIN quotanamespacesize s ON s.namespace_user_id = $1`, [namespaceId]);
+  const { rows } = await tx.query<{ complete: boolean | null }>({
+    name: 'quota-lock-running-update',
+    text: `SELECT s.backfill_complete AS complete,
+                  CASE WHEN s.namespace_user_id IS NOT NULL
+                       THEN (SELECT true FROM pg_advisory_xact_lock_shared(hashtextextended('quota:' || $1::text, 0))) END AS locked
+           FROM (SELECT 1) one LEFT JOIN quotanamespacesize s ON s.namespace_user_id = $1`,
+    values: [namespaceId],
+  });
   const complete = rows[0]!.complete;
   return complete === null ? 'missing' : complete ? 'complete' : 'waiting';
 }

@@ -28,8 +28,10 @@ export interface PushUpdate {
 export async function applyPushedBlobs(
   tx: Queryable, target: { namespaceId: number; repositoryId: number }, blobs: readonly SizedBlob[],
 ): Promise<PushUpdate> {
-  const { rows } = await tx.query<{ complete: boolean; ns_bytes: number; after: number | null; current: number | null; quota: unknown }>(
-    `WITH state AS (SELECT backfill_complete AS complete, size_bytes FROM quotanamespacesize WHERE namespace_user_id = $1),
+  // Named: prepared once per connection, so the planner does not re-plan this statement per push.
+  const { rows } = await tx.query<{ complete: boolean; ns_bytes: number; after: number | null; current: number | null; quota: unknown }>({
+    name: 'quota-push-update',
+    text: `WITH state AS (SELECT backfill_complete AS complete, size_bytes FROM quotanamespacesize WHERE namespace_user_id = $1),
      input AS (SELECT * FROM unnest($3::bigint[], $4::bigint[]) AS t(blob_id, size) WHERE EXISTS (SELECT 1 FROM state WHERE complete)),
      repo AS (
        INSERT INTO quotarepositoryblob AS q (repository_id, blob_id, refcount)
@@ -54,7 +56,8 @@ export async function applyPushedBlobs(
      SELECT COALESCE((SELECT complete FROM state), false) AS complete, d.ns_bytes, (SELECT size_bytes FROM ns_total) AS after,
             (SELECT size_bytes FROM state) AS current, ${quotaJsonSql('$1')} AS quota
      FROM delta d`,
-    [target.namespaceId, target.repositoryId, blobs.map((b) => b.id), blobs.map((b) => b.size)]);
+    values: [target.namespaceId, target.repositoryId, blobs.map((b) => b.id), blobs.map((b) => b.size)],
+  });
   const row = rows[0]!;
   // A total another push raised since this statement's snapshot shows in `after` (the row was
   // re-read under its lock); without bytes of its own a push reports the snapshot's total.
