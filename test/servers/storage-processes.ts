@@ -5,7 +5,7 @@
  * last run to leave stops them, and no run stops a server another run is using).
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -87,25 +87,30 @@ export async function stopPid(pid: number, graceMs = 10_000): Promise<void> {
 
 /**
  * Runs `fn` holding a machine-wide lock, so two test runs starting at once do not both start (and
- * clobber) the same server. A lock older than `staleMs` (longer than any start takes) is taken over:
- * its holder died.
+ * clobber) the same server. The lock records its holder's PID: a lock whose holder is gone, or older
+ * than `staleMs` (longer than any start takes), is taken over.
  */
 export async function withStartLock<T>(fn: () => Promise<T>, staleMs = 300_000): Promise<T> {
   mkdirSync(STATE_DIR, { recursive: true });
+  const holderFile = path.join(LOCK_DIR, 'pid');
   for (;;) {
     try {
       mkdirSync(LOCK_DIR);
+      writeFileSync(holderFile, String(process.pid));
       break;
     } catch {
+      const holder = Number(readOrUndefined(holderFile));
       const age = Date.now() - (statOrUndefined(LOCK_DIR)?.mtimeMs ?? 0);
-      if (age > staleMs) rmSync(LOCK_DIR, { recursive: true, force: true });
+      // A holder that has not yet written its PID gets a second before it counts as gone.
+      const holderGone = holder > 0 ? !isAlive(holder) : age > 1000;
+      if (holderGone || age > staleMs) rmSync(LOCK_DIR, { recursive: true, force: true });
       else await sleep(200);
     }
   }
   try {
     return await fn();
   } finally {
-    rmdirSync(LOCK_DIR);
+    rmSync(LOCK_DIR, { recursive: true, force: true });
   }
 }
 
@@ -153,6 +158,14 @@ export async function stopOwned(): Promise<void> {
     for (const pid of server.pids) await stopPid(pid);
     if (server.dir) rmSync(server.dir, { recursive: true, force: true });
     rmSync(path.join(OWNED_DIR, file), { force: true });
+  }
+}
+
+function readOrUndefined(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
   }
 }
 

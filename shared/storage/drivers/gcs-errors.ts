@@ -19,3 +19,13 @@ export function gcsError(error: unknown, operation: string, key: string | undefi
   if (api.code === 416) return new InvalidRangeError('range starts past the end of the object', context);
   return new StorageError(typeof api.code === 'number' ? `HTTP ${api.code}: ${message}` : message, context);
 }
+
+const TRANSIENT_CODES = new Set(['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN']);
+
+/** Whether a read that failed before any byte was delivered is worth another attempt (reset connection, 429, 5xx). */
+export function isTransient(error: unknown): boolean {
+  const cause = (error instanceof StorageError ? error.cause : error) as { code?: number | string; errno?: string } | undefined;
+  const code = cause?.code;
+  if (typeof code === 'number') return code === 429 || code >= 500;
+  return TRANSIENT_CODES.has(String(code ?? cause?.errno ?? ''));
+}

@@ -7,18 +7,21 @@
 import { Storage, type Bucket, type File, type FileMetadata } from '@google-cloud/storage';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { deleteEach } from '../concurrency.ts';
 import { existsBy, InvalidRangeError, type StorageError } from '../errors.ts';
 import { KeyPrefix } from '../keys.ts';
 import type {
   ByteRange, DeleteManyResult, IncompleteUpload, MultipartWriter, ObjectStat, ObjectStore, StorageCapabilities, WriteOptions,
 } from '../types.ts';
-import { gcsError } from './gcs-errors.ts';
+import { gcsError, isTransient } from './gcs-errors.ts';
 import { GcsMultipart } from './gcs-multipart.ts';
 
 const MiB = 1024 * 1024;
 /** Known-length objects up to this size are one multipart/related request; larger ones a resumable session. */
 const SIMPLE_UPLOAD_BYTES = 8 * MiB;
+/** Attempts of a read that fails before its first byte. */
+const READ_ATTEMPTS = 3;
 /** Parallel single deletes: the Node SDK has no batch endpoint. */
 const DELETE_PARALLELISM = 32;
 
@@ -95,6 +98,20 @@ export class GcsStore implements ObjectStore {
   }
 
   async get(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
+    // The SDK does not retry streamed reads; nothing has been delivered yet, so a transient failure
+    // (a keep-alive socket the server just closed, a 503) is retried here.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.openRead(key, range, signal);
+      } catch (error) {
+        if (attempt >= READ_ATTEMPTS || !isTransient(error) || signal?.aborted) throw error;
+        await sleep(100 * attempt);
+      }
+    }
+  }
+
+  /** One read request, rejecting on its response headers; the stream is handed out only on success. */
+  private async openRead(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
     const whole = !range || (range.start === 0 && range.end === undefined);
     const source = this.file(this.keys.toBackend(key)).createReadStream(whole ? {} : { start: range.start, end: range.end });
     const out = this.mapStreamErrors(source, key, signal); // piping starts the request
