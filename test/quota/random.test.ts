@@ -11,6 +11,7 @@ import { imageManifest, V2Client } from '../../registry/v2/test-support.ts';
 import { runRepositoryGc, runRepositoryPurge } from '../../shared/db/gc/run.ts';
 import { auditQuotaTotals } from '../../shared/db/quota/audit.ts';
 import { backfillNamespace } from '../../shared/db/quota/backfill.ts';
+import { random as prng } from '../gc/scenario.ts';
 import type { TestRegistry } from '../helpers/registry.ts';
 import { createOrg, OWNER, startQuotaRegistry } from './push-support.ts';
 
@@ -19,18 +20,6 @@ const ROUNDS = 3;
 const ACTORS = 4;
 const OPERATIONS = 20;
 const REPOSITORIES = ['rand/a', 'rand/b', 'rand/c', 'other/a', 'other/b'];
-
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let registry: TestRegistry;
 const namespaces: Record<string, number> = {};

@@ -71,27 +71,22 @@ async function current(): Promise<Snapshot | undefined> {
   return refreshing;
 }
 
-metric('quayfleet_quota_namespace_used_bytes', () => new client.Gauge({
-  name: 'quayfleet_quota_namespace_used_bytes',
-  help: 'quota bytes used by the namespaces using the most (QUOTA_METRICS_TOP_N of them)',
-  labelNames: ['namespace'],
-  async collect() {
-    const s = await current();
-    this.reset();
-    for (const row of s?.top ?? []) this.set({ namespace: row.namespace }, row.used);
-  },
-}));
+/** A per-namespace gauge over the snapshot's top namespaces. */
+function namespaceGauge(name: string, help: string, value: (row: Snapshot['top'][number]) => number): void {
+  metric(name, () => new client.Gauge({
+    name, help, labelNames: ['namespace'],
+    async collect() {
+      const s = await current();
+      this.reset();
+      for (const row of s?.top ?? []) this.set({ namespace: row.namespace }, value(row));
+    },
+  }));
+}
 
-metric('quayfleet_quota_namespace_configured_bytes', () => new client.Gauge({
-  name: 'quayfleet_quota_namespace_configured_bytes',
-  help: 'configured quota (or the system default) of the namespaces in quayfleet_quota_namespace_used_bytes',
-  labelNames: ['namespace'],
-  async collect() {
-    const s = await current();
-    this.reset();
-    for (const row of s?.top ?? []) this.set({ namespace: row.namespace }, row.configured);
-  },
-}));
+namespaceGauge('quayfleet_quota_namespace_used_bytes',
+  'quota bytes used by the namespaces using the most (QUOTA_METRICS_TOP_N of them)', (row) => row.used);
+namespaceGauge('quayfleet_quota_namespace_configured_bytes',
+  'configured quota (or the system default) of the namespaces in quayfleet_quota_namespace_used_bytes', (row) => row.configured);
 
 metric('quayfleet_quota_backfill_namespaces', () => new client.Gauge({
   name: 'quayfleet_quota_backfill_namespaces',
