@@ -112,11 +112,12 @@ async function addToTotals(tx: Queryable, added: ManifestAdded, blobs: readonly 
 }
 
 // Quay's reset_backfill: with quota management off, a push makes the namespace's totals stale.
-// The lock is held even when there is nothing to mark, so a backfill started by a pod with quota
-// on waits for this push to commit instead of missing it.
+// This runs on every push of a registry that never turned quota on, so it is one prepared
+// statement there: no totals row, no lock, nothing to mark (a backfill only computes a namespace
+// QUOTA_TOTAL_DELAY_SECONDS after it got its row, long after any push that raced that row). With
+// a row, the shared lock makes a backfill from a pod with quota on wait for this push to commit.
 async function invalidateTotals(tx: Queryable, namespaceId: number): Promise<void> {
-  await lockNamespaceTotalsShared(tx, namespaceId);
-  await markNamespaceStale(tx, namespaceId);
+  if ((await lockForRunningUpdate(tx, namespaceId)) === 'complete') await markNamespaceStale(tx, namespaceId);
 }
 
 async function notifyOnCrossing(
