@@ -16,12 +16,7 @@ import { Storage } from '@google-cloud/storage';
 import { mapBounded } from '../../shared/storage/concurrency.ts';
 import type { ObjectStore } from '../../shared/storage/types.ts';
 import { AZURITE, GCS_EMULATOR, RADOSGW } from '../../test/servers/storage-endpoints.ts';
-
-/**
- * The benchmark's own Azurite container: Azurite's cost per request grows with the number of blobs
- * in a container, so the benchmark's objects stay out of the tests' container.
- */
-export const AZURE_BENCH_CONTAINER = 'quayfleet-bench';
+import { BENCH_AZURITE_CONTAINER, BENCH_AZURITE_ENDPOINT } from './azurite.ts';
 
 /** The three calls the workloads use, done straight on an SDK. */
 export type RawStore = Pick<ObjectStore, 'put' | 'get' | 'deleteMany' | 'close'>;
@@ -62,7 +57,8 @@ export const RAW_TARGETS: Record<string, (localRoot: string) => RawStore> = {
     };
   },
   azurite: () => {
-    const container = new BlobServiceClient(AZURITE.endpoint, new StorageSharedKeyCredential(AZURITE.accountName, AZURITE.accountKey)).getContainerClient(AZURE_BENCH_CONTAINER);
+    const container = new BlobServiceClient(BENCH_AZURITE_ENDPOINT, new StorageSharedKeyCredential(AZURITE.accountName, AZURITE.accountKey))
+      .getContainerClient(BENCH_AZURITE_CONTAINER);
     const blob = (key: string): ReturnType<typeof container.getBlockBlobClient> => container.getBlockBlobClient(`raw/${key}`);
     return {
       put: async (key, body, options) => {

@@ -1,6 +1,7 @@
 /**
  * Storage benchmark: for each driver on the local test servers (LocalStorage, RadosGWStorage on
- * Ceph RadosGW, AzureStorage on Azurite, GoogleCloudStorage on the Cloud Storage emulator), write
+ * Ceph RadosGW, AzureStorage on a private Azurite (see azurite.ts), GoogleCloudStorage on the Cloud
+ * Storage emulator), write
  * and read 1 GiB as 16 x 64 MiB objects and as 16384 x 64 KiB objects, and delete 10 000 objects in
  * batches and one by one. The peer is the backend's SDK used directly (`baseline.ts`): 4096 small
  * objects written and read without the storage layer, so its cost per object shows as a ratio.
@@ -21,8 +22,8 @@ import { createObjectStore } from '../../shared/storage/drivers/index.ts';
 import type { ObjectStore } from '../../shared/storage/types.ts';
 import { AZURITE, GCS_EMULATOR, RADOSGW } from '../../test/servers/storage-endpoints.ts';
 import { startStorageServers } from '../../test/servers/storage.ts';
-import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
-import { AZURE_BENCH_CONTAINER, RAW_TARGETS } from './baseline.ts';
+import { BENCH_AZURITE_CONTAINER, BENCH_AZURITE_ENDPOINT, startBenchAzurite } from './azurite.ts';
+import { RAW_TARGETS } from './baseline.ts';
 import { deletes, rssSampler, writeRead, type Phase } from './workloads.ts';
 
 const MiB = 1024 * 1024;
@@ -32,11 +33,9 @@ const scaled = (n: number): number => Math.max(1, Math.round(n * scale));
 const counts = { large: scaled(16), small: scaled(16_384), deletes: scaled(10_000), baseline: scaled(4096) };
 const concurrency = { large: Number(process.env.BENCH_CONCURRENCY_LARGE ?? 4), small: Number(process.env.BENCH_CONCURRENCY_SMALL ?? 16) };
 const localRoot = mkdtempSync(path.join(os.tmpdir(), 'quayfleet-bench-'));
-// Azurite's cost per request grows with the blobs in a container (measured: batch-deleting 256
-// blobs takes 0.8 s, 4096 take 110 s), so 10 000 live objects would take it most of an hour.
+// Azurite's cost per request grows with the blobs in a container (see azurite.ts), so 10 000 live
+// objects would take it most of an hour.
 const deleteCaps: Record<string, number> = { azurite: Number(process.env.BENCH_AZURITE_DELETES ?? 2000) };
-const azureContainer = new BlobServiceClient(AZURITE.endpoint, new StorageSharedKeyCredential(AZURITE.accountName, AZURITE.accountKey))
-  .getContainerClient(AZURE_BENCH_CONTAINER);
 
 const TARGETS: Record<string, () => ObjectStore> = {
   local: () => createObjectStore('LocalStorage', { storage_path: localRoot }),
@@ -44,7 +43,7 @@ const TARGETS: Record<string, () => ObjectStore> = {
     hostname: RADOSGW.host, port: RADOSGW.port, access_key: RADOSGW.accessKey, secret_key: RADOSGW.secretKey, bucket_name: RADOSGW.bucket, storage_path: 'bench',
   }),
   azurite: () => createObjectStore('AzureStorage', {
-    azure_container: AZURE_BENCH_CONTAINER, azure_account_name: AZURITE.accountName, azure_account_key: AZURITE.accountKey, endpoint_url: AZURITE.endpoint, storage_path: 'bench',
+    azure_container: BENCH_AZURITE_CONTAINER, azure_account_name: AZURITE.accountName, azure_account_key: AZURITE.accountKey, endpoint_url: BENCH_AZURITE_ENDPOINT, storage_path: 'bench',
   }),
   gcs: () => {
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -112,9 +111,9 @@ if (unknown.length > 0) throw new Error(`unknown BENCH_DRIVERS ${unknown.join(',
 
 console.log(`storage benchmark: scale ${scale} (${counts.large} x 64 MiB, ${counts.small} x 64 KiB, ${counts.deletes} deletes, ${counts.baseline} raw-SDK 64 KiB), concurrency ${concurrency.large}/${concurrency.small}, ${os.cpus().length} cores`);
 const stopServers = await startStorageServers();
+const stopAzurite = selected.includes('azurite') ? await startBenchAzurite(path.join(localRoot, 'azurite')) : async () => undefined;
 const figures: Record<string, DriverFigures> = {};
 try {
-  if (selected.includes('azurite')) await azureContainer.createIfNotExists();
   for (const name of selected) {
     const store = TARGETS[name]!();
     try {
@@ -124,7 +123,7 @@ try {
     }
   }
 } finally {
-  if (selected.includes('azurite')) await azureContainer.deleteIfExists();
+  await stopAzurite();
   await stopServers();
   rmSync(localRoot, { recursive: true, force: true });
 }
