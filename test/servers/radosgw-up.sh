@@ -10,7 +10,7 @@ RGW_PORT=${RGW_PORT:-17480}
 MON_PORT=${MON_PORT:-16789}
 RGW_ACCESS_KEY=${RGW_ACCESS_KEY:?}
 RGW_SECRET_KEY=${RGW_SECRET_KEY:?}
-MEMSTORE_BYTES=${MEMSTORE_BYTES:-2147483648}
+MEMSTORE_BYTES=${MEMSTORE_BYTES:-6442450944}
 
 for tool in monmaptool ceph-mon ceph-osd radosgw radosgw-admin ceph; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y --no-install-recommends radosgw ceph-mon ceph-osd ceph-common" >&2; exit 3; }
@@ -22,7 +22,7 @@ fsid=$(cat /proc/sys/kernel/random/uuid)
 conf="$CEPH_DIR/ceph.conf"
 # Only the v1 protocol on a fixed port: a msgr2 address on a non-default port leaves clients hunting.
 # tcp_nodelay avoids a ~45 ms delayed-ACK stall on every small response. The short GC timers make
-# deleted and aborted data leave the 2 GiB memstore quickly instead of after RGW's default 2 hours.
+# deleted and aborted data leave the memstore quickly instead of after RGW's default 2 hours.
 cat >"$conf" <<CONF
 [global]
 fsid = $fsid
@@ -64,7 +64,7 @@ ceph-mon "${c[@]}" --mkfs -i a --monmap "$CEPH_DIR/monmap"
 setsid ceph-mon "${c[@]}" -i a -f >"$CEPH_DIR/log/mon.out" 2>&1 </dev/null & echo $! >"$CEPH_DIR/mon.pid"
 
 osd_uuid=$(cat /proc/sys/kernel/random/uuid)
-osd_id=$(timeout 60 ceph "${c[@]}" osd new "$osd_uuid")
+osd_id=$(timeout 60 ceph "${c[@]}" osd new "$osd_uuid") || { echo "ceph osd new did not answer within 60 s (monitor not up?); see $CEPH_DIR/log" >&2; exit 124; }
 ceph-osd "${c[@]}" -i "$osd_id" --mkfs --osd-uuid "$osd_uuid" >"$CEPH_DIR/log/osd-mkfs.out" 2>&1
 setsid ceph-osd "${c[@]}" -i "$osd_id" -f >"$CEPH_DIR/log/osd.out" 2>&1 </dev/null & echo $! >"$CEPH_DIR/osd.pid"
 setsid radosgw "${c[@]}" -n client.rgw.quayfleet -f >"$CEPH_DIR/log/rgw.out" 2>&1 </dev/null & echo $! >"$CEPH_DIR/rgw.pid"
@@ -75,5 +75,6 @@ for _ in $(seq 1 900); do
   sleep 0.1
 done
 timeout 60 radosgw-admin "${c[@]}" user create --uid=quayfleet --display-name=quayfleet \
-  --access-key="$RGW_ACCESS_KEY" --secret="$RGW_SECRET_KEY" >/dev/null
+  --access-key="$RGW_ACCESS_KEY" --secret="$RGW_SECRET_KEY" >/dev/null \
+  || { echo "radosgw-admin user create did not finish within 60 s; see $CEPH_DIR/log" >&2; exit 124; }
 echo "radosgw ready on http://127.0.0.1:$RGW_PORT (data in $CEPH_DIR)"

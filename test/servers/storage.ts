@@ -8,7 +8,7 @@
  * a machine-wide lock, and the stop function only stops servers when no other run is using them.
  * Servers someone started by hand are reused and never stopped.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,10 +47,26 @@ export async function startStorageServers(): Promise<() => Promise<void>> {
   return stop;
 }
 
-/** Starts the single-node Ceph cluster and RadosGW unless RadosGW already answers. */
+/**
+ * Starts the single-node Ceph cluster and RadosGW unless RadosGW already answers. A fresh machine's
+ * first cluster has once taken longer than the script's 60 s step limit (seen on a new CI machine
+ * straight after the Debian packages were installed), so a failed start is retried once on a
+ * clean directory; the failed attempt's Ceph logs are kept under the logs directory.
+ */
 async function startRadosgw(): Promise<OwnedServer | undefined> {
   if (await portAnswers(RADOSGW.port)) return undefined;
-  const logFile = path.join(LOG_DIR, 'radosgw-up.log');
+  const attempts = 2;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startRadosgwOnce(attempt);
+    } catch (error) {
+      if (attempt >= attempts || (error as { notInstalled?: boolean }).notInstalled) throw error;
+    }
+  }
+}
+
+async function startRadosgwOnce(attempt: number): Promise<OwnedServer> {
+  const logFile = path.join(LOG_DIR, `radosgw-up-${attempt}.log`);
   const env = { ...process.env, CEPH_DIR: RADOSGW.dir, RGW_PORT: String(RADOSGW.port), RGW_ACCESS_KEY: RADOSGW.accessKey, RGW_SECRET_KEY: RADOSGW.secretKey };
   const code = await runToCompletion('bash', [path.join(here, 'radosgw-up.sh')], logFile, env, 180_000);
   const pids = ['rgw', 'osd', 'mon'].flatMap((name) => {
@@ -61,11 +77,18 @@ async function startRadosgw(): Promise<OwnedServer | undefined> {
     }
   });
   const server: OwnedServer = { name: 'radosgw', pids, dir: RADOSGW.dir };
-  if (code === 3) throw new Error(`radosgw is not installed (${CEPH_PACKAGES})`);
+  if (code === 3) throw Object.assign(new Error(`radosgw is not installed (${CEPH_PACKAGES})`), { notInstalled: true });
   if (code !== 0) {
     for (const pid of pids) await stopPid(pid);
+    const keptLogs = path.join(LOG_DIR, `ceph-failed-${attempt}`);
+    rmSync(keptLogs, { recursive: true, force: true });
+    try {
+      cpSync(path.join(RADOSGW.dir, 'log'), keptLogs, { recursive: true });
+    } catch {
+      // the script failed before it made the log directory
+    }
     rmSync(RADOSGW.dir, { recursive: true, force: true });
-    throw new Error(`radosgw-up.sh failed with exit code ${code}; see ${logFile} and ${RADOSGW.dir}/log`);
+    throw new Error(`radosgw-up.sh failed with exit code ${code} (attempt ${attempt}); see ${logFile} and ${keptLogs}`);
   }
   return server;
 }
