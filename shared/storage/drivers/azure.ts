@@ -15,10 +15,11 @@ import { chunk, deleteEach, mapBounded } from '../concurrency.ts';
 import { existsBy, InvalidRangeError, StorageError, UnsupportedError } from '../errors.ts';
 import { KeyPrefix } from '../keys.ts';
 import type {
-  ByteRange, DeleteManyResult, IncompleteUpload, MultipartWriter, ObjectStat, ObjectStore, StorageCapabilities, WriteOptions,
+  ByteRange, DeleteManyResult, ObjectStat, ObjectStore, StorageCapabilities, WriteOptions,
 } from '../types.ts';
 import { azureError } from './azure-errors.ts';
 import { AzureMultipart } from './azure-multipart.ts';
+import { MultipartStore } from './multipart-store.ts';
 
 const MiB = 1024 * 1024;
 
@@ -50,7 +51,7 @@ const BATCH_REFUSED_STATUS = new Set([400, 403, 405, 501]);
 const BATCH_PAUSE_MS = 60_000;
 
 /** One Azure blob container location. */
-export class AzureStore implements ObjectStore {
+export class AzureStore extends MultipartStore implements ObjectStore {
   readonly driverName = 'AzureStorage';
   readonly capabilities: StorageCapabilities;
   readonly minPartBytes = 1;
@@ -60,11 +61,12 @@ export class AzureStore implements ObjectStore {
   private readonly sharedKey: StorageSharedKeyCredential | undefined;
   private readonly secrets: (string | undefined)[];
   private readonly listPageSize: number;
-  private readonly multipart: AzureMultipart;
+  protected readonly multipart: AzureMultipart;
   /** Until when (epoch ms) deletes skip batches: Infinity once the server refused one. */
   private batchPausedUntil = 0;
 
   constructor(params: AzureParams, env: NodeJS.ProcessEnv) {
+    super();
     const accountKey = params.azure_account_key ?? env.REGISTRY_STORAGE_AZURE_ACCOUNTKEY;
     const sas = params.sas_token?.replace(/^\?/, '');
     if (!accountKey && !sas) {
@@ -217,21 +219,6 @@ export class AzureStore implements ObjectStore {
     if (from !== to) await this.delete(from);
   }
 
-  createMultipart(key: string, options?: { contentType?: string }): Promise<MultipartWriter> {
-    return this.multipart.create(key, options?.contentType);
-  }
-
-  resumeMultipart(key: string, uploadId: string): Promise<MultipartWriter> {
-    return this.multipart.resume(key, uploadId);
-  }
-
-  listMultipartUploads(prefix: string, olderThan?: Date): AsyncIterable<IncompleteUpload> {
-    return this.multipart.list(prefix, olderThan);
-  }
-
-  abortMultipartUpload(upload: IncompleteUpload): Promise<void> {
-    return this.multipart.abort(upload.key, upload.uploadId);
-  }
 
   async signedReadUrl(key: string, expiresInSeconds: number): Promise<string> {
     if (!this.sharedKey) {

@@ -12,10 +12,11 @@ import { deleteEach } from '../concurrency.ts';
 import { existsBy, InvalidRangeError, type StorageError } from '../errors.ts';
 import { KeyPrefix } from '../keys.ts';
 import type {
-  ByteRange, DeleteManyResult, IncompleteUpload, MultipartWriter, ObjectStat, ObjectStore, StorageCapabilities, WriteOptions,
+  ByteRange, DeleteManyResult, ObjectStat, ObjectStore, StorageCapabilities, WriteOptions,
 } from '../types.ts';
 import { gcsError, isTransient } from './gcs-errors.ts';
 import { GcsMultipart } from './gcs-multipart.ts';
+import { MultipartStore } from './multipart-store.ts';
 
 const MiB = 1024 * 1024;
 /** Known-length objects up to this size are one multipart/related request; larger ones a resumable session. */
@@ -43,7 +44,7 @@ export interface GcsSettings {
 }
 
 /** One GCS bucket location, through the JSON API. */
-export class GcsStore implements ObjectStore {
+export class GcsStore extends MultipartStore implements ObjectStore {
   readonly driverName = 'GoogleCloudStorage';
   readonly capabilities: StorageCapabilities = {
     signedUrls: true,
@@ -55,9 +56,10 @@ export class GcsStore implements ObjectStore {
   readonly minPartBytes = 1;
   readonly bucket: Bucket;
   readonly keys: KeyPrefix;
-  private readonly multipart: GcsMultipart;
+  protected readonly multipart: GcsMultipart;
 
   constructor(private readonly settings: GcsSettings) {
+    super();
     const storage = new Storage({
       projectId: settings.key.project_id,
       credentials: { client_email: settings.key.client_email, private_key: settings.key.private_key },
@@ -214,21 +216,6 @@ export class GcsStore implements ObjectStore {
     if (from !== to) await this.delete(from);
   }
 
-  createMultipart(key: string, options?: { contentType?: string }): Promise<MultipartWriter> {
-    return this.multipart.create(key, options?.contentType);
-  }
-
-  resumeMultipart(key: string, uploadId: string): Promise<MultipartWriter> {
-    return this.multipart.resume(key, uploadId);
-  }
-
-  listMultipartUploads(prefix: string, olderThan?: Date): AsyncIterable<IncompleteUpload> {
-    return this.multipart.list(prefix, olderThan);
-  }
-
-  abortMultipartUpload(upload: IncompleteUpload): Promise<void> {
-    return this.multipart.abort(upload.key, upload.uploadId);
-  }
 
   async signedReadUrl(key: string, expiresInSeconds: number): Promise<string> {
     try {

@@ -17,10 +17,11 @@ import { deleteEach } from '../concurrency.ts';
 import { existsBy, InvalidKeyError, InvalidRangeError, NotFoundError, UnsupportedError } from '../errors.ts';
 import { RESERVED_PREFIX } from '../keys.ts';
 import type {
-  ByteRange, DeleteManyResult, IncompleteUpload, MultipartWriter, ObjectStat, ObjectStore, StorageCapabilities, WriteOptions,
+  ByteRange, DeleteManyResult, ObjectStat, ObjectStore, StorageCapabilities, WriteOptions,
 } from '../types.ts';
 import { DRIVER, fsError } from './local-errors.ts';
 import { LocalMultipart } from './local-multipart.ts';
+import { MultipartStore } from './multipart-store.ts';
 
 /** Quay's LocalStorage parameters. */
 export const localParamsSchema = z.object({
@@ -36,7 +37,7 @@ const closeFile = promisify(close);
 const DELETE_PARALLELISM = 32;
 
 /** The filesystem driver. */
-export class LocalStorage implements ObjectStore {
+export class LocalStorage extends MultipartStore implements ObjectStore {
   readonly driverName = DRIVER;
   readonly capabilities: StorageCapabilities = {
     signedUrls: false,
@@ -49,9 +50,10 @@ export class LocalStorage implements ObjectStore {
   /** Absolute root directory. */
   readonly root: string;
   private readonly tmpDir: string;
-  private readonly multipart: LocalMultipart;
+  protected readonly multipart: LocalMultipart;
 
   constructor(params: LocalParams) {
+    super();
     this.root = path.resolve(params.storage_path);
     const reserved = path.join(this.root, RESERVED_PREFIX);
     this.tmpDir = path.join(reserved, 'tmp');
@@ -221,21 +223,6 @@ export class LocalStorage implements ObjectStore {
     await this.pruneEmptyParents(from);
   }
 
-  createMultipart(key: string): Promise<MultipartWriter> {
-    return this.multipart.create(key);
-  }
-
-  resumeMultipart(key: string, uploadId: string): Promise<MultipartWriter> {
-    return this.multipart.resume(key, uploadId);
-  }
-
-  listMultipartUploads(prefix: string, olderThan?: Date): AsyncIterable<IncompleteUpload> {
-    return this.multipart.list(prefix, olderThan);
-  }
-
-  abortMultipartUpload(upload: IncompleteUpload): Promise<void> {
-    return this.multipart.abort(upload.key, upload.uploadId);
-  }
 
   async signedReadUrl(key: string): Promise<string> {
     throw new UnsupportedError('local storage has no signed URLs; serve the bytes through the registry', { driver: DRIVER, operation: 'signedReadUrl', key });
