@@ -19,10 +19,11 @@ import { chunk, deleteEach, mapBounded } from '../concurrency.ts';
 import { existsBy, NotFoundError, type StorageError } from '../errors.ts';
 import { KeyPrefix } from '../keys.ts';
 import type {
-  ByteRange, DeleteManyResult, IncompleteUpload, MultipartWriter, ObjectStat, ObjectStore, StorageCapabilities, WriteOptions,
+  ByteRange, DeleteManyResult, ObjectStat, ObjectStore, StorageCapabilities, WriteOptions,
 } from '../types.ts';
 import { s3Error } from './s3-errors.ts';
 import { S3Multipart } from './s3-multipart.ts';
+import { MultipartStore } from './multipart-store.ts';
 import type { S3Settings } from './s3-params.ts';
 
 const MiB = 1024 * 1024;
@@ -37,17 +38,23 @@ const DELETE_BATCH = 1000;
 const DELETE_PARALLELISM = 4;
 const SINGLE_DELETE_PARALLELISM = 32;
 
+/** How long to wait for a TCP connection to the S3 endpoint. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** How long a request may go without a byte moving before it fails (and the SDK retries it). */
+const IDLE_TIMEOUT_MS = 60_000;
+
 /** An S3 (or S3-compatible) bucket location. */
-export class S3Store implements ObjectStore {
+export class S3Store extends MultipartStore implements ObjectStore {
   readonly driverName: string;
   readonly capabilities: StorageCapabilities;
   readonly minPartBytes = 5 * MiB;
   readonly client: S3Client;
   readonly bucket: string;
   readonly keys: KeyPrefix;
-  private readonly multipart: S3Multipart;
+  protected readonly multipart: S3Multipart;
 
   constructor(readonly settings: S3Settings) {
+    super();
     this.driverName = settings.driverName;
     this.bucket = settings.bucket;
     this.keys = new KeyPrefix(settings.storagePath);
@@ -66,6 +73,11 @@ export class S3Store implements ObjectStore {
       credentials: settings.credentials,
       requestChecksumCalculation: checksums,
       responseChecksumValidation: checksums,
+      // Without these the SDK waits for ever on a server that accepted the request and stopped
+      // answering (seen: a full RadosGW holds writes indefinitely), and a worker hangs instead
+      // of failing the job for a retry. The request timeout is socket inactivity, so long
+      // transfers that keep moving are unaffected.
+      requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: IDLE_TIMEOUT_MS },
     });
     this.multipart = new S3Multipart(this);
   }
@@ -218,21 +230,6 @@ export class S3Store implements ObjectStore {
     if (from !== to) await this.delete(from);
   }
 
-  createMultipart(key: string, options?: { contentType?: string }): Promise<MultipartWriter> {
-    return this.multipart.create(key, options?.contentType);
-  }
-
-  resumeMultipart(key: string, uploadId: string): Promise<MultipartWriter> {
-    return this.multipart.resume(key, uploadId);
-  }
-
-  listMultipartUploads(prefix: string, olderThan?: Date): AsyncIterable<IncompleteUpload> {
-    return this.multipart.list(prefix, olderThan);
-  }
-
-  abortMultipartUpload(upload: IncompleteUpload): Promise<void> {
-    return this.multipart.abort(upload.key, upload.uploadId);
-  }
 
   async signedReadUrl(key: string, expiresInSeconds: number): Promise<string> {
     try {
