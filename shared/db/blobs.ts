@@ -47,11 +47,17 @@ export async function findRepositoryBlob(db: Queryable, repositoryId: number, di
   return rows[0];
 }
 
-/** Of `digests`, the blobs linked to repository `repositoryId` at instant `at`, by digest. */
-export async function findRepositoryBlobs(db: Queryable, repositoryId: number, digests: readonly string[], at: Date): Promise<Map<string, BlobRow>> {
+/**
+ * Of `digests`, the blobs linked to repository `repositoryId` at instant `at`, by digest. With
+ * `forKeyShare` (a manifest push about to link them) the rows are locked until commit, so GC,
+ * which locks FOR UPDATE SKIP LOCKED, leaves them for a later pass; a row GC locked first is
+ * waited for and, once deleted, missing from the result.
+ */
+export async function findRepositoryBlobs(db: Queryable, repositoryId: number, digests: readonly string[], at: Date, options: { forKeyShare?: boolean } = {}): Promise<Map<string, BlobRow>> {
   if (digests.length === 0) return new Map();
+  const lock = options.forKeyShare ? ' ORDER BY s.id FOR KEY SHARE OF s' : '';
   const { rows } = await db.query<BlobRow>(
-    `SELECT ${BLOB_COLUMNS} FROM imagestorage s WHERE s.content_checksum = ANY($2) AND ${LINKED_TO_REPOSITORY}`, [repositoryId, digests, at]);
+    `SELECT ${BLOB_COLUMNS} FROM imagestorage s WHERE s.content_checksum = ANY($2) AND ${LINKED_TO_REPOSITORY}${lock}`, [repositoryId, digests, at]);
   return new Map(rows.map((row) => [row.digest, row]));
 }
 

@@ -35,15 +35,25 @@ export interface NewManifest {
 /**
  * Inserts the manifest unless (repository, digest) exists; returns its id and whether this call
  * created it. Concurrent identical pushes both succeed and agree on one row.
+ *
+ * An existing row is taken FOR KEY SHARE, so GC (which locks FOR UPDATE SKIP LOCKED) leaves it to
+ * a later pass instead of deleting it under the push. If GC locked it first, the lock waits for
+ * GC's commit and finds the row gone; the insert is then tried again and creates it anew (the push
+ * holds its blobs, so nothing it needs is missing). Quay loses this race: its push fails.
  */
 export async function insertManifest(tx: Queryable, m: NewManifest): Promise<{ id: number; created: boolean }> {
-  const { rows } = await tx.query<{ id: number }>(
-    `INSERT INTO manifest (repository_id, digest, media_type, manifest_bytes, config_media_type, artifact_type, subject, layers_compressed_size)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (repository_id, digest) DO NOTHING RETURNING id`,
-    [m.repositoryId, m.digest, m.mediaType, m.bytes, m.configMediaType, m.artifactType, m.subject, m.layersCompressedSize]);
-  if (rows[0]) return { id: rows[0].id, created: true };
-  const existing = await tx.query<{ id: number }>(`SELECT id FROM manifest WHERE repository_id = $1 AND digest = $2`, [m.repositoryId, m.digest]);
-  return { id: existing.rows[0]!.id, created: false };
+  for (let attempt = 0; attempt < 5; attempt += 1) {
+    const { rows } = await tx.query<{ id: number }>(
+      `INSERT INTO manifest (repository_id, digest, media_type, manifest_bytes, config_media_type, artifact_type, subject, layers_compressed_size)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (repository_id, digest) DO NOTHING RETURNING id`,
+      [m.repositoryId, m.digest, m.mediaType, m.bytes, m.configMediaType, m.artifactType, m.subject, m.layersCompressedSize]);
+    if (rows[0]) return { id: rows[0].id, created: true };
+    const existing = await tx.query<{ id: number }>(
+      `SELECT id FROM manifest WHERE repository_id = $1 AND digest = $2 FOR KEY SHARE`, [m.repositoryId, m.digest]);
+    if (existing.rows[0]) return { id: existing.rows[0].id, created: false };
+  }
+  // Five deletions of the same manifest between two statements each: not a race, a bug elsewhere.
+  throw new Error(`manifest ${m.digest} of repository ${m.repositoryId} kept disappearing during the push`);
 }
 
 /** Links manifest `manifestId` to the blobs `blobIds` (idempotent). */
@@ -62,11 +72,14 @@ export async function linkManifestChildren(tx: Queryable, repositoryId: number, 
      ON CONFLICT (manifest_id, child_manifest_id) DO NOTHING`, [repositoryId, manifestId, childIds]);
 }
 
-/** Of `digests`, the manifests stored in repository `repositoryId`: digest -> id. */
-export async function findManifestIds(db: Queryable, repositoryId: number, digests: readonly string[]): Promise<Map<string, number>> {
+/**
+ * Of `digests`, the manifests stored in repository `repositoryId`: digest -> id. With
+ * `forKeyShare` (a push about to link them) the rows are locked so GC skips them until commit.
+ */
+export async function findManifestIds(db: Queryable, repositoryId: number, digests: readonly string[], options: { forKeyShare?: boolean } = {}): Promise<Map<string, number>> {
   if (digests.length === 0) return new Map();
   const { rows } = await db.query<{ id: number; digest: string }>(
-    `SELECT id, digest FROM manifest WHERE repository_id = $1 AND digest = ANY($2)`, [repositoryId, digests]);
+    `SELECT id, digest FROM manifest WHERE repository_id = $1 AND digest = ANY($2)${options.forKeyShare ? ' ORDER BY id FOR KEY SHARE' : ''}`, [repositoryId, digests]);
   return new Map(rows.map((row) => [row.digest, row.id]));
 }
 

@@ -5,8 +5,9 @@
  * machine does, with the GC job for when that row leaves the window), the `push_repo` log entry,
  * and the outbox rows for replication and notifications.
  *
- * References are resolved inside the transaction: the manifestblob foreign keys then hold the
- * blob rows against a concurrent GC until commit.
+ * References are resolved inside the transaction and locked FOR KEY SHARE as they are read (blobs,
+ * child manifests, an existing manifest row), so a concurrent GC skips them until commit instead
+ * of deleting them between the lookup and the link.
  */
 import { findRepositoryBlobs, type BlobRow } from '../../../shared/db/blobs.ts';
 import { writeLog } from '../../../shared/db/logs.ts';
@@ -68,7 +69,7 @@ export async function storeManifest(ctx: V2Context, tx: Queryable, push: Manifes
 // Every blob must be linked to the repository (a manifest link or a live lease), with the size
 // the manifest declares.
 async function resolveBlobs(tx: Queryable, repositoryId: number, manifest: ParsedManifest, at: number): Promise<BlobRow[]> {
-  const found = await findRepositoryBlobs(tx, repositoryId, manifest.blobs.map((d) => d.digest), new Date(at));
+  const found = await findRepositoryBlobs(tx, repositoryId, manifest.blobs.map((d) => d.digest), new Date(at), { forKeyShare: true });
   return manifest.blobs.map((descriptor) => {
     const blob = found.get(descriptor.digest);
     if (!blob || blob.location_ids.length === 0) throw new OciError('MANIFEST_BLOB_UNKNOWN', undefined, { digest: descriptor.digest });
@@ -80,7 +81,7 @@ async function resolveBlobs(tx: Queryable, repositoryId: number, manifest: Parse
 }
 
 async function resolveChildren(tx: Queryable, repositoryId: number, manifest: ParsedManifest): Promise<number[]> {
-  const found = await findManifestIds(tx, repositoryId, manifest.children.map((d) => d.digest));
+  const found = await findManifestIds(tx, repositoryId, manifest.children.map((d) => d.digest), { forKeyShare: true });
   return manifest.children.map((child) => {
     const id = found.get(child.digest);
     if (id === undefined) throw new OciError('MANIFEST_BLOB_UNKNOWN', 'index references a manifest unknown to the repository', { digest: child.digest });
