@@ -1,6 +1,6 @@
 /**
  * The storage benchmark's workloads. Objects are written, read back and deleted in rounds of
- * `concurrency` objects, so a backend never holds more than one round (RadosGW's memstore is 2 GiB)
+ * `concurrency` objects, so a backend never holds more than one round (RadosGW's memstore is bounded: radosgw-up.sh)
  * while write and read times are still measured separately. Data is generated, never buffered.
  */
 import { mapBounded } from '../../shared/storage/concurrency.ts';
