@@ -33,17 +33,26 @@ const NAMESPACES = Math.max(10, Math.round(1000 * scale));
 
 await preparePostgresTemplate();
 
-const hookDatabase = await createTestDatabase('quotabenchhook');
-let hook;
-try {
-  hook = await measureHook(hookDatabase.pool, PUSHES);
-} finally {
-  await hookDatabase.drop();
+// The quota step is timed in rounds, each in a fresh database: a p99 of one round on a 2-core
+// machine moves by a millisecond with whatever else runs (the off side's p99 alone has read
+// 0.41 ms in one run and 1.75 ms in another), so the figure reported is the median round's.
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 5));
+const rounds: Awaited<ReturnType<typeof measureHook>>[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  const hookDatabase = await createTestDatabase('quotabenchhook');
+  try {
+    rounds.push(await measureHook(hookDatabase.pool, PUSHES));
+  } finally {
+    await hookDatabase.drop();
+  }
 }
-console.log(`quota step in the push transaction: ${PUSHES} tag pushes per side`);
+const addedP99 = (h: (typeof rounds)[number]): number => h.on.p99 - h.off.p99;
+const hook = [...rounds].sort((a, b) => addedP99(a) - addedP99(b))[Math.floor(rounds.length / 2)]!;
+console.log(`quota step in the push transaction: ${PUSHES} tag pushes per side, ${ROUNDS} rounds (median round below)`);
 console.log(`  off: p50 ${hook.off.p50.toFixed(3)} ms, p99 ${hook.off.p99.toFixed(3)} ms`);
 console.log(`  on:  p50 ${hook.on.p50.toFixed(3)} ms, p99 ${hook.on.p99.toFixed(3)} ms`);
-console.log(`  added: p50 ${(hook.on.p50 - hook.off.p50).toFixed(3)} ms, p99 ${(hook.on.p99 - hook.off.p99).toFixed(3)} ms (target < 2 ms at p99)`);
+console.log(`  added: p50 ${(hook.on.p50 - hook.off.p50).toFixed(3)} ms, p99 ${addedP99(hook).toFixed(3)} ms (target < 2 ms at p99); `
+  + `every round's added p99: ${rounds.map((h) => addedP99(h).toFixed(3)).join(', ')} ms`);
 
 console.log(`manifest PUT end to end: ${PUSHES} tag pushes per side, quota on and off alternating`);
 const push = await measurePushes(PUSHES);
@@ -75,7 +84,8 @@ console.log(JSON.stringify({
     pushes: PUSHES,
     offMs: { p50: round(hook.off.p50), p99: round(hook.off.p99) },
     onMs: { p50: round(hook.on.p50), p99: round(hook.on.p99) },
-    addedP50Ms: round(hook.on.p50 - hook.off.p50), addedP99Ms: round(hook.on.p99 - hook.off.p99), targetP99Ms: 2,
+    addedP50Ms: round(hook.on.p50 - hook.off.p50), addedP99Ms: round(addedP99(hook)), targetP99Ms: 2,
+    rounds: ROUNDS, addedP99MsPerRound: rounds.map((h) => round(addedP99(h))),
   },
   manifestPut: {
     pushes: PUSHES,
