@@ -94,6 +94,18 @@ describe('GET /v2/auth', () => {
     expect(rows.map((r) => r.kind)).toEqual(['create_repo']);
   });
 
+  // skopeo asks for one token per layer in parallel; all name the repository it is about to create.
+  it('grants push to every one of many concurrent token requests creating the same repository', async () => {
+    const responses = await Promise.all(Array.from({ length: 12 }, () => auth('scope=repository:alice/raced:pull,push', basicAuth('alice', PASSWORD))));
+    expect(responses.map((r) => r.statusCode)).toEqual(Array(12).fill(200));
+    for (const response of responses) {
+      expect(accessOf(response.json().token)).toEqual([{ type: 'repository', name: 'alice/raced', actions: ['pull', 'push'] }]);
+    }
+    const repo = await findRepository(t.db, 'alice', 'raced');
+    const { rows } = await t.db.query(`SELECT kind FROM logentry WHERE repository_id = $1`, [repo!.id]);
+    expect(rows.map((r) => r.kind)).toEqual(['create_repo']);
+  });
+
   it('does not create a repository in a namespace the caller may not create in', async () => {
     const response = await auth('scope=repository:alice/bobs-attempt:pull,push', basicAuth('bob', PASSWORD));
     expect(accessOf(response.json().token)).toEqual([{ type: 'repository', name: 'alice/bobs-attempt', actions: [] }]);

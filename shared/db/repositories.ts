@@ -56,22 +56,22 @@ export class RepositoryExistsError extends Error {
   }
 }
 
-/** Creates a repository in `namespaceId`; RepositoryExistsError when the name is taken. */
+/**
+ * Creates a repository in `namespaceId`; RepositoryExistsError when the name is taken. A taken name
+ * is found with ON CONFLICT rather than by catching the unique violation: the violation would abort
+ * the caller's transaction, and concurrent creations of one name (a client asking for several push
+ * tokens at once) must leave it usable.
+ */
 export async function createRepository(
   db: Queryable, input: { namespaceId: number; name: string; visibility?: 'public' | 'private'; description?: string | null },
 ): Promise<RepositoryRow> {
-  try {
-    const { rows } = await db.query<{ id: number }>(
-      `INSERT INTO repository (namespace_user_id, name, visibility, description) VALUES ($1, $2, $3, $4) RETURNING id`,
-      [input.namespaceId, input.name, input.visibility ?? 'private', input.description ?? null]);
-    return (await getRepositoryById(db, rows[0]!.id))!;
-  } catch (error) {
-    if ((error as { code?: string }).code === '23505') {
-      const { rows } = await db.query<{ username: string }>(`SELECT username FROM namespace WHERE id = $1`, [input.namespaceId]);
-      throw new RepositoryExistsError(rows[0]?.username ?? String(input.namespaceId), input.name);
-    }
-    throw error;
-  }
+  const { rows } = await db.query<{ id: number }>(
+    `INSERT INTO repository (namespace_user_id, name, visibility, description) VALUES ($1, $2, $3, $4)
+     ON CONFLICT DO NOTHING RETURNING id`,
+    [input.namespaceId, input.name, input.visibility ?? 'private', input.description ?? null]);
+  if (rows[0]) return (await getRepositoryById(db, rows[0].id))!;
+  const namespace = await db.query<{ username: string }>(`SELECT username FROM namespace WHERE id = $1`, [input.namespaceId]);
+  throw new RepositoryExistsError(namespace.rows[0]?.username ?? String(input.namespaceId), input.name);
 }
 
 /**
