@@ -59,7 +59,7 @@ export async function startFleet(booted: Booted, options: FleetOptions): Promise
   setProcessLabels(options.processName);
   if (options.migrate) await migrate(booted.dbUri);
   const db = createPool({ connectionString: booted.dbUri, applicationName: `quayfleet-${options.processName}`, max: config.quay.DB_CONNECTION_ARGS.max_connections ?? 20 });
-  const storage = createDistributedStorage(config.quay, { preferenceOverride: config.storagePreferenceOverride });
+  const storage = await createDistributedStorage(config.quay, { preferenceOverride: config.storagePreferenceOverride });
   await ensureLocations(db, storage.locations);
   const redisUrl = booted.redisUrl!;
   const producer = createProducer({ url: redisUrl });

@@ -42,7 +42,7 @@ function timed<T>(what: string, fn: () => Promise<T>): Promise<T> {
 
 const root = await fs.mkdtemp(path.join(os.tmpdir(), 'quayfleet-gcbench-'));
 const db = await createBenchDatabase();
-const storage = createDistributedStorage({
+const storage = await createDistributedStorage({
   DISTRIBUTED_STORAGE_CONFIG: { local: ['LocalStorage', { storage_path: path.join(root, 'quayfleet') }] }, DISTRIBUTED_STORAGE_PREFERENCE: ['local'],
 });
 try {

@@ -24,7 +24,7 @@ export interface RadosgwFigures {
 /** Collects `manifests` x 5 garbage blobs stored on RadosGW; returns the rate. */
 export async function radosgwDeletionRate(pool: Pool, manifests: number): Promise<RadosgwFigures> {
   const stopServers = await startStorageServers();
-  const storage = createDistributedStorage({
+  const storage = await createDistributedStorage({
     DISTRIBUTED_STORAGE_CONFIG: {
       radosgw: ['RadosGWStorage', {
         hostname: RADOSGW.host, port: RADOSGW.port, access_key: RADOSGW.accessKey, secret_key: RADOSGW.secretKey,

@@ -23,7 +23,7 @@ await migrate(dbUrl);
 const db = createPool({ connectionString: dbUrl, max: 20, applicationName: 'quayfleet-bench' });
 await withTransaction(db, (tx) => createUserAccount(tx, { username: 'bench', password: 'benchpassword' }));
 const app = await buildRegistryApp({
-  config, db, storage: createDistributedStorage(config.quay), log: createLogger({ level: 'error' }), tokenSecret: randomBytes(32),
+  config, db, storage: await createDistributedStorage(config.quay), log: createLogger({ level: 'error' }), tokenSecret: randomBytes(32),
 });
 await app.listen({ host: '127.0.0.1', port });
 console.log('ready');

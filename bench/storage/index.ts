@@ -18,13 +18,16 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createObjectStore } from '../../shared/storage/drivers/index.ts';
+import { createObjectStore, loadStorageDrivers } from '../../shared/storage/drivers/index.ts';
 import type { ObjectStore } from '../../shared/storage/types.ts';
 import { AZURITE, GCS_EMULATOR, RADOSGW } from '../../test/servers/storage-endpoints.ts';
 import { startStorageServers } from '../../test/servers/storage.ts';
 import { BENCH_AZURITE_CONTAINER, BENCH_AZURITE_ENDPOINT, startBenchAzurite } from './azurite.ts';
 import { RAW_TARGETS } from './baseline.ts';
 import { deletes, rssSampler, writeRead, type Phase } from './workloads.ts';
+
+// The cloud drivers load on demand (drivers/index.ts); this file uses them directly.
+await loadStorageDrivers();
 
 const MiB = 1024 * 1024;
 const scale = Number(process.env.BENCH_SCALE ?? 1);

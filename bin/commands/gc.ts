@@ -68,7 +68,7 @@ export function formatDryRun(view: DryRunView): string {
 }
 
 async function printAudit(pool: ReturnType<typeof createPool>, config: Parameters<typeof createDistributedStorage>[0], json: boolean): Promise<void> {
-  const storage = createDistributedStorage(config);
+  const storage = await createDistributedStorage(config);
   try {
     const report = await auditStorage(pool, storage, storage.locations);
     if (json) {

@@ -5,10 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AZURITE } from '../../test/servers/storage-endpoints.ts';
 import { digestOfBuffer, readSmall } from './conformance/data.ts';
 import { DistributedStorage, createDistributedStorage } from './distributed.ts';
-import { createObjectStore } from './drivers/index.ts';
+import { createObjectStore, loadStorageDrivers } from './drivers/index.ts';
 import { NotFoundError, StorageError } from './errors.ts';
 import { blobKey } from './keys.ts';
 import type { ObjectStore } from './types.ts';
+
+// The cloud drivers load on demand (drivers/index.ts); this file uses them directly.
+await loadStorageDrivers();
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'quayfleet-distributed-'));
 const blob = Buffer.from('a layer that lives in several locations');
@@ -110,12 +113,12 @@ describe('DistributedStorage', () => {
       DISTRIBUTED_STORAGE_PREFERENCE: ['default'],
       DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS: [],
     };
-    const built = createDistributedStorage(config);
+    const built = await createDistributedStorage(config);
     expect(built.locations).toEqual(['default']);
     expect(built.preferredStore().driverName).toBe('LocalStorage');
     await built.close();
-    expect(() => createDistributedStorage({ ...config, DISTRIBUTED_STORAGE_CONFIG: { eu: ['S3Storage', {}] } }))
-      .toThrow('DISTRIBUTED_STORAGE_CONFIG.eu: S3Storage: missing required parameter "s3_bucket"');
-    expect(() => createDistributedStorage(config, { preferenceOverride: 'nowhere' })).toThrow('QUAY_DISTRIBUTED_STORAGE_PREFERENCE');
+    await expect(createDistributedStorage({ ...config, DISTRIBUTED_STORAGE_CONFIG: { eu: ['S3Storage', {}] } }))
+      .rejects.toThrow('DISTRIBUTED_STORAGE_CONFIG.eu: S3Storage: missing required parameter "s3_bucket"');
+    await expect(createDistributedStorage(config, { preferenceOverride: 'nowhere' })).rejects.toThrow('QUAY_DISTRIBUTED_STORAGE_PREFERENCE');
   });
 });

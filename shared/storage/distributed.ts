@@ -10,7 +10,7 @@
 import type { Readable } from 'node:stream';
 import { NotFoundError, StorageError, messageOf } from './errors.ts';
 import { blobKey } from './keys.ts';
-import { createObjectStore } from './drivers/index.ts';
+import { createObjectStore, loadStorageDrivers } from './drivers/index.ts';
 import type { ByteRange, ObjectStore } from './types.ts';
 
 /** What `DistributedStorage` is built from. */
@@ -38,11 +38,15 @@ export interface OpenedBlob {
   readonly location: string;
 }
 
-/** Builds every location's store with `createObjectStore` and the DistributedStorage over them. */
-export function createDistributedStorage(
+/**
+ * Builds every location's store with `createObjectStore` and the DistributedStorage over them,
+ * loading only the drivers the configuration names (a Local-only registry never loads a cloud SDK).
+ */
+export async function createDistributedStorage(
   config: DistributedStorageConfig,
   options: { preferenceOverride?: string; env?: NodeJS.ProcessEnv } = {},
-): DistributedStorage {
+): Promise<DistributedStorage> {
+  await loadStorageDrivers(Object.values(config.DISTRIBUTED_STORAGE_CONFIG).map(([driver]) => driver));
   const stores: Record<string, ObjectStore> = {};
   for (const [location, [driver, params]] of Object.entries(config.DISTRIBUTED_STORAGE_CONFIG)) {
     try {

@@ -13,7 +13,7 @@ export {
   KeyPrefix, MAX_KEY_BYTES, RESERVED_PREFIX, assertValidKey, assertValidPrefix, blobKey, keyProblem, normalizeStoragePath,
   prefixProblem, uploadKey,
 } from './keys.ts';
-export { DRIVER_NAMES, StorageConfigError, createObjectStore } from './drivers/index.ts';
+export { DRIVER_NAMES, StorageConfigError, createObjectStore, loadStorageDrivers } from './drivers/index.ts';
 export { MAX_PART_NUMBER, MAX_SIGNED_URL_SECONDS, instrument } from './instrumented.ts';
 export {
   DistributedStorage, createDistributedStorage, type DistributedStorageConfig, type DistributedStorageOptions, type OpenedBlob,

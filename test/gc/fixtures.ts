@@ -37,7 +37,7 @@ export async function createGcFixture(
   const database = await createTestDatabase(label);
   const root = await fs.mkdtemp(path.join(os.tmpdir(), `quayfleet-gc-${label}-`));
   const config = Object.fromEntries(locations.map((name) => [name, drivers[name] ?? ['LocalStorage', { storage_path: path.join(root, name) }] as [string, Record<string, unknown>]]));
-  const storage = createDistributedStorage({ DISTRIBUTED_STORAGE_CONFIG: config, DISTRIBUTED_STORAGE_PREFERENCE: locations });
+  const storage = await createDistributedStorage({ DISTRIBUTED_STORAGE_CONFIG: config, DISTRIBUTED_STORAGE_PREFERENCE: locations });
   const locationIds = await ensureLocations(database.pool, locations);
   return {
     database, pool: database.pool, storage, locationIds, storageConfig: config,

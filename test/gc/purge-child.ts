@@ -16,7 +16,7 @@ const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
   return query.apply(this, args);
 };
 const config = JSON.parse(storageConfig!) as Record<string, [string, Record<string, unknown>]>;
-const storage = createDistributedStorage({ DISTRIBUTED_STORAGE_CONFIG: config, DISTRIBUTED_STORAGE_PREFERENCE: Object.keys(config) });
+const storage = await createDistributedStorage({ DISTRIBUTED_STORAGE_CONFIG: config, DISTRIBUTED_STORAGE_PREFERENCE: Object.keys(config) });
 const listener = {
   rowsDeleted: (table: string, n: number) => process.stdout.write(`progress ${table} ${n}\n`),
   objectsDeleted: () => undefined, repositoryPurged: () => undefined, namespacePurged: () => undefined,

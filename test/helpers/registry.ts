@@ -83,7 +83,7 @@ export async function startTestRegistry(options: TestRegistryOptions = {}): Prom
     ...options.config,
   });
   const deps: RegistryDeps = {
-    config, db: database.pool, storage: createDistributedStorage(config.quay), log: createLogger({ level: 'silent' }),
+    config, db: database.pool, storage: await createDistributedStorage(config.quay), log: createLogger({ level: 'silent' }),
     tokenSecret: randomBytes(32), ...(options.now ? { now: options.now } : {}),
   };
   const app = await buildRegistryApp(deps);

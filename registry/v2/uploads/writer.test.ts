@@ -5,11 +5,14 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UploadStorageState } from '../../../shared/db/uploads.ts';
-import { createObjectStore } from '../../../shared/storage/drivers/index.ts';
+import { createObjectStore, loadStorageDrivers } from '../../../shared/storage/drivers/index.ts';
 import type { MultipartWriter, ObjectStore } from '../../../shared/storage/types.ts';
 import { RADOSGW } from '../../../test/servers/storage-endpoints.ts';
 import { BodyReader } from './body-reader.ts';
 import { appendToUpload } from './writer.ts';
+
+// The cloud drivers load on demand (drivers/index.ts); this file uses them directly.
+await loadStorageDrivers();
 
 /** A request of a session: its chunks, whether it declares its length, whether it completes the upload. */
 interface Step { chunks: Buffer[]; known: boolean; final: boolean }

@@ -3,7 +3,10 @@ import {
 } from '@azure/storage-blob';
 import { describeObjectStore } from '../conformance.ts';
 import { AZURITE } from '../../../test/servers/storage-endpoints.ts';
-import { createObjectStore } from './index.ts';
+import { createObjectStore, loadStorageDrivers } from './index.ts';
+
+// The cloud drivers load on demand (drivers/index.ts); this file uses them directly.
+await loadStorageDrivers();
 
 describeObjectStore('AzureStorage on Azurite', {
   create: () => createObjectStore('AzureStorage', {

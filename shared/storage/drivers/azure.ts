@@ -10,7 +10,6 @@ import {
   AnonymousCredential, BlobBatchClient, BlobSASPermissions, BlobServiceClient, StorageSharedKeyCredential, newPipeline, type ContainerClient,
 } from '@azure/storage-blob';
 import { Readable } from 'node:stream';
-import { z } from 'zod';
 import { chunk, deleteEach, mapBounded } from '../concurrency.ts';
 import { existsBy, InvalidRangeError, StorageError, UnsupportedError } from '../errors.ts';
 import { KeyPrefix } from '../keys.ts';
@@ -18,25 +17,12 @@ import type {
   ByteRange, DeleteManyResult, ObjectStat, ObjectStore, StorageCapabilities, WriteOptions,
 } from '../types.ts';
 import { azureError } from './azure-errors.ts';
+import type { AzureParams } from './azure-params.ts';
 import { AzureMultipart } from './azure-multipart.ts';
 import { MultipartStore } from './multipart-store.ts';
 
 const MiB = 1024 * 1024;
 
-/** Quay's AzureStorage parameters; the key may instead come from `REGISTRY_STORAGE_AZURE_ACCOUNTKEY`. */
-export const azureParamsSchema = z.object({
-  azure_container: z.string().min(1),
-  azure_account_name: z.string().min(1),
-  azure_account_key: z.string().min(1).optional(),
-  /** A SAS token (with or without the leading `?`) instead of the account key; no signed URLs then. */
-  sas_token: z.string().min(1).optional(),
-  /** Blob service URL, default `https://<account>.blob.core.windows.net`. */
-  endpoint_url: z.url().optional(),
-  storage_path: z.string().optional(),
-  /** Blobs per listing request (Azure's maximum by default). */
-  list_page_size: z.number().int().min(1).max(5000).optional(),
-});
-export type AzureParams = z.infer<typeof azureParamsSchema>;
 
 const SINGLE_PUT_BYTES = 256 * MiB;
 const STAGE_BUFFER_BYTES = 8 * MiB;

@@ -1,7 +1,10 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describeObjectStore } from '../conformance.ts';
 import { GCS_EMULATOR, RADOSGW } from '../../../test/servers/storage-endpoints.ts';
-import { createObjectStore } from './index.ts';
+import { createObjectStore, loadStorageDrivers } from './index.ts';
+
+// The cloud drivers load on demand (drivers/index.ts); this file uses them directly.
+await loadStorageDrivers();
 
 /** A service-account key of a made-up account, with a real RSA key so URL signing works. */
 function fakeServiceAccountKey(): string {

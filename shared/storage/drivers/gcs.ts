@@ -7,34 +7,14 @@
  *   itself or a path to it): the JSON API through @google-cloud/storage (see `gcs-store.ts`).
  */
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
 import { S3Store } from './s3.ts';
-import { tuningParams } from './s3-params.ts';
 import { GcsStore, type ServiceAccountKey } from './gcs-store.ts';
 import type { ObjectStore } from '../types.ts';
+import type { GcsParams } from './gcs-params.ts';
 
 const MiB = 1024 * 1024;
 const XML_API = 'https://storage.googleapis.com';
 
-/** Quay's GoogleCloudStorage parameters plus the service-account key mode. */
-export const gcsParamsSchema = z.object({
-  bucket_name: z.string().min(1),
-  storage_path: z.string().optional(),
-  /** HMAC key pair (Quay's parameters): served through the S3-compatible XML API. */
-  access_key: z.string().min(1).optional(),
-  secret_key: z.string().min(1).optional(),
-  /** Service-account key: the JSON document itself, or a path to it. */
-  keyfile: z.string().min(1).optional(),
-  key_file: z.string().min(1).optional(),
-  /** JSON API endpoint, for an emulator or a private endpoint (key-file mode). */
-  api_endpoint: z.url().optional(),
-  /** XML API endpoint (HMAC mode), default https://storage.googleapis.com. */
-  endpoint_url: z.url().optional(),
-  ...tuningParams,
-}).refine((p) => (p.access_key === undefined) === (p.secret_key === undefined), {
-  message: 'access_key and secret_key go together', path: ['secret_key'],
-});
-export type GcsParams = z.infer<typeof gcsParamsSchema>;
 
 /** Builds the GoogleCloudStorage store for `params`, choosing HMAC or service-account mode. */
 export function createGcsStore(params: GcsParams, env: NodeJS.ProcessEnv): ObjectStore {

@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { RADOSGW } from '../../../test/servers/storage-endpoints.ts';
 import { StorageError } from '../errors.ts';
-import { DRIVER_NAMES, StorageConfigError, createObjectStore } from './index.ts';
+import { DRIVER_NAMES, StorageConfigError, createObjectStore, loadStorageDrivers } from './index.ts';
 import { radosgwParamsSchema, radosgwSettings, s3ParamsSchema, s3Settings } from './s3-params.ts';
+
+// The cloud drivers load on demand (drivers/index.ts); this file uses them directly.
+await loadStorageDrivers();
 
 const SECRET = 'sEcReT-v4lue-that-must-never-show';
 

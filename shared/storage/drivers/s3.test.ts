@@ -1,6 +1,9 @@
 import { describeObjectStore } from '../conformance.ts';
 import { RADOSGW } from '../../../test/servers/storage-endpoints.ts';
-import { createObjectStore } from './index.ts';
+import { createObjectStore, loadStorageDrivers } from './index.ts';
+
+// The cloud drivers load on demand (drivers/index.ts); this file uses them directly.
+await loadStorageDrivers();
 
 describeObjectStore('RadosGWStorage on Ceph RadosGW', {
   create: () => createObjectStore('RadosGWStorage', {
