@@ -4,7 +4,7 @@
  * for GC's commit and creates the row anew. Both orders are forced with two connections.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../test/helpers/db.ts';
+import { createTestDatabase, holdingTransaction, type TestDatabase } from '../../test/helpers/db.ts';
 import { deleteUnusedManifests } from './gc/manifests.ts';
 import { GcTally } from './gc/tally.ts';
 import { insertManifest, type NewManifest } from './manifests.ts';
@@ -30,9 +30,7 @@ describe('a push reusing a manifest GC is collecting', () => {
   it('waits for a GC that locked the row first, then creates the manifest anew', async () => {
     const m = manifest(1);
     const existing = await insertManifest(database.pool, m);
-    const gc = await database.pool.connect();
-    try {
-      await gc.query('BEGIN');
+    await holdingTransaction(database.pool, async (gc) => {
       await gc.query(`SELECT id FROM manifest WHERE id = $1 FOR UPDATE`, [existing.id]);
       let settled = false;
       const push = withTransaction(database.pool, async (tx) => {
@@ -48,25 +46,19 @@ describe('a push reusing a manifest GC is collecting', () => {
       const pushed = await push;
       expect(pushed.created).toBe(true);
       expect(pushed.id).not.toBe(existing.id);
-    } finally {
-      gc.release();
-    }
+    });
   });
 
   it('holds a row it reuses, so GC leaves it busy until the push commits', async () => {
     const m = manifest(2);
     const existing = await insertManifest(database.pool, m);
-    const pusher = await database.pool.connect();
-    try {
-      await pusher.query('BEGIN');
+    await holdingTransaction(database.pool, async (pusher) => {
       expect(await insertManifest(pusher, m)).toEqual({ id: existing.id, created: false });
       const collected = await withTransaction(database.pool, (tx) => deleteUnusedManifests(tx, repository, [existing.id], { counts: new GcTally() }));
       expect(collected).toMatchObject({ deleted: [], busy: 1 });
       await pusher.query(`INSERT INTO tag (name, repository_id, manifest_id, lifetime_start_ms) VALUES ('two', $1, $2, 0)`, [repository.id, existing.id]);
       await pusher.query('COMMIT');
-    } finally {
-      pusher.release();
-    }
+    });
     const after = await withTransaction(database.pool, (tx) => deleteUnusedManifests(tx, repository, [existing.id], { counts: new GcTally() }));
     expect(after).toMatchObject({ deleted: [], busy: 0 });
   });

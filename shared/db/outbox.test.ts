@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidPayloadError, repositorygc } from '../../queues/index.ts';
-import { createTestDatabase, type TestDatabase } from '../../test/helpers/db.ts';
+import { createTestDatabase, holdingTransaction, type TestDatabase } from '../../test/helpers/db.ts';
 import { claimOutboxBatch, countOutboxRows, deleteOutboxRows, enqueueInTransaction, enqueueManyInTransaction } from './outbox.ts';
 import { withTransaction } from './pool.ts';
 
@@ -35,9 +35,7 @@ describe('outbox', () => {
       await enqueueManyInTransaction(tx, repositorygc, [purge(21), purge(22)]);
       await enqueueInTransaction(tx, repositorygc, purge(23), { runAt: new Date(Date.now() + 60_000) });
     });
-    const first = await db.pool.connect();
-    try {
-      await first.query('BEGIN');
+    await holdingTransaction(db.pool, async (first) => {
       const held = await claimOutboxBatch(first, ['repositorygc'], 1);
       expect(held.map((r) => r.jobId)).toEqual(['repositorygc/21']);
       const others = await withTransaction(db.pool, (tx) => claimOutboxBatch(tx, ['repositorygc'], 10));
@@ -46,9 +44,7 @@ describe('outbox', () => {
       expect(await withTransaction(db.pool, (tx) => claimOutboxBatch(tx, ['notification'], 10))).toEqual([]);
       await deleteOutboxRows(first, held.map((r) => r.id));
       await first.query('COMMIT');
-    } finally {
-      first.release();
-    }
+    });
     expect(await countOutboxRows(db.pool)).toBe(2);
   });
 });

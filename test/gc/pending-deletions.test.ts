@@ -9,6 +9,7 @@ import { drainPendingDeletions, type BlobStores } from '../../shared/db/gc/pendi
 import { lockBlobDigest } from '../../shared/db/locks.ts';
 import { withTransaction } from '../../shared/db/pool.ts';
 import type { ObjectStore } from '../../shared/storage/types.ts';
+import { holdingTransaction } from '../helpers/db.ts';
 import { blob, count, createGcFixture, manifest, namespace, objectExists, repository, tag, type GcFixture, type TestBlob } from './fixtures.ts';
 
 let f: GcFixture;
@@ -78,32 +79,22 @@ describe('drainPendingDeletions', () => {
   it('leaves a record alone while a push holds its digest lock, and drains it afterwards', async () => {
     const b = await blob(f);
     const { pendingIds } = await collectRepository(f.pool, await garbage([b]));
-    const client = await f.pool.connect();
-    try {
-      await client.query('BEGIN');
+    await holdingTransaction(f.pool, async (client) => {
       await lockBlobDigest(client, b.digest);
       expect(await drainPendingDeletions(f.pool, f.storage, { ids: pendingIds })).toMatchObject({ deleted: 0, busy: 1 });
       expect(await objectExists(f, b.digest)).toBe(true);
-    } finally {
-      await client.query('ROLLBACK');
-      client.release();
-    }
+    });
     expect(await drainPendingDeletions(f.pool, f.storage, { ids: pendingIds })).toMatchObject({ deleted: 1 });
   });
 
   it('skips blob rows whose digest a push holds, leaving them for a later run', async () => {
     const b = await blob(f);
     const id = await garbage([b]);
-    const client = await f.pool.connect();
-    try {
-      await client.query('BEGIN');
+    await holdingTransaction(f.pool, async (client) => {
       await lockBlobDigest(client, b.digest);
       const result = await collectRepository(f.pool, id);
       expect(result).toMatchObject({ manifests: 1, blobs: 0, busy: 1 });
-    } finally {
-      await client.query('ROLLBACK');
-      client.release();
-    }
+    });
     expect(await count(f, 'imagestorage', 'id = $1', [b.id])).toBe(1);
   });
 });
@@ -111,16 +102,11 @@ describe('drainPendingDeletions', () => {
 describe('tryLockBlobDigests', () => {
   it('takes exactly the lock lockBlobDigest takes', async () => {
     const digest = (await blob(f)).digest;
-    const holder = await f.pool.connect();
-    try {
-      await holder.query('BEGIN');
+    await holdingTransaction(f.pool, async (holder) => {
       await lockBlobDigest(holder, digest);
       const other = await withTransaction(f.pool, (tx) => tryLockBlobDigests(tx, [digest, 'sha256:other']));
       expect([...other]).toEqual(['sha256:other']);
-    } finally {
-      await holder.query('ROLLBACK');
-      holder.release();
-    }
+    });
     await withTransaction(f.pool, async (tx) => {
       expect([...(await tryLockBlobDigests(tx, [digest]))]).toEqual([digest]);
       const waiter = await f.pool.connect();

@@ -42,3 +42,19 @@ export async function createTestDatabase(label = 'test'): Promise<TestDatabase> 
     },
   };
 }
+
+/**
+ * Runs `fn` with a connection of its own inside an open transaction, as a second party a test
+ * races against (a GC holding row locks, a push holding a digest lock). `fn` may COMMIT; whatever
+ * it leaves open is rolled back, and the connection goes back to the pool.
+ */
+export async function holdingTransaction<T>(pool: Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    return await fn(client);
+  } finally {
+    await client.query('ROLLBACK');
+    client.release();
+  }
+}
