@@ -13,6 +13,9 @@ import { radosgwParamsSchema, radosgwSettings, s3ParamsSchema, s3Settings } from
 
 type Factory<P> = (params: P, env: NodeJS.ProcessEnv) => ObjectStore;
 
+/** LocalStorage needs no SDK: its factory is always loaded. */
+const createLocal: Factory<z.infer<typeof localParamsSchema>> = (params) => new LocalStorage(params);
+
 /**
  * A driver: its parameter schema (always loaded, so any configuration validates) and a loader of
  * its factory. The cloud drivers' SDKs are imported only when a location uses them: together they
@@ -28,7 +31,7 @@ function entry<S extends z.ZodType>(schema: S, load: () => Promise<Factory<z.inf
 }
 
 const DRIVERS = {
-  LocalStorage: entry(localParamsSchema, async () => (params) => new LocalStorage(params)),
+  LocalStorage: entry(localParamsSchema, async () => createLocal),
   S3Storage: entry(s3ParamsSchema, async () => {
     const { S3Store } = await import('./s3.ts');
     return (params, env) => new S3Store(s3Settings(params, env));
@@ -49,8 +52,8 @@ const DRIVERS = {
 
 type DriverName = keyof typeof DRIVERS;
 
-/** Factories of the drivers loaded so far; LocalStorage needs no SDK and is always there. */
-const loaded = new Map<string, Factory<never>>([['LocalStorage', (params: z.infer<typeof localParamsSchema>) => new LocalStorage(params)]]);
+/** Factories of the drivers loaded so far. */
+const loaded = new Map<string, Factory<never>>([['LocalStorage', createLocal]]);
 
 /**
  * Loads the drivers named (all known drivers by default; unknown names are left for
