@@ -3,6 +3,12 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** shared/ and queues/ never import the processes built on them: workers/, registry/, bin/. */
+const LOWER_NEVER_IMPORTS_UPPER = {
+  group: ['**/workers/**', '**/registry/**', '**/bin/**'],
+  message: 'shared/ and queues/ sit below workers/, registry/ and bin/: never import them',
+};
+
 export default tseslint.config(
   { ignores: ['node_modules/**', 'data/**', 'dist/**', 'coverage/**'] },
   js.configs.recommended,
@@ -16,7 +22,31 @@ export default tseslint.config(
   },
   {
     files: ['shared/**/*.ts', 'queues/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: ['**/workers/**', '**/registry/**', '**/bin/**'] }] },
+    rules: { 'no-restricted-imports': ['error', { patterns: [LOWER_NEVER_IMPORTS_UPPER] }] },
+  },
+  {
+    // The layers inside shared/: metrics and config at the bottom, db and storage above them, runtime
+    // (workers, outbox relay, health, shutdown) on top. db and storage never reach up into runtime.
+    files: ['shared/db/**/*.ts', 'shared/storage/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          LOWER_NEVER_IMPORTS_UPPER,
+          { group: ['**/runtime/**', '**/runtime/*.ts'], message: 'shared/db and shared/storage sit below shared/runtime: never import it' },
+        ],
+      }],
+    },
+  },
+  {
+    files: ['shared/metrics/**/*.ts', 'shared/config/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          LOWER_NEVER_IMPORTS_UPPER,
+          { group: ['**/runtime/**', '**/db/**', '**/storage/**'], message: 'shared/metrics and shared/config are the bottom layer: they import nothing of the project above them' },
+        ],
+      }],
+    },
   },
   {
     // A worker folder imports shared/, queues/ and workers/services.ts, never another worker's folder.

@@ -11,7 +11,7 @@ import { ensureLocations } from '../shared/db/blobs.ts';
 import { migrate } from '../shared/db/migrate.ts';
 import { createPool, type Pool } from '../shared/db/pool.ts';
 import { databaseCheck, redisCheck, type HealthCheck, type HealthChecks } from '../shared/runtime/health.ts';
-import { setProcessLabels } from '../shared/runtime/metrics.ts';
+import { setProcessLabels } from '../shared/metrics/index.ts';
 import { startMetricsServer, type MetricsServer } from '../shared/runtime/metrics-server.ts';
 import { createProducer, type Producer } from '../shared/runtime/producer.ts';
 import { registerQueueGauges } from '../shared/runtime/queue-gauges.ts';

@@ -2,7 +2,7 @@
  * The registry's push and pull metrics, with Quay's names and labels (seed MET-P1..P4), so Quay
  * dashboards keep working. `protocol` is always `v2` (quayfleet has no v1 API).
  */
-import { client, metric } from '../shared/runtime/metrics.ts';
+import { client, metric } from '../shared/metrics/index.ts';
 
 /** Manifest pulls (GET) by reference kind (`tag` or `manifest`) and HTTP status. */
 export const imagePulls = metric('quay_registry_image_pulls_total', () => new client.Counter({

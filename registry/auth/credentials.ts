@@ -9,7 +9,7 @@ import type { FastifyRequest } from 'fastify';
 import { getUserPasswordHash, hasSuperuserFlag } from '../../shared/db/namespaces.ts';
 import { verifyPassword } from '../../shared/db/passwords.ts';
 import { verifyAppToken, verifyRobotToken } from '../../shared/db/tokens.ts';
-import { client, metric } from '../../shared/runtime/metrics.ts';
+import { client, metric } from '../../shared/metrics/index.ts';
 import type { RegistryDeps } from '../deps.ts';
 import type { Principal } from './access.ts';
 import { PasswordCache } from './password-cache.ts';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt, SignJWT } from 'jose';
 import { createAppToken } from '../../shared/db/tokens.ts';
 import { findRepository } from '../../shared/db/repositories.ts';
-import { registry as metricsRegistry } from '../../shared/runtime/metrics.ts';
+import { registry as metricsRegistry } from '../../shared/metrics/index.ts';
 import { basicAuth, startTestRegistry, type TestRegistry } from '../../test/helpers/registry.ts';
 
 const PASSWORD = 'correct horse battery';

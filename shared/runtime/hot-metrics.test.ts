@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BufferedCounter, fastHistogram, flushBufferedCounters } from './hot-metrics.ts';
-import { client, registry } from './metrics.ts';
+import { client, registry } from '../metrics/index.ts';
 
 describe('hot-path metrics', () => {
   it("export a FastHistogram exactly as prom-client's Histogram exports the same observations", async () => {

@@ -4,7 +4,7 @@
  * cached child; profiled, that was two thirds of the runtime's own per-job cost (about 2 of 3 µs).
  */
 import type { Counter, MetricValueWithName } from 'prom-client';
-import { registry } from './metrics.ts';
+import { registry } from '../metrics/index.ts';
 
 /** Pending increments per prom-client counter, added to it by that counter's `collect`. */
 const pendingByCounter = new Map<Counter<string>, Set<BufferedCounter>>();

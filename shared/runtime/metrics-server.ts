@@ -8,7 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { runHealthChecks, type HealthChecks } from './health.ts';
 import type { Logger } from './logger.ts';
-import { registry } from './metrics.ts';
+import { registry } from '../metrics/index.ts';
 
 /** Options of the metrics server. */
 export interface MetricsServerOptions {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, type Pool } from '../db/pool.ts';
 import { REDIS_URL, uniquePrefix } from '../../test/helpers/redis.ts';
 import { TEST_POSTGRES_URL } from '../../test/servers/ports.ts';
-import { registry } from './metrics.ts';
+import { registry } from '../metrics/index.ts';
 import { PermanentFailureError } from './outcomes.ts';
 import { createProducer, type Producer } from './producer.ts';
 import { registerQueueGauges } from './queue-gauges.ts';

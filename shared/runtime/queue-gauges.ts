@@ -7,7 +7,7 @@
  */
 import type { Gauge } from 'prom-client';
 import { ALL_QUEUE_NAMES } from '../../queues/index.ts';
-import { client, metric } from './metrics.ts';
+import { client, metric } from '../metrics/index.ts';
 import { queueStatus, type QueueSource, type QueueStatus } from './queue-status.ts';
 
 /** One scrape reads every gauge; a snapshot this young is reused instead of asking Redis again. */

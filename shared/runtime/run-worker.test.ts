@@ -3,7 +3,7 @@ import { createPool, type Pool } from '../db/pool.ts';
 import { InvalidPayloadError } from '../../queues/contract.ts';
 import { REDIS_URL, uniquePrefix } from '../../test/helpers/redis.ts';
 import { TEST_POSTGRES_URL } from '../../test/servers/ports.ts';
-import { registry } from './metrics.ts';
+import { registry } from '../metrics/index.ts';
 import { DeferError, PermanentFailureError, RateLimitedError } from './outcomes.ts';
 import { createProducer, type Producer } from './producer.ts';
 import { listDeadLetters } from './queue-status.ts';

@@ -4,7 +4,7 @@
  * Quay lacks. The per-job ones are buffered (hot-metrics.ts) so the job hot path does no label hashing.
  */
 import { fastHistogram, flushBufferedCounters } from './hot-metrics.ts';
-import { client, metric } from './metrics.ts';
+import { client, metric } from '../metrics/index.ts';
 
 /** Job runs by outcome (see outcomes.ts); fed through BufferedCounters, flushed on scrape. */
 export const workerJobsTotal = metric('quayfleet_worker_jobs_total', () => new client.Counter({

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { registry } from '../runtime/metrics.ts';
+import { registry } from '../metrics/index.ts';
 import { createObjectStore } from './drivers/index.ts';
 import { StorageError } from './errors.ts';
 

@@ -4,7 +4,7 @@
  * times every operation, and counts multipart uploads with Quay's metric names.
  */
 import type { Readable } from 'node:stream';
-import { client, metric } from '../runtime/metrics.ts';
+import { client, metric } from '../metrics/index.ts';
 import { InvalidKeyError, InvalidRangeError, StorageError, messageOf } from './errors.ts';
 import { assertValidKey, assertValidPrefix, keyProblem } from './keys.ts';
 import type {

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registry as metricsRegistry } from '../../shared/runtime/metrics.ts';
+import { registry as metricsRegistry } from '../../shared/metrics/index.ts';
 import { OciLayout, readLayoutBlob, type LayoutBlob } from '../fixtures/oci/layout.ts';
 import { startTestRegistry, type TestRegistry } from '../helpers/registry.ts';
 

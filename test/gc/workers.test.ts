@@ -9,7 +9,7 @@ import { namespacegc } from '../../queues/namespacegc.ts';
 import { repositorygc } from '../../queues/repositorygc.ts';
 import { parseConfig, type Config } from '../../shared/config/index.ts';
 import { withGcLock } from '../../shared/db/gc/locks.ts';
-import { registry } from '../../shared/runtime/metrics.ts';
+import { registry } from '../../shared/metrics/index.ts';
 import { createProducer, type Producer } from '../../shared/runtime/producer.ts';
 import { runWorker, type RunningWorker } from '../../shared/runtime/run-worker.ts';
 import { captureLogger, waitFor } from '../../shared/runtime/test-support/index.ts';

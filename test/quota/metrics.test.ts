@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bindQuotaGauges } from '../../shared/db/quota/metrics.ts';
 import { quotaSettings } from '../../shared/db/quota/settings.ts';
-import { registry } from '../../shared/runtime/metrics.ts';
+import { registry } from '../../shared/metrics/index.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { createBlob, createNamespace, createRepo, pushManifest, quotaConfig } from './fixtures.ts';
 

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registry as metrics } from '../../shared/runtime/metrics.ts';
+import { registry as metrics } from '../../shared/metrics/index.ts';
 import { OciLayout, type LayoutBlob } from '../fixtures/oci/layout.ts';
 import type { TestRegistry } from '../helpers/registry.ts';
 import { ADMIN, createOrg, orgReport, OWNER, setQuota, startQuotaRegistry } from './push-support.ts';

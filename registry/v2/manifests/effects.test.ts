@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registry as metricsRegistry } from '../../../shared/runtime/metrics.ts';
+import { registry as metricsRegistry } from '../../../shared/metrics/index.ts';
 import { startTestRegistry, type TestRegistry } from '../../../test/helpers/registry.ts';
 import { V2Client, expectStatus, sha256 } from '../test-support.ts';
 

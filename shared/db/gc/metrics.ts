@@ -4,7 +4,7 @@
  * bytes GC could reclaim (time machine included). Shared by the three GC workers, which cannot
  * import each other.
  */
-import { client, metric } from '../../runtime/metrics.ts';
+import { client, metric } from '../../metrics/index.ts';
 import type { Pool } from '../pool.ts';
 import { dryRun } from './dry-run.ts';
 import { pendingDeletionStats } from './pending-deletions.ts';

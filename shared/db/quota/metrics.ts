@@ -4,7 +4,7 @@
  * registry with a million namespaces still exports a few dozen series. The gauges read Postgres at
  * scrape time, at most every REFRESH_MS; the process that binds a pool (the quota worker) exports them.
  */
-import { client, metric } from '../../runtime/metrics.ts';
+import { client, metric } from '../../metrics/index.ts';
 import type { Pool } from '../pool.ts';
 import type { QuotaSettings } from './settings.ts';
 
