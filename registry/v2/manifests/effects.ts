@@ -4,10 +4,9 @@
  * DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS), and one `repo_push` notification job per configured
  * repository notification, with Quay's event_data.
  */
-import { randomUUID } from 'node:crypto';
 import { imagestoragereplication } from '../../../queues/imagestoragereplication.ts';
-import { notification } from '../../../queues/notification.ts';
 import type { BlobRow } from '../../../shared/db/blobs.ts';
+import { enqueueRepositoryEvent } from '../../../shared/db/notifications.ts';
 import { enqueueInTransaction } from '../../../shared/db/outbox.ts';
 import type { Queryable } from '../../../shared/db/pool.ts';
 import type { RepositoryRow } from '../../../shared/db/repositories.ts';
@@ -26,34 +25,10 @@ export async function enqueueReplication(ctx: V2Context, tx: Queryable, reposito
   }
 }
 
-/** Enqueues the `repo_push` notifications of the repository for a push of `tag`. */
+/** Enqueues the `repo_push` notifications of the repository for a push of `tag` (Quay's event_data). */
 export async function enqueuePushNotifications(
   ctx: V2Context, tx: Queryable, input: { repository: RepositoryRow; principal: Principal; tag: string },
 ): Promise<void> {
-  const uuids = await repositoryNotificationUuids(tx, input.repository.id, 'repo_push');
-  if (uuids.length === 0) return;
-  const eventData = { ...repositoryEventData(ctx, input.repository), updated_tags: [input.tag] };
   const performerData = input.principal.id === undefined ? {} : { entity_id: input.principal.id, entity_name: input.principal.username };
-  for (const notificationUuid of uuids) {
-    await enqueueInTransaction(tx, notification, {
-      v: 1, notificationUuid, eventId: randomUUID(), event: 'repo_push', eventData, performerData,
-    });
-  }
-}
-
-/** Quay's base event_data of a repository event (notifications/__init__.py). */
-export function repositoryEventData(ctx: V2Context, repository: RepositoryRow): Record<string, unknown> {
-  const { SERVER_HOSTNAME: host, PREFERRED_URL_SCHEME: scheme } = ctx.deps.config.quay;
-  const full = `${repository.namespace}/${repository.name}`;
-  return {
-    repository: full, namespace: repository.namespace, name: repository.name,
-    docker_url: `${host}/${full}`, homepage: `${scheme}://${host}/repository/${full}`,
-  };
-}
-
-// The notifications module owns this table; this read is the only one the push path needs.
-async function repositoryNotificationUuids(db: Queryable, repositoryId: number, event: string): Promise<string[]> {
-  const { rows } = await db.query<{ uuid: string }>(
-    `SELECT uuid::text AS uuid FROM repositorynotification WHERE repository_id = $1 AND event = $2 ORDER BY id`, [repositoryId, event]);
-  return rows.map((row) => row.uuid);
+  await enqueueRepositoryEvent(tx, input.repository.id, 'repo_push', { updated_tags: [input.tag] }, { site: ctx.deps.config.quay, performerData });
 }

@@ -1,0 +1,124 @@
+/**
+ * Repository notification events, as producers raise them (Quay's spawn_notification,
+ * reference §5.1): one `notification` job per matching, enabled `repositorynotification`, written
+ * to the outbox of the caller's transaction, so the event exists if and only if the change that
+ * caused it committed.
+ *
+ * Glossary
+ * - event: what happened (`repo_push`, `repo_mirror_sync_success`, `vulnerability_found`, ...).
+ * - event id: one id per event occurrence. Delivery is at most once per (notification, event id),
+ *   so a producer that may raise the same occurrence twice (a retried sync) passes a stable id,
+ *   e.g. `eventIdFor('mirror', repositoryId, syncStartedAt)`.
+ * - enabled: fewer than NOTIFICATION_FAILURE_LIMIT consecutive failed deliveries (Quay's rule;
+ *   a reset through the API re-enables).
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { notification, type NOTIFICATION_EVENTS } from '../../queues/notification.ts';
+import { enqueueManyInTransaction } from './outbox.ts';
+import type { Queryable } from './pool.ts';
+
+/** A notification event name (queues/notification.ts). */
+export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
+
+/** Consecutive failed deliveries after which a notification is disabled until reset (Quay: 3). */
+export const NOTIFICATION_FAILURE_LIMIT = 3;
+
+/** The config keys a repository event's URLs are built from (pass `config.quay`). */
+export interface SiteUrls {
+  readonly SERVER_HOSTNAME: string;
+  readonly PREFERRED_URL_SCHEME: string;
+}
+
+/** Quay's base event_data of a repository event, merged with the event's own fields. */
+export function repositoryEventData(
+  site: SiteUrls, namespace: string, name: string, extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  const full = `${namespace}/${name}`;
+  return {
+    repository: full, namespace, name,
+    docker_url: `${site.SERVER_HOSTNAME}/${full}`,
+    homepage: `${site.PREFERRED_URL_SCHEME}://${site.SERVER_HOSTNAME}/repository/${full}`,
+    ...extra,
+  };
+}
+
+// A fixed namespace for name-based event ids (RFC 9562 UUIDv5).
+const EVENT_ID_NAMESPACE = Buffer.from('6f1d3c2a9b7e4d5f8a0c1e2b3d4f5a6b', 'hex');
+
+/** A stable event id (UUIDv5) for an occurrence named by `parts`: the same parts, the same id. */
+export function eventIdFor(...parts: readonly (string | number)[]): string {
+  const hash = createHash('sha1').update(EVENT_ID_NAMESPACE).update(parts.map(String).join('\u0000')).digest();
+  hash[6] = (hash[6]! & 0x0f) | 0x50;
+  hash[8] = (hash[8]! & 0x3f) | 0x80;
+  const hex = hash.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** How an event is raised, beside its data. */
+export interface RaiseOptions {
+  /** SERVER_HOSTNAME and PREFERRED_URL_SCHEME, for the base event_data (`config.quay`). */
+  readonly site: SiteUrls;
+  /** Who caused it (`entity_id`, `entity_name`); empty for worker-originated events. */
+  readonly performerData?: Record<string, unknown>;
+  /** The occurrence's id; a random one when omitted (the occurrence cannot recur). */
+  readonly eventId?: string;
+}
+
+/** One occurrence of an event in one repository, for `enqueueRepositoryEvents`. */
+export interface RepositoryEventOccurrence {
+  readonly repositoryId: number;
+  /** The event's own fields; the base fields (repository, namespace, ...) are added. */
+  readonly eventData: Record<string, unknown>;
+  readonly eventId?: string;
+  readonly performerData?: Record<string, unknown>;
+}
+
+/**
+ * Raises `event` in repository `repositoryId`: one `notification` job per enabled repository
+ * notification configured for that event, in `tx`'s outbox. `eventData` holds the event's own
+ * fields (`updated_tags`, `message`, ...); the base fields are added. Returns the jobs' dedupe ids
+ * (none when nothing is configured).
+ */
+export async function enqueueRepositoryEvent(
+  tx: Queryable, repositoryId: number, event: NotificationEvent, eventData: Record<string, unknown>, options: RaiseOptions,
+): Promise<string[]> {
+  return enqueueRepositoryEvents(tx, event, [{ repositoryId, eventData, eventId: options.eventId, performerData: options.performerData }], options);
+}
+
+/**
+ * Raises `event` once per occurrence, for many repositories at once: one indexed query for the
+ * targets of all of them, one outbox INSERT. Returns the jobs' dedupe ids.
+ */
+export async function enqueueRepositoryEvents(
+  tx: Queryable, event: NotificationEvent, occurrences: readonly RepositoryEventOccurrence[], options: { site: SiteUrls },
+): Promise<string[]> {
+  if (occurrences.length === 0) return [];
+  const repositoryIds = [...new Set(occurrences.map((o) => o.repositoryId))];
+  const { rows } = await tx.query<{ repository_id: number; uuid: string; namespace: string; name: string }>(
+    `SELECT n.repository_id, n.uuid::text AS uuid, ns.username AS namespace, r.name
+     FROM repositorynotification n
+     JOIN repository r ON r.id = n.repository_id
+     JOIN namespace ns ON ns.id = r.namespace_user_id
+     WHERE n.repository_id = ANY($1::bigint[]) AND n.event = $2 AND n.number_of_failures < $3
+     ORDER BY n.id`,
+    [repositoryIds, event, NOTIFICATION_FAILURE_LIMIT]);
+  if (rows.length === 0) return [];
+  const targets = new Map<number, typeof rows>();
+  for (const row of rows) {
+    const list = targets.get(row.repository_id) ?? [];
+    list.push(row);
+    targets.set(row.repository_id, list);
+  }
+  const payloads = occurrences.flatMap((occurrence) => {
+    const eventId = occurrence.eventId ?? randomUUID();
+    return (targets.get(occurrence.repositoryId) ?? []).map((target) => ({
+      v: 1 as const,
+      notificationUuid: target.uuid,
+      eventId,
+      event,
+      eventData: repositoryEventData(options.site, target.namespace, target.name, occurrence.eventData),
+      performerData: occurrence.performerData ?? {},
+    }));
+  });
+  return enqueueManyInTransaction(tx, notification, payloads);
+}
