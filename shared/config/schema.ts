@@ -85,6 +85,19 @@ export const quayConfigSchema = z.looseObject({
 
   LOGS_MODEL: z.string().default('database'),
   NOTIFICATION_SEND_TIMEOUT: seconds.default(10),
+  // Hostnames, addresses or CIDR ranges user-configured URLs may reach although private (shared/net/ssrf.ts).
+  SSRF_ALLOWED_HOSTS: z.array(z.string().min(1)).default([]),
+  WEBHOOK_HOSTNAME_BLACKLIST: z.array(z.string().min(1)).default([]),
+  FEATURE_MAILING: z.boolean().default(true),
+  MAIL_SERVER: z.string().default(''),
+  MAIL_PORT: z.number().int().positive().default(587),
+  MAIL_USE_TLS: z.boolean().default(true),
+  MAIL_USE_AUTH: z.boolean().default(false),
+  MAIL_USERNAME: z.string().optional(),
+  MAIL_PASSWORD: z.string().optional(),
+  MAIL_DEFAULT_SENDER: z.union([z.string(), z.tuple([z.string(), z.string()])]).default('support@quay.io'),
+  SECURITY_SCANNER_V4_ENDPOINT: z.url().optional(),
+  SECURITY_SCANNER_V4_PSK: z.string().optional(),
   ACTION_LOG_ARCHIVE_LOCATION: z.string().optional(),
   ACTION_LOG_ARCHIVE_PATH: z.string().optional(),
 });
