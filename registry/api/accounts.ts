@@ -6,7 +6,7 @@ import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AccountNotFoundError, createRobotAccount, InvalidAccountNameError } from '../../shared/db/accounts.ts';
 import { markNamespaceForDeletion, SoleAdminError } from '../../shared/db/deletion-markers.ts';
-import { writeLog } from '../../shared/db/logs.ts';
+import { logAction } from '../../shared/db/logs.ts';
 import { NamespaceExistsError, setTimeMachineSeconds, type NamespaceRow } from '../../shared/db/namespaces.ts';
 import { withTransaction, type Queryable } from '../../shared/db/pool.ts';
 import type { Principal } from '../auth/access.ts';
@@ -45,8 +45,8 @@ export async function updateNamespaceSettings(request: FastifyRequest, principal
   await withTransaction(deps.db, async (tx) => {
     if (seconds !== undefined && seconds !== namespace.removed_tag_expiration_s) {
       await setTimeMachineSeconds(tx, namespace.id, seconds);
-      await writeLog(tx, {
-        kind: 'change_tag_expiration', accountId: namespace.id, performerId: principal.id ?? null, ip: clientIp(request),
+      await logAction(tx, deps.config.quay, {
+        kind: 'change_tag_expiration', namespace: { id: namespace.id, name: namespace.username }, performerId: principal.id ?? null, ip: clientIp(request),
         metadata: { tag_expiration: seconds, namespace: namespace.username },
       });
     }
@@ -60,7 +60,7 @@ const robotBody = z.object({ description: z.string().max(255).optional(), unstru
 export async function createRobotFor(request: FastifyRequest, principal: Principal, namespace: NamespaceRow, shortname: string): Promise<Record<string, unknown>> {
   const body = parseInput(robotBody, request.body ?? {}, 'robot');
   const { robot, token } = await withTransaction(request.server.deps.db, (tx) => withAccountErrors(() => createRobotAccount(tx, {
-    namespace, shortname, description: body.description, performerId: principal.id ?? null, ip: clientIp(request),
+    namespace, shortname, description: body.description, performerId: principal.id ?? null, ip: clientIp(request), logs: request.server.deps.config.quay,
   }).catch((error: unknown) => {
     if (error instanceof NamespaceExistsError) throw apiErrors.badRequest(`Existing robot with name: ${namespace.username}+${shortname}`);
     throw error;
@@ -75,7 +75,7 @@ export async function createRobotFor(request: FastifyRequest, principal: Princip
 export async function deleteNamespace(request: FastifyRequest, principal: Principal, namespace: NamespaceRow): Promise<void> {
   const deps = request.server.deps;
   await withAccountErrors(() => withTransaction(deps.db, (tx: Queryable) => markNamespaceForDeletion(tx, namespace, {
-    performerId: principal.id ?? null, ip: clientIp(request),
+    performerId: principal.id ?? null, ip: clientIp(request), logs: deps.config.quay,
   })));
   deps.onOutboxWrite?.();
 }

@@ -24,7 +24,7 @@ export async function registerOrganizationRoutes(app: FastifyInstance): Promise<
     const principal = await requireUser(request);
     const body = parseInput(createBody, request.body, 'organization');
     await withAccountErrors(() => withTransaction(app.deps.db, (tx) => createOrganizationAccount(tx, {
-      name: body.name, owner: principal.username, email: body.email ?? null, ip: clientIp(request),
+      name: body.name, owner: principal.username, email: body.email ?? null, ip: clientIp(request), logs: app.deps.config.quay,
     })));
     return reply.status(201).type('application/json').send('"Created"');
   });

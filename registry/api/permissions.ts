@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { writeLog } from '../../shared/db/logs.ts';
+import { logAction, type ActionLog, type LogKind } from '../../shared/db/logs.ts';
 import { findNamespace, findRobot, type NamespaceRow } from '../../shared/db/namespaces.ts';
 import {
   deleteTeamRepositoryPermission, deleteUserRepositoryPermission, REPOSITORY_ROLES, setTeamRepositoryPermission, setUserRepositoryPermission,
@@ -31,7 +31,7 @@ export async function registerPermissionRoutes(app: FastifyInstance): Promise<vo
     const grantee = await userOrRobotFor(request, repo, username);
     await withTransaction(app.deps.db, async (tx) => {
       await setUserRepositoryPermission(tx, repo.id, grantee.id, role);
-      await writeLog(tx, logOf(request, principal, repo, 'change_repo_permission', { username, role }));
+      await logAction(tx, app.deps.config.quay, logOf(request, principal, repo, 'change_repo_permission', { username, role }));
     });
     return { role, name: grantee.username, is_robot: grantee.robot, avatar: avatarOf(grantee.username), is_org_member: false };
   });
@@ -42,7 +42,7 @@ export async function registerPermissionRoutes(app: FastifyInstance): Promise<vo
     const grantee = await userOrRobotFor(request, repo, username);
     await withTransaction(app.deps.db, async (tx) => {
       if (!await deleteUserRepositoryPermission(tx, repo.id, grantee.id)) throw apiErrors.badRequest('User does not have permission for repo.');
-      await writeLog(tx, logOf(request, principal, repo, 'delete_repo_permission', { username }));
+      await logAction(tx, app.deps.config.quay, logOf(request, principal, repo, 'delete_repo_permission', { username }));
     });
     return reply.status(204).send();
   });
@@ -54,7 +54,7 @@ export async function registerPermissionRoutes(app: FastifyInstance): Promise<vo
     const teamRow = await teamFor(request, repo, team);
     await withTransaction(app.deps.db, async (tx) => {
       await setTeamRepositoryPermission(tx, repo.id, teamRow.id, role);
-      await writeLog(tx, logOf(request, principal, repo, 'change_repo_permission', { team, role }));
+      await logAction(tx, app.deps.config.quay, logOf(request, principal, repo, 'change_repo_permission', { team, role }));
     });
     return { role, name: team, avatar: avatarOf(team) };
   });
@@ -65,7 +65,7 @@ export async function registerPermissionRoutes(app: FastifyInstance): Promise<vo
     const teamRow = await teamFor(request, repo, team);
     await withTransaction(app.deps.db, async (tx) => {
       if (!await deleteTeamRepositoryPermission(tx, repo.id, teamRow.id)) throw apiErrors.badRequest('Team does not have permission for repo.');
-      await writeLog(tx, logOf(request, principal, repo, 'delete_repo_permission', { team }));
+      await logAction(tx, app.deps.config.quay, logOf(request, principal, repo, 'delete_repo_permission', { team }));
     });
     return reply.status(204).send();
   });
@@ -91,9 +91,9 @@ async function teamFor(request: FastifyRequest, repo: RepositoryRow, team: strin
   return row;
 }
 
-function logOf(request: FastifyRequest, principal: Principal, repo: RepositoryRow, kind: string, extra: Record<string, unknown>) {
+function logOf(request: FastifyRequest, principal: Principal, repo: RepositoryRow, kind: LogKind, extra: Record<string, unknown>): ActionLog {
   return {
-    kind, accountId: repo.namespace_user_id, performerId: principal.id ?? null, repositoryId: repo.id, ip: clientIp(request),
+    kind, namespace: { id: repo.namespace_user_id, name: repo.namespace }, performerId: principal.id ?? null, repositoryId: repo.id, ip: clientIp(request),
     metadata: { repo: repo.name, namespace: repo.namespace, ...extra },
   };
 }

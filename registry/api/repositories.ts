@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { markRepositoryForDeletion } from '../../shared/db/deletion-markers.ts';
-import { writeLog } from '../../shared/db/logs.ts';
+import { logAction } from '../../shared/db/logs.ts';
 import { getNamespaceById } from '../../shared/db/namespaces.ts';
 import { resolveRepositoryAccess, roleAtLeast } from '../../shared/db/permissions.ts';
 import { withTransaction } from '../../shared/db/pool.ts';
@@ -53,8 +53,8 @@ export async function registerRepositoryRoutes(app: FastifyInstance): Promise<vo
     const { visibility } = parseInput(visibilityBody, request.body, 'visibility change');
     await withTransaction(app.deps.db, async (tx) => {
       await tx.query(`UPDATE repository SET visibility = $2 WHERE id = $1`, [repo.id, visibility]);
-      await writeLog(tx, {
-        kind: 'change_repo_visibility', accountId: repo.namespace_user_id, performerId: principal.id ?? null, repositoryId: repo.id,
+      await logAction(tx, app.deps.config.quay, {
+        kind: 'change_repo_visibility', namespace: { id: repo.namespace_user_id, name: repo.namespace }, performerId: principal.id ?? null, repositoryId: repo.id,
         ip: clientIp(request), metadata: { repo: repo.name, namespace: repo.namespace, visibility },
       });
     });
@@ -64,7 +64,7 @@ export async function registerRepositoryRoutes(app: FastifyInstance): Promise<vo
   app.delete('/repository/:namespace/:repository', async (request, reply) => {
     const { namespace, repository } = parseInput(repositoryParams, request.params);
     const { principal, repository: repo } = await requireRepositoryRole(request, namespace, repository, 'admin');
-    await withTransaction(app.deps.db, (tx) => markRepositoryForDeletion(tx, repo, { performerId: principal.id ?? null, ip: clientIp(request) }));
+    await withTransaction(app.deps.db, (tx) => markRepositoryForDeletion(tx, repo, { performerId: principal.id ?? null, ip: clientIp(request), logs: app.deps.config.quay }));
     app.deps.onOutboxWrite?.();
     return reply.status(204).send();
   });

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { writeLog } from '../../shared/db/logs.ts';
+import { logAction, type LogKind } from '../../shared/db/logs.ts';
 import { getManifestByDigest } from '../../shared/db/manifests.ts';
 import { getNamespaceById } from '../../shared/db/namespaces.ts';
 import { withTransaction, type Queryable } from '../../shared/db/pool.ts';
@@ -164,9 +164,9 @@ function collectionOf(repo: RepositoryRow): { repositoryId: number; namespace: s
   return { repositoryId: repo.id, namespace: repo.namespace, repository: repo.name };
 }
 
-async function log(tx: Queryable, request: FastifyRequest, target: TagTarget, kind: string, extra: Record<string, unknown>): Promise<void> {
-  await writeLog(tx, {
-    kind, accountId: target.repo.namespace_user_id, performerId: target.principal.id ?? null, repositoryId: target.repo.id, ip: clientIp(request),
+async function log(tx: Queryable, request: FastifyRequest, target: TagTarget, kind: LogKind, extra: Record<string, unknown>): Promise<void> {
+  await logAction(tx, request.server.deps.config.quay, {
+    kind, namespace: { id: target.repo.namespace_user_id, name: target.repo.namespace }, performerId: target.principal.id ?? null, repositoryId: target.repo.id, ip: clientIp(request),
     metadata: { username: target.principal.username ?? null, repo: target.repo.name, namespace: target.repo.namespace, tag: target.tag, ...extra },
   });
 }

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { writeLog } from '../../shared/db/logs.ts';
+import { logAction } from '../../shared/db/logs.ts';
 import { findNamespace, findRobot, type NamespaceRow } from '../../shared/db/namespaces.ts';
 import { TEAM_ROLES } from '../../shared/db/permissions.ts';
 import { withTransaction } from '../../shared/db/pool.ts';
@@ -28,8 +28,8 @@ export async function registerTeamRoutes(app: FastifyInstance): Promise<void> {
     const { team: row } = await withTransaction(app.deps.db, async (tx) => {
       const result = await upsertTeam(tx, { organizationId: organization.id, name: team, role: body.role, description: body.description });
       const kind = result.created ? 'org_create_team' : before?.role !== body.role ? 'org_set_team_role' : 'org_set_team_description';
-      await writeLog(tx, {
-        kind, accountId: organization.id, performerId: principal.id, ip: clientIp(request),
+      await logAction(tx, app.deps.config.quay, {
+        kind, namespace: { id: organization.id, name: organization.username }, performerId: principal.id, ip: clientIp(request),
         metadata: { team, role: body.role, description: body.description ?? null },
       });
       return result;
@@ -46,7 +46,7 @@ export async function registerTeamRoutes(app: FastifyInstance): Promise<void> {
     const account = await memberFor(request, organization, member);
     await withTransaction(app.deps.db, async (tx) => {
       if (!await addTeamMember(tx, teamRow.id, account.id)) return;
-      await writeLog(tx, { kind: 'org_add_team_member', accountId: organization.id, performerId: principal.id, ip: clientIp(request), metadata: { member, team } });
+      await logAction(tx, app.deps.config.quay, { kind: 'org_add_team_member', namespace: { id: organization.id, name: organization.username }, performerId: principal.id, ip: clientIp(request), metadata: { member, team } });
     });
     return { name: account.username, kind: 'user', is_robot: account.robot, avatar: avatarOf(account.username), invited: false };
   });
@@ -59,7 +59,7 @@ export async function registerTeamRoutes(app: FastifyInstance): Promise<void> {
     const account = await memberFor(request, organization, member);
     await withTransaction(app.deps.db, async (tx) => {
       if (!await removeTeamMember(tx, teamRow.id, account.id)) throw apiErrors.notFound(`${member} is not a member of ${team}`);
-      await writeLog(tx, { kind: 'org_remove_team_member', accountId: organization.id, performerId: principal.id, ip: clientIp(request), metadata: { member, team } });
+      await logAction(tx, app.deps.config.quay, { kind: 'org_remove_team_member', namespace: { id: organization.id, name: organization.username }, performerId: principal.id, ip: clientIp(request), metadata: { member, team } });
     });
     return reply.status(204).send();
   });

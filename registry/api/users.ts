@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { createUserAccount } from '../../shared/db/accounts.ts';
-import { writeLog } from '../../shared/db/logs.ts';
+import { logAction } from '../../shared/db/logs.ts';
 import { findNamespace, type NamespaceRow } from '../../shared/db/namespaces.ts';
 import { generateToken } from '../../shared/db/passwords.ts';
 import { withTransaction } from '../../shared/db/pool.ts';
@@ -71,8 +71,8 @@ async function createAppTokenRoute(app: FastifyInstance, request: FastifyRequest
   const { title } = parseInput(appTokenBody, request.body, 'app token');
   const { row, token } = await withTransaction(app.deps.db, async (tx) => {
     const created = await createAppToken(tx, { userId: principal.id, title });
-    await writeLog(tx, {
-      kind: 'create_app_specific_token', accountId: principal.id, performerId: principal.id, ip: clientIp(request),
+    await logAction(tx, app.deps.config.quay, {
+      kind: 'create_app_specific_token', namespace: { id: principal.id, name: principal.username }, performerId: principal.id, ip: clientIp(request),
       metadata: { app_specific_token_title: title, app_specific_token: created.row.uuid },
     });
     return created;

@@ -4,7 +4,7 @@
  * on a repository that does not exist creates it, private, when the principal may create there.
  */
 import { withTransaction } from '../../shared/db/pool.ts';
-import { writeLog } from '../../shared/db/logs.ts';
+import { logAction } from '../../shared/db/logs.ts';
 import { resolveRepositoryAccess, roleAtLeast, setUserRepositoryPermission, type PermissionSubject, type RepositoryAccessInfo } from '../../shared/db/permissions.ts';
 import { createRepository, RepositoryExistsError, type RepositoryRow } from '../../shared/db/repositories.ts';
 import type { RegistryDeps } from '../deps.ts';
@@ -60,8 +60,8 @@ export async function createRepositoryFor(
       if (principal.id !== undefined && !roleAtLeast(before.role, 'admin')) {
         await setUserRepositoryPermission(tx, repository.id, principal.id, 'admin');
       }
-      await writeLog(tx, {
-        kind: 'create_repo', accountId: input.namespaceId, performerId: principal.id ?? null, repositoryId: repository.id,
+      await logAction(tx, deps.config.quay, {
+        kind: 'create_repo', namespace: { id: input.namespaceId, name: repository.namespace }, performerId: principal.id ?? null, repositoryId: repository.id,
         ip: input.ip ?? null, metadata: { repo: repository.name, namespace: repository.namespace },
       });
       return repository;

@@ -84,6 +84,16 @@ export const quayConfigSchema = z.looseObject({
   MAXIMUM_MANIFEST_SIZE_BYTES: z.number().int().positive().default(4 * 1024 * 1024),
 
   LOGS_MODEL: z.string().default('database'),
+  DISABLED_FOR_AUDIT_LOGS: z.array(z.string()).default([]),
+  DISABLED_FOR_PULL_LOGS: z.array(z.string()).default([]),
+  FEATURE_AGGREGATED_LOG_COUNT_RETRIEVAL: z.boolean().default(true),
+  ACTION_LOG_MAX_PAGE: z.number().int().positive().nullable().optional(),
+  EXPORT_ACTION_LOGS_SECONDS: seconds.default(3600),
+  EXPORT_ACTION_LOGS_MAXIMUM_SECONDS: seconds.default(7200),
+  EXPORT_ACTION_LOGS_MAXIMUM_QUERY_TIME_SECONDS: seconds.default(30),
+  EXPORT_ACTION_LOGS_STORAGE_PATH: z.string().min(1).default('exportedactionlogs'),
+  ACTION_LOG_ROTATION_THRESHOLD: duration.default('30d'),
+  ACTION_LOG_ROTATION_FREQUENCY: seconds.default(12 * 3600),
   NOTIFICATION_SEND_TIMEOUT: seconds.default(10),
   // Hostnames, addresses or CIDR ranges user-configured URLs may reach although private (shared/net/ssrf.ts).
   SSRF_ALLOWED_HOSTS: z.array(z.string().min(1)).default([]),

@@ -3,7 +3,7 @@
  * (`quayfleet users create`, `quayfleet orgs create`). Each function runs several statements, so
  * call it inside `withTransaction`; none opens a transaction itself.
  */
-import { writeLog } from './logs.ts';
+import { logAction, NO_LOG_SKIPS, type LogSettings } from './logs.ts';
 import {
   createNamespace, findNamespace, isValidNamespaceName, ROBOT_SHORTNAME_PATTERN, type NamespaceRow,
 } from './namespaces.ts';
@@ -52,7 +52,7 @@ export async function createUserAccount(
  * admin) with the owner in it, and the `org_create` action log.
  */
 export async function createOrganizationAccount(
-  tx: Queryable, input: { name: string; owner: string; email?: string | null; ip?: string | null },
+  tx: Queryable, input: { name: string; owner: string; email?: string | null; ip?: string | null; logs?: LogSettings },
 ): Promise<NamespaceRow> {
   checkName(input.name, 'organization');
   const owner = await findNamespace(tx, input.owner);
@@ -60,8 +60,8 @@ export async function createOrganizationAccount(
   const org = await createNamespace(tx, { username: input.name, email: input.email ?? null, kind: 'organization' });
   const { team } = await upsertTeam(tx, { organizationId: org.id, name: OWNERS_TEAM, role: 'admin', description: 'Organization owners' });
   await addTeamMember(tx, team.id, owner.id);
-  await writeLog(tx, {
-    kind: 'org_create', accountId: org.id, performerId: owner.id, ip: input.ip ?? null,
+  await logAction(tx, input.logs ?? NO_LOG_SKIPS, {
+    kind: 'org_create', namespace: { id: org.id, name: org.username }, performerId: owner.id, ip: input.ip ?? null,
     metadata: { email: input.email ?? null, namespace: org.username },
   });
   return org;
@@ -72,15 +72,15 @@ export async function createOrganizationAccount(
  * `create_robot` action log. NamespaceExistsError when the robot already exists.
  */
 export async function createRobotAccount(
-  tx: Queryable, input: { namespace: NamespaceRow; shortname: string; description?: string; performerId?: number | null; ip?: string | null },
+  tx: Queryable, input: { namespace: NamespaceRow; shortname: string; description?: string; performerId?: number | null; ip?: string | null; logs?: LogSettings },
 ): Promise<{ robot: NamespaceRow; token: string }> {
   if (!ROBOT_SHORTNAME_PATTERN.test(input.shortname)) {
     throw new InvalidAccountNameError(`Invalid robot account shortname "${input.shortname}": use 2-255 lowercase letters, digits or '_', starting with a letter`);
   }
   const robot = await createNamespace(tx, { username: `${input.namespace.username}+${input.shortname}`, kind: 'robot' });
   const token = await issueRobotToken(tx, robot.id);
-  await writeLog(tx, {
-    kind: 'create_robot', accountId: input.namespace.id, performerId: input.performerId ?? null, ip: input.ip ?? null,
+  await logAction(tx, input.logs ?? NO_LOG_SKIPS, {
+    kind: 'create_robot', namespace: { id: input.namespace.id, name: input.namespace.username }, performerId: input.performerId ?? null, ip: input.ip ?? null,
     metadata: { robot: robot.username, description: input.description ?? '' },
   });
   return { robot, token };

@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { namespacegc } from '../../queues/namespacegc.ts';
 import { repositorygc } from '../../queues/repositorygc.ts';
-import { writeLog } from './logs.ts';
+import { logAction, NO_LOG_SKIPS, type LogSettings } from './logs.ts';
 import type { NamespaceRow } from './namespaces.ts';
 import { enqueueInTransaction } from './outbox.ts';
 import type { Queryable } from './pool.ts';
@@ -23,6 +23,8 @@ import { RepositoryState, type RepositoryRow } from './repositories.ts';
 export interface DeletionActor {
   readonly performerId: number | null;
   readonly ip?: string | null;
+  /** The process's log skip rules (`config.quay`); none when omitted. */
+  readonly logs?: LogSettings;
 }
 
 /**
@@ -37,8 +39,8 @@ export async function markRepositoryForDeletion(tx: Queryable, repository: Repos
   const { rows: markers } = await tx.query<{ id: number }>(
     `INSERT INTO deletedrepository (repository_id, original_name) VALUES ($1, $2) RETURNING id`, [repository.id, repository.name]);
   const markerId = markers[0]!.id;
-  await writeLog(tx, {
-    kind: 'delete_repo', accountId: repository.namespace_user_id, performerId: actor.performerId, repositoryId: repository.id,
+  await logAction(tx, actor.logs ?? NO_LOG_SKIPS, {
+    kind: 'delete_repo', namespace: { id: repository.namespace_user_id, name: repository.namespace }, performerId: actor.performerId, repositoryId: repository.id,
     ip: actor.ip ?? null, metadata: { repo: repository.name, namespace: repository.namespace },
   });
   const payload = { v: 1 as const, repositoryId: repository.id, markerId, originalName: repository.name, namespace: repository.namespace };
@@ -89,8 +91,8 @@ export async function markNamespaceForDeletion(tx: Queryable, namespace: Namespa
   await tx.query(
     `UPDATE namespace SET username = $2 || substr(username, length($1) + 1), enabled = false, deleted = true
      WHERE robot AND left(username, length($1) + 1) = $1 || '+'`, [namespace.username, hiddenName]);
-  await writeLog(tx, {
-    kind: namespace.organization ? 'org_delete' : 'user_delete', accountId: namespace.id, performerId: actor.performerId,
+  await logAction(tx, actor.logs ?? NO_LOG_SKIPS, {
+    kind: namespace.organization ? 'org_delete' : 'user_delete', namespace: { id: namespace.id, name: namespace.username }, performerId: actor.performerId,
     ip: actor.ip ?? null, metadata: { namespace: namespace.username },
   });
   const payload = { v: 1 as const, namespaceId: namespace.id, markerId, originalUsername: namespace.username };

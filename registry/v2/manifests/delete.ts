@@ -5,7 +5,7 @@
  * `delete_tag` per visible tag, in the same transaction. Answers 202.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { writeLog } from '../../../shared/db/logs.ts';
+import { logAction, type LogSettings } from '../../../shared/db/logs.ts';
 import { findManifestIds, manifestDigestsByIds } from '../../../shared/db/manifests.ts';
 import { withTransaction, type Queryable } from '../../../shared/db/pool.ts';
 import { endManifestTags, endTag, TagImmutableError, type EndedTag } from '../../../shared/db/tags.ts';
@@ -31,7 +31,7 @@ export async function deleteManifest(ctx: V2Context, request: FastifyRequest, re
       if (manifestId === undefined) throw new OciError('MANIFEST_UNKNOWN', undefined, { digest: ref.digest });
       ended = await endManifestTags(tx, { repositoryId: repository.id, manifestId, nowMs });
     }
-    await recordDeletion(tx, access, ended, request.ip, nowMs);
+    await recordDeletion(tx, ctx.deps.config.quay, access, ended, request.ip, nowMs);
   }).catch((error: unknown) => {
     if (error instanceof TagImmutableError) throw new OciError('DENIED', error.message, { tag: error.tag });
     throw error;
@@ -40,13 +40,13 @@ export async function deleteManifest(ctx: V2Context, request: FastifyRequest, re
   return reply.status(202).header('Content-Length', '0').send();
 }
 
-async function recordDeletion(tx: Queryable, access: RepositoryAccess, ended: readonly EndedTag[], ip: string, nowMs: number): Promise<void> {
+async function recordDeletion(tx: Queryable, logs: LogSettings, access: RepositoryAccess, ended: readonly EndedTag[], ip: string, nowMs: number): Promise<void> {
   const { repository, principal } = access;
   if (ended.length === 0) return;
   const digests = await manifestDigestsByIds(tx, [...new Set(ended.map((t) => t.manifest_id).filter((id): id is number => id !== null))]);
   for (const tag of ended.filter((t) => !t.hidden)) {
-    await writeLog(tx, {
-      kind: 'delete_tag', accountId: repository.namespace_user_id, performerId: principal.id ?? null, repositoryId: repository.id, ip,
+    await logAction(tx, logs, {
+      kind: 'delete_tag', namespace: { id: repository.namespace_user_id, name: repository.namespace }, performerId: principal.id ?? null, repositoryId: repository.id, ip,
       metadata: { tag: tag.name, repo: repository.name, namespace: repository.namespace, digest: digests.get(tag.manifest_id ?? -1) ?? null },
       datetime: new Date(nowMs),
     });

@@ -10,7 +10,7 @@
  * of deleting them between the lookup and the link.
  */
 import { findRepositoryBlobs, type BlobRow } from '../../../shared/db/blobs.ts';
-import { writeLog } from '../../../shared/db/logs.ts';
+import { logAction } from '../../../shared/db/logs.ts';
 import { findManifestIds, insertManifest, linkManifestBlobs, linkManifestChildren } from '../../../shared/db/manifests.ts';
 import type { Queryable } from '../../../shared/db/pool.ts';
 import { onManifestBlobsAdded } from '../../../shared/db/quota-hook.ts';
@@ -54,8 +54,8 @@ export async function storeManifest(ctx: V2Context, tx: Queryable, push: Manifes
     tagged: push.tag !== undefined, blobs: blobs.map((b) => ({ id: b.id, size: b.size })),
   }, ctx.deps.config);
   await keepTagged(ctx, tx, push, id, at);
-  await writeLog(tx, {
-    kind: 'push_repo', accountId: repository.namespace_user_id, performerId: push.principal.id ?? null, repositoryId: repository.id, ip: push.ip,
+  await logAction(tx, ctx.deps.config.quay, {
+    kind: 'push_repo', namespace: { id: repository.namespace_user_id, name: repository.namespace }, performerId: push.principal.id ?? null, repositoryId: repository.id, ip: push.ip,
     metadata: {
       repo: repository.name, namespace: repository.namespace, tag: push.tag ?? null, digest: manifest.digest,
       media_type: manifest.mediaType, 'user-agent': push.userAgent ?? null,
