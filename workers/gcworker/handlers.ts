@@ -58,5 +58,5 @@ async function sweep(ctx: Ctx): Promise<void> {
   const dueAtS = Math.floor(nowMs / 1000 / SWEEP_BUCKET_S) * SWEEP_BUCKET_S;
   await mapBounded(result.repositoryIds, 16, (repositoryId) =>
     ctx.enqueue(garbagecollection, { v: 1, reason: 'sweep', repositoryId, dueAtS }));
-  ctx.log.info({ repositories: result.repositoryIds.length, orphanBlobs: result.blobs, drain: result.drain }, 'gc sweep done');
+  ctx.log.info({ repositories: result.repositoryIds.length, orphanBlobs: result.blobs, drain: result.drain, uploadIntents: result.intents }, 'gc sweep done');
 }

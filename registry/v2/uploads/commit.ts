@@ -1,10 +1,13 @@
 /**
- * Recording a finished, verified upload (ARCHITECTURE.md, Push; invariant 1). In ONE transaction:
- * take the blob's digest lock (GC takes the same lock before deleting objects), then either
- * discard the upload object (the location already holds the blob) or move it to the blob's
- * content address, and record imagestorage, the placement, the repository's upload lease and the
- * outbox row that schedules GC for the moment the lease expires. The lock is held from writing
- * the final object until the rows commit, so GC never sees the object without its rows.
+ * Recording a finished, verified upload (ARCHITECTURE.md, Push; invariant 1). First an upload
+ * commit intent is committed on its own (`shared/db/upload-intents.ts`): should this process die
+ * after the move below but before the rows commit, GC finds the intent once the lease has passed
+ * and deletes the object no row points at. Then in ONE transaction: take the blob's digest lock
+ * (GC takes the same lock before deleting objects), settle the intent, then either discard the
+ * upload object (the location already holds the blob) or move it to the blob's content address,
+ * and record imagestorage, the placement, the repository's upload lease and the outbox row that
+ * schedules GC for the moment the lease expires. The lock is held from writing the
+ * final object until the rows commit, so GC never sees the object without its rows.
  */
 import { garbagecollection } from '../../../queues/garbagecollection.ts';
 import { getBlob, leaseBlob, recordBlobPlacement } from '../../../shared/db/blobs.ts';
@@ -12,6 +15,7 @@ import { lockBlobDigest } from '../../../shared/db/locks.ts';
 import { enqueueInTransaction } from '../../../shared/db/outbox.ts';
 import { withTransaction, type Queryable } from '../../../shared/db/pool.ts';
 import type { RepositoryRow } from '../../../shared/db/repositories.ts';
+import { recordUploadIntent, settleUploadIntent } from '../../../shared/db/upload-intents.ts';
 import { deleteUpload } from '../../../shared/db/uploads.ts';
 import { NotFoundError } from '../../../shared/storage/errors.ts';
 import { blobKey } from '../../../shared/storage/keys.ts';
@@ -33,9 +37,14 @@ export interface FinishedUpload {
 export async function commitBlob(ctx: V2Context, upload: FinishedUpload): Promise<void> {
   const store = ctx.deps.storage.store(upload.location);
   const locationId = (await ctx.locations()).idOf(upload.location);
+  const intentId = await recordUploadIntent(ctx.deps.db, {
+    locationId, digest: upload.digest, objectKey: blobKey(upload.digest), sizeBytes: upload.size, resolveAfter: leaseEnd(ctx),
+  });
   let duplicate = false;
   await withTransaction(ctx.deps.db, async (tx) => {
     await lockBlobDigest(tx, upload.digest);
+    // Only after a whole lease can GC have resolved it; the bytes then must not be moved into place.
+    if (!(await settleUploadIntent(tx, intentId))) throw new Error(`upload of ${upload.digest} took longer than its lease to commit`);
     duplicate = await alreadyStored(tx, store, upload, locationId);
     if (!duplicate) await moveToContentAddress(store, upload);
     const blob = await recordBlobPlacement(tx, { digest: upload.digest, size: upload.size, locationId });
@@ -52,12 +61,17 @@ export async function commitBlob(ctx: V2Context, upload: FinishedUpload): Promis
  */
 export async function leaseInTransaction(ctx: V2Context, tx: Queryable, repository: RepositoryRow, blobId: number): Promise<void> {
   const at = ctx.now();
-  const expiresAt = new Date(at + ctx.deps.config.quay.PUSH_TEMP_TAG_EXPIRATION_SEC * 1000);
+  const expiresAt = leaseEnd(ctx);
   await leaseBlob(tx, { repositoryId: repository.id, blobId, at: new Date(at), expiresAt });
   await enqueueInTransaction(tx, garbagecollection, {
     v: 1, reason: 'upload_lease', repositoryId: repository.id, dueAtS: Math.ceil(expiresAt.getTime() / 1000),
     namespace: repository.namespace, repository: repository.name,
   }, { runAt: expiresAt });
+}
+
+/** When a lease taken now expires (PUSH_TEMP_TAG_EXPIRATION_SEC from now). */
+function leaseEnd(ctx: V2Context): Date {
+  return new Date(ctx.now() + ctx.deps.config.quay.PUSH_TEMP_TAG_EXPIRATION_SEC * 1000);
 }
 
 // The location already holds these bytes when a placement says so and the object is really there

@@ -9,6 +9,7 @@ import type { Pool, Queryable } from '../pool.ts';
 import { isBlobDigest } from './blobs.ts';
 import { dryRun } from './dry-run.ts';
 import type { BlobStores } from './pending-deletions.ts';
+import { pendingUploadIntents } from './upload-intents.ts';
 
 /** One location's comparison. */
 export interface LocationAudit {
@@ -17,7 +18,7 @@ export interface LocationAudit {
   readonly objects: number;
   /** Placements recorded for this location. */
   readonly placements: number;
-  /** Objects with neither a placement nor a pending deletion here: leaked storage. */
+  /** Objects with neither a placement, a pending deletion nor an upload commit intent here: leaked storage. */
   readonly orphanObjects: string[];
   /** Placements whose object is absent: a broken blob (invariant 1 violated). */
   readonly missingObjects: string[];
@@ -36,12 +37,18 @@ export interface AuditReport {
   /** Labels no manifest links. */
   readonly danglingLabels: number[];
   readonly pendingDeletions: number;
+  /** Upload commit intents not yet settled (a push in flight, or one that died and GC has not resolved). */
+  readonly uploadIntents: number;
 }
 
 /** Audits `locations` (names in `imagestoragelocation` and in `stores`) at `nowMs`. */
 export async function auditStorage(pool: Pool, stores: BlobStores, locations: readonly string[], options: { nowMs?: number } = {}): Promise<AuditReport> {
+  const intents = await pendingUploadIntents(pool);
   const perLocation: LocationAudit[] = [];
-  for (const location of locations) perLocation.push(await auditLocation(pool, stores, location));
+  for (const location of locations) {
+    const covered = new Set(intents.filter((i) => i.location === location).map((i) => i.object_key));
+    perLocation.push(await auditLocation(pool, stores, location, covered));
+  }
   const plan = await dryRun(pool, {}, { nowMs: options.nowMs });
   const { rows: labels } = await pool.query<{ id: number }>(
     `SELECT l.id FROM label l WHERE NOT EXISTS (SELECT 1 FROM manifestlabel ml WHERE ml.label_id = l.id) ORDER BY l.id`);
@@ -52,11 +59,14 @@ export async function auditStorage(pool: Pool, stores: BlobStores, locations: re
     leases: plan.leases.map((l) => l.id), blobs: plan.blobs.map((b) => b.id),
   };
   const pendingDeletions = pending[0]!.count;
-  const settled = Object.values(collectable).every((ids) => ids.length === 0) && labels.length === 0 && pendingDeletions === 0;
-  return { ok: storageConsistent && settled, storageConsistent, locations: perLocation, collectable, danglingLabels: labels.map((l) => l.id), pendingDeletions };
+  const settled = Object.values(collectable).every((ids) => ids.length === 0) && labels.length === 0 && pendingDeletions === 0 && intents.length === 0;
+  return {
+    ok: storageConsistent && settled, storageConsistent, locations: perLocation, collectable, danglingLabels: labels.map((l) => l.id),
+    pendingDeletions, uploadIntents: intents.length,
+  };
 }
 
-async function auditLocation(db: Queryable, stores: BlobStores, location: string): Promise<LocationAudit> {
+async function auditLocation(db: Queryable, stores: BlobStores, location: string, intended: ReadonlySet<string>): Promise<LocationAudit> {
   const expected = new Set<string>();
   const { rows: placed } = await db.query<{ content_checksum: string }>(
     `SELECT s.content_checksum FROM imagestorageplacement p JOIN imagestorage s ON s.id = p.storage_id
@@ -71,7 +81,7 @@ async function auditLocation(db: Queryable, stores: BlobStores, location: string
     location,
     objects: listed.size,
     placements: expected.size,
-    orphanObjects: [...listed].filter((key) => !expected.has(key) && !pending.has(key)).sort(),
+    orphanObjects: [...listed].filter((key) => !expected.has(key) && !pending.has(key) && !intended.has(key)).sort(),
     missingObjects: [...expected].filter((key) => !listed.has(key)).sort(),
     pendingObjects: [...pending].filter((key) => listed.has(key)).length,
   };

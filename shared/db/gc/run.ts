@@ -11,6 +11,7 @@ import { drainPendingDeletions, type BlobStores, type DrainResult } from './pend
 import { purgeMarkedNamespace } from './purge-namespace.ts';
 import { purgeMarkedRepository, type PurgeOptions, type PurgeResult } from './purge-repository.ts';
 import { idWindow, maxId, orphanBlobIds, repositoriesWithExpiredGarbage, repositoriesWithOrphanManifests } from './sweep.ts';
+import { resolveUploadIntents, type IntentResult } from './upload-intents.ts';
 
 /** A locked run's outcome, or `{ locked: false }` when the target was busy. */
 export type Locked<T> = { locked: true; value: T } | { locked: false };
@@ -67,12 +68,15 @@ export interface SweepResult {
   /** Orphaned blobs collected directly. */
   readonly blobs: number;
   readonly drain: DrainResult;
+  /** Upload commit intents of pushes that died between moving their bytes and committing. */
+  readonly intents: IntentResult;
 }
 
 /**
  * One sweep tick: lists repositories with garbage (expired tags or leases, orphan manifests in this
  * tick's id window) for the caller to enqueue, collects orphaned blobs of this tick's window, and
- * retries pending storage deletions older than a minute (failed ones, or a crashed job's).
+ * retries pending storage deletions older than a minute (failed ones, or a crashed job's), and
+ * resolves the upload commit intents whose push died (their lease has passed).
  */
 export async function runSweep(pool: Pool, stores: BlobStores, options: SweepOptions): Promise<SweepResult> {
   const nowMs = options.nowMs ?? Date.now();
@@ -88,7 +92,8 @@ export async function runSweep(pool: Pool, stores: BlobStores, options: SweepOpt
   });
   // The blobs this tick orphaned are fresh records: delete their objects now rather than next minute.
   const own = await drainOwn(pool, stores, blobs.pendingIds, options);
-  return { repositoryIds, blobs: blobs.blobs, drain: addDrains(drain, own) };
+  const intents = await resolveUploadIntents(pool, stores, { listener: options.listener, signal: options.signal });
+  return { repositoryIds, blobs: blobs.blobs, drain: addDrains(drain, own), intents };
 }
 
 /**
