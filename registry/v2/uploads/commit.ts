@@ -6,7 +6,7 @@
  * (GC takes the same lock before deleting objects), settle the intent, then either discard the
  * upload object (the location already holds the blob) or move it to the blob's content address,
  * and record imagestorage, the placement, the repository's upload lease and the outbox row that
- * schedules GC for the moment the lease expires. The lock is held from writing the
+ * schedules GC for the end of the second the lease expires in. The lock is held from writing the
  * final object until the rows commit, so GC never sees the object without its rows.
  */
 import { garbagecollection } from '../../../queues/garbagecollection.ts';
@@ -63,10 +63,13 @@ export async function leaseInTransaction(ctx: V2Context, tx: Queryable, reposito
   const at = ctx.now();
   const expiresAt = leaseEnd(ctx);
   await leaseBlob(tx, { repositoryId: repository.id, blobId, at: new Date(at), expiresAt });
+  // One job per repository and second (the dedupe id), run at the END of that second as the tag
+  // path does: at the first lease's exact expiry, the leases expiring later in the same second
+  // would still be live and wait for the sweep.
+  const dueAtS = Math.ceil(expiresAt.getTime() / 1000);
   await enqueueInTransaction(tx, garbagecollection, {
-    v: 1, reason: 'upload_lease', repositoryId: repository.id, dueAtS: Math.ceil(expiresAt.getTime() / 1000),
-    namespace: repository.namespace, repository: repository.name,
-  }, { runAt: expiresAt });
+    v: 1, reason: 'upload_lease', repositoryId: repository.id, dueAtS, namespace: repository.namespace, repository: repository.name,
+  }, { runAt: new Date(dueAtS * 1000) });
 }
 
 /** When a lease taken now expires (PUSH_TEMP_TAG_EXPIRATION_SEC from now). */
