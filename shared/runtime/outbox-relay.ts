@@ -14,10 +14,10 @@
  *   removed runs again, which is safe because every job is idempotent);
  * - several relays (one per producing process) never publish the same row concurrently.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { contractFor, QUEUES } from '../../queues/index.ts';
 import { claimOutboxBatch, deleteOutboxRows, type OutboxRow } from '../db/outbox.ts';
-import { withTransaction, type Pool } from '../db/pool.ts';
+import { createClient, withTransaction, type Pool } from '../db/pool.ts';
 import type { Logger } from './logger.ts';
 import type { Producer } from './producer.ts';
 import { queueItemPuts } from './runtime-metrics.ts';
@@ -52,7 +52,8 @@ export interface OutboxRelay {
   stop(): Promise<void>;
 }
 
-const RECONNECT_MAX_MS = 30_000;
+// A Postgres restart lasts seconds: retry often enough that publishing resumes soon after it.
+const RECONNECT_MAX_MS = 5_000;
 
 /** Starts a relay; resolves once it listens (a first pass is already under way). */
 export async function startOutboxRelay(options: OutboxRelayOptions): Promise<OutboxRelay> {
@@ -108,7 +109,7 @@ class Relay implements OutboxRelay {
   /** Opens the LISTEN connection; on failure schedules a reconnect (and still returns). */
   async listen(): Promise<void> {
     if (this.stopped) return;
-    const client = new pg.Client({ connectionString: this.options.connectionString, application_name: 'quayfleet-outbox-relay' });
+    const client = createClient({ connectionString: this.options.connectionString, applicationName: 'quayfleet-outbox-relay' });
     client.on('notification', () => this.wake());
     client.on('error', (error) => this.lostListener(client, error));
     client.on('end', () => this.lostListener(client, undefined));
@@ -135,7 +136,7 @@ class Relay implements OutboxRelay {
     this.later(() => void this.listen());
   }
 
-  /** Runs `fn` after an exponential backoff (100 ms doubling to 30 s) unless stopped first. */
+  /** Runs `fn` after an exponential backoff (100 ms doubling to 5 s) unless stopped first. */
   private later(fn: () => void): void {
     const delay = Math.min(RECONNECT_MAX_MS, 100 * 2 ** Math.min(this.failures++, 10));
     const timer = setTimeout(() => { this.timers.delete(timer); if (!this.stopped) fn(); }, delay);

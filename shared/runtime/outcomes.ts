@@ -9,6 +9,7 @@
  * | DeferError              | re-delayed by `delayMs` (lock busy, not yet due)                  | no            |
  * | RateLimitedError        | the whole queue pauses `delayMs`; the job goes back to waiting    | no            |
  * |                         | (workers with `pausesOnRateLimit`; otherwise only the job waits)  |               |
+ * | Postgres unreachable    | re-delayed ~2–3 s until it answers again (`isDatabaseUnavailable`)  | no            |
  * | anything else           | retried after the backoff; dead-lettered after the last attempt   | yes           |
  *
  * Quay's names for the same ideas: JobException (retry), WorkerSleepException (defer).

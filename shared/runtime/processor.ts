@@ -5,9 +5,17 @@
  */
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { VersionedPayload } from '../../queues/contract.ts';
+import { isDatabaseUnavailable } from '../db/unavailable.ts';
 import { jobLogger } from './job-context.ts';
 import { DeferError, PermanentFailureError, RateLimitedError, type JobOutcome } from './outcomes.ts';
 import type { ActiveJob, WorkerRuntime } from './worker-runtime.ts';
+
+/**
+ * How long a job that met an unreachable Postgres waits before it runs again (plus up to a second
+ * of jitter, so a fleet's jobs do not return all at once). No attempt is spent: an outage of any
+ * length must not dead-letter work, and the job is idempotent.
+ */
+export const DATABASE_UNAVAILABLE_RETRY_MS = 2000;
 
 /** What a failed run becomes: the outcome to count and the error to give BullMQ. */
 interface MappedFailure {
@@ -74,6 +82,12 @@ async function mapFailure(
       await job.moveToDelayed(Date.now() + error.delayMs, token);
       log.debug({ delayMs: error.delayMs, reason: error.reason }, 'job deferred');
       return { outcome: 'deferred', error: new DelayedError(error.message) };
+    }
+    if (isDatabaseUnavailable(error)) {
+      const delayMs = DATABASE_UNAVAILABLE_RETRY_MS + Math.floor(Math.random() * 1000);
+      await job.moveToDelayed(Date.now() + delayMs, token);
+      log.warn({ err: error, delayMs }, 'database unavailable; job will run again without spending an attempt');
+      return { outcome: 'deferred', error: new DelayedError('database unavailable') };
     }
     if (error instanceof RateLimitedError) {
       if (!rt.pausesOnRateLimit) {

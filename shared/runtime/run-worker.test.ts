@@ -129,6 +129,24 @@ describe('runWorker', () => {
     expect(runs[2]!.at - runs[1]!.at).toBeGreaterThanOrEqual(140);
   });
 
+  it('runs a job that met an unreachable Postgres again, more times than its attempts, without spending one', { timeout: 30_000 }, async () => {
+    const unreachable = createPool({ connectionString: 'postgres://postgres@127.0.0.1:1/none', max: 1 });
+    const runs: number[] = [];
+    await start(async (_payload, ctx) => {
+      runs.push(ctx.job.attemptsMade);
+      // A terminated backend, then a refused connection twice (3 runs = the contract's attempts).
+      if (runs.length === 1) await ctx.db.query('SELECT pg_terminate_backend(pg_backend_pid())');
+      if (runs.length <= 3) await unreachable.query('SELECT 1');
+    });
+    try {
+      await producer.enqueue(queue, { v: 1, n: 31 });
+      await waitFor(async () => (await stateOf('testqueue/31')).state === 'completed', 20_000);
+      expect(runs).toEqual([0, 0, 0, 0]);
+    } finally {
+      await unreachable.end();
+    }
+  });
+
   it("retries with the contract's exponential backoff, then dead-letters after the last attempt", async () => {
     const runs: number[] = [];
     await start(async () => { runs.push(Date.now()); throw new Error('upstream unavailable'); });
