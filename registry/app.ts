@@ -10,6 +10,7 @@ import { registerAuthRoutes } from './auth/routes.ts';
 import { registerV2Routes } from './v2/index.ts';
 import { registerApiRoutes } from './api/index.ts';
 import { registerHealthRoutes } from './health.ts';
+import { registerExportedLogsRoute } from './exported-logs.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -34,5 +35,6 @@ export async function buildRegistryApp(deps: RegistryDeps): Promise<FastifyInsta
   await app.register(registerV2Routes);
   await app.register(registerApiRoutes);
   await app.register(registerHealthRoutes);
+  await app.register(registerExportedLogsRoute);
   return app;
 }

@@ -66,5 +66,7 @@ export const apiErrors = {
   forbidden: (message = 'Unauthorized') => new ApiError(403, 'insufficient_scope', message),
   notFound: (message = 'Not Found') => new ApiError(404, 'not_found', message),
   conflict: (message: string) => new ApiError(409, 'conflict', message),
+  /** Quay's answer when the configured logs model cannot serve a lookup or export (Splunk: LOG-5). */
+  notImplemented: (message = 'Method not implemented') => new ApiError(501, 'not_implemented', message),
   readOnly: () => new ApiError(503, 'read_only', 'System is currently read-only. Pulls will succeed but all write operations are currently suspended.'),
 };

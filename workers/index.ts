@@ -9,6 +9,7 @@ import { gcworker } from './gcworker/index.ts';
 import { namespacegcworker } from './namespacegcworker/index.ts';
 import { repositorygcworker } from './repositorygcworker/index.ts';
 import { quotaregistrysizeworker, quotatotalworker } from './quotatotalworker/index.ts';
+import { exportactionlogsworker } from './exportactionlogsworker/index.ts';
 
 /** A worker definition whose services the fleet process can provide. */
 export type FleetWorker = WorkerDefinition<VersionedPayload, FleetServices, unknown>;
@@ -28,6 +29,7 @@ export const WORKERS: Readonly<Record<string, FleetWorker>> = Object.fromEntries
   fleetWorker(namespacegcworker),
   fleetWorker(quotatotalworker),
   fleetWorker(quotaregistrysizeworker),
+  fleetWorker(exportactionlogsworker),
 ].map((definition) => [definition.name, definition]));
 
 /** The worker named `name`, or undefined. */

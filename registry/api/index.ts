@@ -13,6 +13,8 @@ import { registerTeamRoutes } from './teams.ts';
 import { registerUserRoutes } from './users.ts';
 import { registerGcRoutes } from './gc.ts';
 import { registerQuotaRoutes } from './quota.ts';
+import { registerLogRoutes } from './logs.ts';
+import { registerLogExportRoutes } from './log-export.ts';
 
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -41,5 +43,7 @@ export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
     await api.register(registerUserRoutes);
     await api.register(registerGcRoutes);
     await api.register(registerQuotaRoutes);
+    await api.register(registerLogRoutes);
+    await api.register(registerLogExportRoutes);
   }, { prefix: '/api/v1' });
 }

@@ -1,0 +1,157 @@
+/**
+ * Streams one export's log entries into storage in Quay's document layout:
+ *
+ *   {"export_id": "...", "details": {"start_time", "end_time", "namespace", "repository"}, "logs": [
+ *   <entry>,<entry>,...,{"terminator": true}]}
+ *
+ * Entries come from Postgres already rendered (shared/db/log-views.ts), in keyset pages, and go
+ * out through a multipart write in parts of at least the driver's minimum: memory holds one page
+ * and one part, whatever the number of rows. Query time is bounded by
+ * EXPORT_ACTION_LOGS_MAXIMUM_QUERY_TIME_SECONDS (the sum over pages, each page's statement_timeout
+ * set to what is left) and the whole stream by EXPORT_ACTION_LOGS_MAXIMUM_SECONDS.
+ */
+import type { Pool, PoolClient } from '../../shared/db/pool.ts';
+import { readLogPage, type LogCursor, type LogFilter } from '../../shared/db/log-views.ts';
+import type { MultipartWriter, ObjectStore } from '../../shared/storage/types.ts';
+
+/** Rows per keyset page. */
+export const EXPORT_PAGE_ROWS = 5000;
+/** Smallest part written, above the driver's own minimum (S3: 5 MiB). */
+const MIN_PART_BYTES = 8 * 1024 * 1024;
+
+/** Thrown when a time limit cut the export off (Quay's LogsIterationTimeout: status `timedout`). */
+export class ExportTimedOutError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ExportTimedOutError';
+  }
+}
+
+export interface ExportLimits {
+  /** Sum of page query times allowed (ms). */
+  readonly maxQueryMs: number;
+  /** Wall time allowed for the whole stream (ms). */
+  readonly maxTotalMs: number;
+}
+
+/** What the document header names. */
+export interface ExportHeader {
+  readonly exportId: string;
+  readonly start: Date;
+  readonly end: Date;
+  readonly namespace: string;
+  readonly repository: string | null;
+}
+
+/** Rows and bytes written. */
+export interface ExportResult {
+  readonly rows: number;
+  readonly bytes: number;
+}
+
+/**
+ * Writes the document to `key` in `store` and completes the upload. On any failure (including a
+ * timeout or `signal`) the multipart upload is aborted and the error rethrown.
+ */
+export async function streamExport(
+  db: Pool, store: ObjectStore, key: string, header: ExportHeader, filter: LogFilter, limits: ExportLimits, signal: AbortSignal,
+): Promise<ExportResult> {
+  const writer = await store.createMultipart(key, { contentType: 'application/json' });
+  const parts = new PartBuffer(writer, Math.max(MIN_PART_BYTES, store.minPartBytes));
+  const client = await db.connect();
+  const startedMs = Date.now();
+  let queryMs = 0;
+  let rows = 0;
+  try {
+    parts.append(`{"export_id": ${JSON.stringify(header.exportId)}, "details": ${JSON.stringify({
+      start_time: rfc2822(header.start), end_time: rfc2822(header.end), namespace: header.namespace, repository: header.repository,
+    })}, "logs": [`);
+    let cursor: LogCursor | undefined;
+    for (;;) {
+      if (signal.aborted) throw new Error('export interrupted by shutdown');
+      const remainingQueryMs = limits.maxQueryMs - queryMs;
+      if (remainingQueryMs <= 0) throw new ExportTimedOutError(`log queries took more than ${limits.maxQueryMs} ms`);
+      if (Date.now() - startedMs > limits.maxTotalMs) throw new ExportTimedOutError(`export took more than ${limits.maxTotalMs} ms`);
+      const before = Date.now();
+      const page = await timedPage(client, filter, cursor, remainingQueryMs);
+      queryMs += Date.now() - before;
+      if (page.length === 0) break;
+      // One string per page: the entries, each followed by a comma, as Quay writes them.
+      parts.append(page.map((row) => row.json).join(',') + ',');
+      await parts.flushFull();
+      rows += page.length;
+      const last = page[page.length - 1]!;
+      cursor = { datetime: last.datetime, id: last.id };
+      if (page.length < EXPORT_PAGE_ROWS) break;
+    }
+    parts.append('{"terminator": true}]}');
+    await parts.flushAll();
+    await writer.complete();
+    return { rows, bytes: parts.bytes };
+  } catch (error) {
+    await writer.abort().catch(() => undefined);
+    throw error;
+  } finally {
+    await client.query('RESET statement_timeout').catch(() => undefined);
+    client.release();
+  }
+}
+
+async function timedPage(client: PoolClient, filter: LogFilter, cursor: LogCursor | undefined, timeoutMs: number) {
+  await client.query(`SET statement_timeout = ${Math.max(1, Math.ceil(timeoutMs))}`);
+  try {
+    return await readLogPage(client, filter, { direction: 'asc', limit: EXPORT_PAGE_ROWS, cursor });
+  } catch (error) {
+    // 57014 query_canceled: the statement_timeout fired.
+    if ((error as { code?: string }).code === '57014') throw new ExportTimedOutError(`a log query ran past the ${timeoutMs} ms left`);
+    throw error;
+  }
+}
+
+/** A date as Python's email.utils.formatdate writes it ("Wed, 01 Jan 2020 00:00:00 -0000"). */
+export function rfc2822(date: Date): string {
+  return date.toUTCString().replace('GMT', '-0000');
+}
+
+/** Collects text into parts of `partBytes` and hands full parts to the multipart writer. */
+class PartBuffer {
+  private chunks: Buffer[] = [];
+  private pending = 0;
+  private partNumber = 0;
+  bytes = 0;
+
+  constructor(private readonly writer: MultipartWriter, private readonly partBytes: number) {}
+
+  append(text: string): void {
+    const chunk = Buffer.from(text, 'utf8');
+    this.chunks.push(chunk);
+    this.pending += chunk.length;
+    this.bytes += chunk.length;
+  }
+
+  /** Writes a part when at least `partBytes` are pending (the remainder stays for the next part). */
+  async flushFull(): Promise<void> {
+    if (this.pending < this.partBytes) return;
+    const all = Buffer.concat(this.chunks, this.pending);
+    const whole = Math.floor(all.length / this.partBytes) * this.partBytes;
+    for (let offset = 0; offset < whole; offset += this.partBytes) {
+      await this.writePart(all.subarray(offset, offset + this.partBytes));
+    }
+    const rest = Buffer.from(all.subarray(whole));
+    this.chunks = rest.length > 0 ? [rest] : [];
+    this.pending = rest.length;
+  }
+
+  /** Writes everything pending as the last part. */
+  async flushAll(): Promise<void> {
+    await this.flushFull();
+    if (this.pending > 0 || this.partNumber === 0) await this.writePart(Buffer.concat(this.chunks, this.pending));
+    this.chunks = [];
+    this.pending = 0;
+  }
+
+  private async writePart(body: Buffer): Promise<void> {
+    this.partNumber += 1;
+    await this.writer.writePart(this.partNumber, body, body.length);
+  }
+}
