@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { logAction, type LogKind } from '../../shared/db/logs.ts';
-import { getManifestByDigest } from '../../shared/db/manifests.ts';
+import { findManifestIds } from '../../shared/db/manifests.ts';
 import { getNamespaceById } from '../../shared/db/namespaces.ts';
 import { withTransaction, type Queryable } from '../../shared/db/pool.ts';
 import { RepositoryState, type RepositoryRow } from '../../shared/db/repositories.ts';
@@ -97,7 +97,8 @@ async function expireTag(app: FastifyInstance, request: FastifyRequest): Promise
       const ended = await endTag(tx, { repositoryId: target.repo.id, name: target.tag, nowMs: target.nowMs });
       manifestId = ended[0]?.manifest_id ?? null;
     } else {
-      manifestId = (await getManifestByDigest(tx, target.repo.id, body.manifest_digest!))?.id ?? null;
+      // Ended history rows point at manifests no alive tag keeps: any stored row of the repository counts.
+      manifestId = (await findManifestIds(tx, target.repo.id, [body.manifest_digest!])).get(body.manifest_digest!) ?? null;
     }
     const moved = manifestId === null ? 0 : await expireTagHistory(tx, { repositoryId: target.repo.id, name: target.tag, manifestId, nowMs: target.nowMs, windowS: target.windowS });
     if (moved === 0) throw apiErrors.notFound();

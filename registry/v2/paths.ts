@@ -67,6 +67,15 @@ export function parseReference(reference: string): { digest: string } | { tag: s
   return { tag: reference };
 }
 
+/**
+ * A manifest reference as GET, HEAD and DELETE read it: a tag or a sha256 digest, or undefined for
+ * anything else (it names no manifest, so those answer 404 MANIFEST_UNKNOWN; PUT uses parseReference).
+ */
+export function lookupReference(reference: string): { digest: string } | { tag: string } | undefined {
+  if (SHA256.test(reference)) return { digest: reference };
+  return TAG.test(reference) ? { tag: reference } : undefined;
+}
+
 /** The path prefix of a repository's endpoints: `/v2/<namespace>/<repository>`. */
 export function repositoryPath(name: RepositoryName): string {
   return `/v2/${name.full}`;

@@ -83,24 +83,36 @@ export async function findManifestIds(db: Queryable, repositoryId: number, diges
   return new Map(rows.map((row) => [row.digest, row.id]));
 }
 
+/**
+ * Quay's lookup_manifest (allow_hidden): a manifest is served while it is reachable, that is an
+ * alive tag (visible or hidden: a push-by-digest lease, a referrer's tag) points at it, or at an
+ * index that lists it as a child. A manifest whose tags all ended stays a row (for the time
+ * machine, until GC) but is unknown to pulls at once. `m` is the manifest, `$3` the instant.
+ */
+const REACHABLE = `(EXISTS (SELECT 1 FROM tag t WHERE t.manifest_id = m.id AND (t.lifetime_end_ms IS NULL OR t.lifetime_end_ms > $3))
+  OR EXISTS (SELECT 1 FROM manifestchild c JOIN tag p ON p.manifest_id = c.manifest_id
+             WHERE c.child_manifest_id = m.id AND (p.lifetime_end_ms IS NULL OR p.lifetime_end_ms > $3)))`;
+
 // Pull-path queries are named (prepared once per connection): planning costs more than running them.
 
-/** The manifest `digest` of repository `repositoryId` with its bytes, or undefined. */
-export async function getManifestByDigest(db: Queryable, repositoryId: number, digest: string): Promise<ManifestRow | undefined> {
+/** The manifest `digest` of repository `repositoryId` with its bytes, while reachable at `nowMs`; else undefined. One indexed query. */
+export async function getManifestByDigest(db: Queryable, repositoryId: number, digest: string, nowMs: number): Promise<ManifestRow | undefined> {
   const { rows } = await db.query<ManifestRow>({
     name: 'manifests.getManifestByDigest',
-    text: `SELECT id, digest, media_type, manifest_bytes, layers_compressed_size FROM manifest WHERE repository_id = $1 AND digest = $2`,
-    values: [repositoryId, digest],
+    text: `SELECT m.id, m.digest, m.media_type, m.manifest_bytes, m.layers_compressed_size FROM manifest m
+           WHERE m.repository_id = $1 AND m.digest = $2 AND ${REACHABLE}`,
+    values: [repositoryId, digest, nowMs],
   });
   return rows[0];
 }
 
-/** Like getManifestByDigest without the bytes (HEAD). */
-export async function headManifestByDigest(db: Queryable, repositoryId: number, digest: string): Promise<ManifestHeadRow | undefined> {
+/** Like getManifestByDigest without the bytes (HEAD, and DELETE's lookup). */
+export async function headManifestByDigest(db: Queryable, repositoryId: number, digest: string, nowMs: number): Promise<ManifestHeadRow | undefined> {
   const { rows } = await db.query<ManifestHeadRow>({
     name: 'manifests.headManifestByDigest',
-    text: `SELECT id, digest, media_type, octet_length(manifest_bytes) AS size FROM manifest WHERE repository_id = $1 AND digest = $2`,
-    values: [repositoryId, digest],
+    text: `SELECT m.id, m.digest, m.media_type, octet_length(m.manifest_bytes) AS size FROM manifest m
+           WHERE m.repository_id = $1 AND m.digest = $2 AND ${REACHABLE}`,
+    values: [repositoryId, digest, nowMs],
   });
   return rows[0];
 }
@@ -115,8 +127,9 @@ export interface ReferrerRow {
 }
 
 /**
- * Manifests of repository `repositoryId` whose subject is `subject` and that some alive tag (hidden
- * or not) still keeps at instant `nowMs`, optionally only those of `artifactType`; oldest first.
+ * Manifests of repository `repositoryId` whose subject is `subject` and that are reachable at
+ * instant `nowMs` (as getManifestByDigest decides), optionally only those of `artifactType`;
+ * oldest first.
  */
 export async function listReferrers(
   db: Queryable, input: { repositoryId: number; subject: string; artifactType?: string; nowMs: number; limit: number },
@@ -124,10 +137,9 @@ export async function listReferrers(
   const { rows } = await db.query<ReferrerRow>(
     `SELECT m.digest, m.media_type, m.artifact_type, octet_length(m.manifest_bytes) AS size, m.manifest_bytes
      FROM manifest m
-     WHERE m.repository_id = $1 AND m.subject = $2 AND ($3::text IS NULL OR m.artifact_type = $3)
-       AND EXISTS (SELECT 1 FROM tag t WHERE t.manifest_id = m.id AND (t.lifetime_end_ms IS NULL OR t.lifetime_end_ms > $4))
+     WHERE m.repository_id = $1 AND m.subject = $2 AND ($4::text IS NULL OR m.artifact_type = $4) AND ${REACHABLE}
      ORDER BY m.id LIMIT $5`,
-    [input.repositoryId, input.subject, input.artifactType ?? null, input.nowMs, input.limit]);
+    [input.repositoryId, input.subject, input.nowMs, input.artifactType ?? null, input.limit]);
   return rows;
 }
 

@@ -1,24 +1,29 @@
 /**
  * `DELETE /v2/<name>/manifests/<tag|digest>`: by tag, ends the tag; by digest, ends every alive
- * tag on the manifest (hidden ones too). Data is left to GC: the outbox schedules the
- * repository's `garbagecollection` job for when the ended tags leave the time machine. Logs
- * `delete_tag` per visible tag, in the same transaction. Answers 202.
+ * tag on the manifest (hidden ones too, as Quay's delete_tags_for_manifest), so pulls by that
+ * digest answer MANIFEST_UNKNOWN at once while the row stays for the time machine. Data is left
+ * to GC: the outbox schedules the repository's `garbagecollection` job for when the ended tags
+ * leave the time machine. Logs `delete_tag` per visible tag, in the same transaction. Answers 202;
+ * 404 MANIFEST_UNKNOWN for a manifest that is not reachable, or that no tag of its own points at
+ * (a child reachable only through its index, as Quay), and for a reference that is neither a tag
+ * nor a digest.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { logAction, type LogSettings } from '../../../shared/db/logs.ts';
-import { findManifestIds, manifestDigestsByIds } from '../../../shared/db/manifests.ts';
+import { headManifestByDigest, manifestDigestsByIds } from '../../../shared/db/manifests.ts';
 import { withTransaction, type Queryable } from '../../../shared/db/pool.ts';
 import { endManifestTags, endTag, TagImmutableError, type EndedTag } from '../../../shared/db/tags.ts';
 import { authorizeRepository, type RepositoryAccess } from '../../auth/access.ts';
 import { OciError } from '../../errors.ts';
 import type { V2Context } from '../context.ts';
-import { parseReference, type RepositoryName } from '../paths.ts';
+import { lookupReference, type RepositoryName } from '../paths.ts';
 import { scheduleCollectionOfEndedTags } from './collection.ts';
 
 /** Handles DELETE of a manifest or tag. */
 export async function deleteManifest(ctx: V2Context, request: FastifyRequest, reply: FastifyReply, name: RepositoryName, reference: string): Promise<FastifyReply> {
-  const ref = parseReference(reference);
+  const ref = lookupReference(reference);
   const access = await authorizeRepository(request, name.namespace, name.repository, 'delete');
+  if (!ref) throw new OciError('MANIFEST_UNKNOWN', undefined, { reference });
   const { repository } = access;
   const nowMs = ctx.now();
   await withTransaction(ctx.deps.db, async (tx) => {
@@ -27,9 +32,10 @@ export async function deleteManifest(ctx: V2Context, request: FastifyRequest, re
       ended = await endTag(tx, { repositoryId: repository.id, name: ref.tag, nowMs });
       if (ended.length === 0) throw new OciError('MANIFEST_UNKNOWN', undefined, { tag: ref.tag });
     } else {
-      const manifestId = (await findManifestIds(tx, repository.id, [ref.digest])).get(ref.digest);
-      if (manifestId === undefined) throw new OciError('MANIFEST_UNKNOWN', undefined, { digest: ref.digest });
-      ended = await endManifestTags(tx, { repositoryId: repository.id, manifestId, nowMs });
+      const manifest = await headManifestByDigest(tx, repository.id, ref.digest, nowMs);
+      if (!manifest) throw new OciError('MANIFEST_UNKNOWN', undefined, { digest: ref.digest });
+      ended = await endManifestTags(tx, { repositoryId: repository.id, manifestId: manifest.id, nowMs });
+      if (ended.length === 0) throw new OciError('MANIFEST_UNKNOWN', 'manifest is only reachable through an index', { digest: ref.digest });
     }
     await recordDeletion(tx, ctx.deps.config.quay, access, ended, request.ip, nowMs);
   }).catch((error: unknown) => {

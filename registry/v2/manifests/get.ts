@@ -1,7 +1,9 @@
 /**
  * `GET`/`HEAD /v2/<name>/manifests/<tag|digest>`: the stored bytes, byte-exact, with their media
- * type. One indexed query after authorization (tag -> manifest join, or (repository, digest)).
- * Counts Quay's pull metrics on GET.
+ * type. One indexed query after authorization (tag -> manifest join, or (repository, digest) while
+ * the manifest is reachable). A reference that is neither a tag nor a digest names no manifest:
+ * 404 MANIFEST_UNKNOWN, as the OCI specification and distribution answer. Counts Quay's pull
+ * metrics on GET.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { getManifestByDigest, headManifestByDigest } from '../../../shared/db/manifests.ts';
@@ -10,22 +12,24 @@ import { authorizeRepository } from '../../auth/access.ts';
 import { OciError } from '../../errors.ts';
 import { imagePulledBytes, imagePulls } from '../../metrics.ts';
 import type { V2Context } from '../context.ts';
-import { parseReference, type RepositoryName } from '../paths.ts';
+import { lookupReference, type RepositoryName } from '../paths.ts';
 
 /** Handles GET and HEAD of a manifest. */
 export async function getManifest(ctx: V2Context, request: FastifyRequest, reply: FastifyReply, name: RepositoryName, reference: string): Promise<FastifyReply> {
   const head = request.method === 'HEAD';
-  const ref = parseReference(reference);
-  const refLabel = 'tag' in ref ? 'tag' : 'manifest';
+  const ref = lookupReference(reference);
+  const refLabel = ref && 'tag' in ref ? 'tag' : 'manifest';
   try {
     const { repository } = await authorizeRepository(request, name.namespace, name.repository, 'pull');
+    if (!ref) throw new OciError('MANIFEST_UNKNOWN', undefined, { reference });
     const { db } = ctx.deps;
+    const nowMs = ctx.now();
     if (head) {
-      const row = 'tag' in ref ? await headTaggedManifest(db, repository.id, ref.tag, ctx.now()) : await headManifestByDigest(db, repository.id, ref.digest);
+      const row = 'tag' in ref ? await headTaggedManifest(db, repository.id, ref.tag, nowMs) : await headManifestByDigest(db, repository.id, ref.digest, nowMs);
       if (!row) throw new OciError('MANIFEST_UNKNOWN', undefined, ref);
       return manifestHeaders(reply, row.digest, row.media_type, row.size).send();
     }
-    const row = 'tag' in ref ? await getTaggedManifest(db, repository.id, ref.tag, ctx.now()) : await getManifestByDigest(db, repository.id, ref.digest);
+    const row = 'tag' in ref ? await getTaggedManifest(db, repository.id, ref.tag, nowMs) : await getManifestByDigest(db, repository.id, ref.digest, nowMs);
     if (!row) throw new OciError('MANIFEST_UNKNOWN', undefined, ref);
     imagePulls.inc({ protocol: 'v2', ref: refLabel, status: 200 });
     imagePulledBytes.inc({ protocol: 'v2' }, row.layers_compressed_size ?? 0);

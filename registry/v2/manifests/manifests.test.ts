@@ -52,6 +52,21 @@ describe('manifest validation', () => {
     expect([wrongSize.statusCode, errorCode(wrongSize)]).toEqual([400, 'MANIFEST_INVALID']);
   });
 
+  it.each(['.INVALID_MANIFEST_NAME', '-dash', 'a'.repeat(129), 'sha256:abc', 'sha256:' + 'A'.repeat(64), 'md5:' + 'a'.repeat(32), 'tag+plus'])(
+    'answers 404 MANIFEST_UNKNOWN to GET, HEAD and DELETE of %s (neither a tag nor a digest), 400 to PUT', async (reference) => {
+      const url = `/v2/${repo}/manifests/${encodeURIComponent(reference)}`;
+      for (const method of ['GET', 'DELETE'] as const) {
+        const response = await client.request(method, url);
+        expect([method, response.statusCode, errorCode(response)]).toEqual([method, 404, 'MANIFEST_UNKNOWN']);
+      }
+      expect((await client.request('HEAD', url)).statusCode).toBe(404);
+      const put = await client.request('PUT', url, { headers: { 'content-type': OCI_IMAGE_MANIFEST }, payload: imageManifest(Buffer.from('{}'), []).bytes });
+      expect(put.statusCode).toBe(400);
+      expect(['TAG_INVALID', 'DIGEST_INVALID']).toContain(errorCode(put));
+      // Authorization still comes first: no token, no answer about the manifest.
+      expect((await new V2Client(registry.app).request('GET', url)).statusCode).toBe(401);
+    });
+
   it('applies ALLOWED_OCI_ARTIFACT_TYPES', async () => {
     const config = Buffer.from('{}');
     await client.uploadBlob(repo, config);
