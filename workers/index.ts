@@ -7,6 +7,7 @@ import type { WorkerDefinition } from '../shared/runtime/worker.ts';
 import type { FleetServices } from './services.ts';
 import { gcworker } from './gcworker/index.ts';
 import { namespacegcworker } from './namespacegcworker/index.ts';
+import { notificationworker } from './notificationworker/index.ts';
 import { repositorygcworker } from './repositorygcworker/index.ts';
 import { quotaregistrysizeworker, quotatotalworker } from './quotatotalworker/index.ts';
 import { exportactionlogsworker } from './exportactionlogsworker/index.ts';
@@ -30,6 +31,7 @@ export const WORKERS: Readonly<Record<string, FleetWorker>> = Object.fromEntries
   fleetWorker(quotatotalworker),
   fleetWorker(quotaregistrysizeworker),
   fleetWorker(exportactionlogsworker),
+  fleetWorker(notificationworker),
 ].map((definition) => [definition.name, definition]));
 
 /** The worker named `name`, or undefined. */

@@ -72,6 +72,7 @@ export class JobContextBase<K = unknown> implements JobTools<K> {
       attemptsMade: job.attemptsMade,
       maxAttempts: job.opts.attempts ?? 1,
       scheduleId: job.repeatJobKey,
+      createdAtMs: job.timestamp,
     });
   }
 

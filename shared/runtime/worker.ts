@@ -37,6 +37,8 @@ export interface JobInfo {
   readonly maxAttempts: number;
   /** The schedule id when a scheduler tick created this job. */
   readonly scheduleId: string | undefined;
+  /** When the job was added to its queue (epoch ms), for event-to-completion latencies. */
+  readonly createdAtMs: number;
 }
 
 /** The helpers the runtime hands a handler beside its services. */

@@ -1,0 +1,259 @@
+/**
+ * The notificationworker on real Postgres, Redis and a loopback webhook receiver: delivery with
+ * Quay's body or a template, failures (500, timeout, redirect) counted until the notification is
+ * disabled, reset, SSRF refusal at delivery, at most once per (notification, event id) including
+ * a worker SIGKILLed after its POST left.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { notification, type NotificationPayload } from '../../queues/notification.ts';
+import { parseConfig, type Config } from '../../shared/config/index.ts';
+import { registry } from '../../shared/metrics/index.ts';
+import { createProducer, type Producer } from '../../shared/runtime/producer.ts';
+import { runWorker, type RunningWorker } from '../../shared/runtime/run-worker.ts';
+import { captureLogger, waitFor } from '../../shared/runtime/test-support/index.ts';
+import { createTestDatabase, type TestDatabase } from '../../test/helpers/db.ts';
+import { REDIS_URL, uniquePrefix } from '../../test/helpers/redis.ts';
+import { deliveryState } from './deliveries.ts';
+import { notificationworker } from './index.ts';
+import { startReceiver, type Receiver } from './test-support/receiver.ts';
+
+let db: TestDatabase;
+let receiver: Receiver;
+let producer: Producer;
+let prefix: string;
+let repositoryId: number;
+let running: RunningWorker[] = [];
+const rawConfig = { SSRF_ALLOWED_HOSTS: ['127.0.0.1'], NOTIFICATION_SEND_TIMEOUT: 1 };
+const config = parseConfig(rawConfig);
+
+beforeAll(async () => {
+  db = await createTestDatabase('notificationworker');
+  receiver = await startReceiver();
+  prefix = uniquePrefix('notificationworker');
+  producer = createProducer({ url: REDIS_URL, prefix });
+  const { rows: [ns] } = await db.pool.query<{ id: number }>(`INSERT INTO namespace (username, email) VALUES ('acme', 'acme@example.com') RETURNING id`);
+  const { rows: [repo] } = await db.pool.query<{ id: number }>(`INSERT INTO repository (namespace_user_id, name) VALUES ($1, 'app') RETURNING id`, [ns!.id]);
+  repositoryId = repo!.id;
+});
+afterEach(async () => {
+  await Promise.all(running.map((w) => w.stop(2000)));
+  running = [];
+});
+afterAll(async () => {
+  await producer.queue(notification.name).obliterate({ force: true });
+  await producer.close();
+  await receiver.close();
+  await db.drop();
+});
+
+async function start(workerConfig: Config = config): Promise<void> {
+  const worker = await runWorker(notificationworker, {
+    config: workerConfig, services: { db: db.pool, config: workerConfig }, redis: { url: REDIS_URL, prefix }, log: captureLogger().log,
+    lease: { lockDurationMs: 1000, stalledIntervalMs: 500 },
+  });
+  if (!worker.disabled) running.push(worker);
+}
+
+async function addNotification(method: string, methodConfig: Record<string, unknown>, options: { event?: string; eventConfig?: Record<string, unknown> } = {}): Promise<string> {
+  const { rows } = await db.pool.query<{ uuid: string }>(
+    `INSERT INTO repositorynotification (repository_id, event, method, config_json, event_config_json) VALUES ($1, $2, $3, $4, $5) RETURNING uuid::text`,
+    [repositoryId, options.event ?? 'repo_push', method, methodConfig, options.eventConfig ?? {}]);
+  return rows[0]!.uuid;
+}
+
+const eventData = { repository: 'acme/app', namespace: 'acme', name: 'app', docker_url: 'localhost:8080/acme/app', homepage: 'http://localhost:8080/repository/acme/app', updated_tags: ['v1'] };
+
+function payload(notificationUuid: string, extra: Partial<NotificationPayload> = {}): NotificationPayload {
+  return { v: 1, notificationUuid, eventId: randomUUID(), event: 'repo_push', eventData, performerData: {}, ...extra };
+}
+
+async function settled(p: NotificationPayload): Promise<string> {
+  const id = notification.dedupeId(p);
+  return waitFor(async () => {
+    const job = await producer.queue(notification.name).getJob(id);
+    const state = await job?.getState();
+    // A failed attempt waits 30 s for its retry: 'delayed' is as settled as the test needs.
+    return state === 'completed' || state === 'failed' || (state === 'delayed' && (job?.attemptsMade ?? 0) > 0) ? state : undefined;
+  }, 15_000);
+}
+
+async function failures(uuid: string): Promise<number> {
+  const { rows } = await db.pool.query<{ n: number }>(`SELECT number_of_failures AS n FROM repositorynotification WHERE uuid = $1`, [uuid]);
+  return rows[0]!.n;
+}
+
+async function metricValue(name: string, labels: Record<string, string>): Promise<number> {
+  const values = (await registry.getSingleMetric(name)!.get()).values;
+  return values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((n, v) => n + v.value, 0);
+}
+
+describe('notificationworker', () => {
+  it('POSTs Quay\'s body (the event_data) to a webhook and records the success', async () => {
+    await start();
+    const uuid = await addNotification('webhook', { url: `${receiver.url}/ok/plain` });
+    const p = payload(uuid);
+    const arrived = receiver.next('/ok/plain');
+    await producer.enqueue(notification, p);
+    expect((await arrived).body).toEqual(eventData);
+    expect(await settled(p)).toBe('completed');
+    expect(await deliveryState(db.pool, uuid, p.eventId)).toEqual({ state: 'delivered', attempts: 1 });
+    const { rows } = await db.pool.query(`SELECT last_ran_ms FROM repositorynotification WHERE uuid = $1`, [uuid]);
+    expect(rows[0]!.last_ran_ms).toBeGreaterThan(0);
+  });
+
+  it('applies a webhook template to the event data', async () => {
+    await start();
+    const template = JSON.stringify({ text: '${repository} got ${updated_tags[0]}', tags: '${updated_tags}', missing: '${nope.x}' });
+    const uuid = await addNotification('webhook', { url: `${receiver.url}/ok/template`, template });
+    const arrived = receiver.next('/ok/template');
+    await producer.enqueue(notification, payload(uuid));
+    expect((await arrived).body).toEqual({ text: 'acme/app got v1', tags: ['v1'], missing: '(none)' });
+  });
+
+  it('counts a 500, a timeout and a redirect as failures; the third in a row disables the notification until reset', async () => {
+    await start();
+    const uuid = await addNotification('webhook', { url: `${receiver.url}/fail` });
+    const disabledBefore = await metricValue('quayfleet_notifications_disabled_total', { method: 'webhook' });
+    const first = payload(uuid);
+    await producer.enqueue(notification, first);
+    expect(await settled(first)).toBe('delayed');
+    expect(await failures(uuid)).toBe(1);
+    expect(await deliveryState(db.pool, uuid, first.eventId)).toMatchObject({ state: 'failed' });
+
+    await db.pool.query(`UPDATE repositorynotification SET config_json = $2 WHERE uuid = $1`, [uuid, { url: `${receiver.url}/hang` }]);
+    const second = payload(uuid);
+    const started = Date.now();
+    await producer.enqueue(notification, second);
+    expect(await settled(second)).toBe('delayed');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(await failures(uuid)).toBe(2);
+
+    await db.pool.query(`UPDATE repositorynotification SET config_json = $2 WHERE uuid = $1`, [uuid, { url: `${receiver.url}/redirect` }]);
+    const third = payload(uuid);
+    await producer.enqueue(notification, third);
+    // The third failure disables it: the job ends instead of retrying.
+    expect(await settled(third)).toBe('completed');
+    expect(await failures(uuid)).toBe(3);
+    expect(receiver.received.filter((r) => r.path === '/ok')).toEqual([]);
+    expect(await metricValue('quayfleet_notifications_disabled_total', { method: 'webhook' })).toBe(disabledBefore + 1);
+    expect(await metricValue('quayfleet_notifications_disabled', { method: 'webhook' })).toBeGreaterThanOrEqual(1);
+
+    // Disabled: a fourth event is dropped without any request.
+    await db.pool.query(`UPDATE repositorynotification SET config_json = $2 WHERE uuid = $1`, [uuid, { url: `${receiver.url}/ok/after` }]);
+    const fourth = payload(uuid);
+    await producer.enqueue(notification, fourth);
+    expect(await settled(fourth)).toBe('completed');
+    expect(receiver.received.filter((r) => r.path === '/ok/after')).toEqual([]);
+    expect(await deliveryState(db.pool, uuid, fourth.eventId)).toBeUndefined();
+
+    // Below the limit again (the API's reset is tested in registry/api/notifications.test.ts): delivered,
+    // and a success puts the count of consecutive failures back to 0.
+    await db.pool.query(`UPDATE repositorynotification SET number_of_failures = 2 WHERE uuid = $1`, [uuid]);
+    const fifth = payload(uuid);
+    const arrived = receiver.next('/ok/after');
+    await producer.enqueue(notification, fifth);
+    await arrived;
+    expect(await settled(fifth)).toBe('completed');
+    expect(await failures(uuid)).toBe(0);
+  }, 30_000);
+
+  it('refuses a private target at delivery when SSRF_ALLOWED_HOSTS does not allow it', async () => {
+    await start(parseConfig({ NOTIFICATION_SEND_TIMEOUT: 1 }));
+    const uuid = await addNotification('webhook', { url: `${receiver.url}/ok/ssrf` });
+    const p = payload(uuid);
+    await producer.enqueue(notification, p);
+    expect(await settled(p)).toBe('delayed');
+    expect(receiver.received.filter((r) => r.path === '/ok/ssrf')).toEqual([]);
+    expect((await db.pool.query(`SELECT last_error FROM notificationdelivery WHERE event_id = $1`, [p.eventId])).rows[0].last_error).toMatch(/loopback/);
+  });
+
+  it('filters vulnerability_found by the notification\'s minimum severity', async () => {
+    await start();
+    const uuid = await addNotification('webhook', { url: `${receiver.url}/ok/vuln` }, { event: 'vulnerability_found', eventConfig: { vulnerability: { priority: 'High' } } });
+    const vulnerable = (priority: string) => payload(uuid, {
+      event: 'vulnerability_found', eventData: { ...eventData, tags: ['v1'], vulnerability: { id: 'CVE-1', priority, description: 'd', link: '', has_fix: false } },
+    });
+    const low = vulnerable('Low');
+    await producer.enqueue(notification, low);
+    expect(await settled(low)).toBe('completed');
+    const critical = vulnerable('Critical');
+    const arrived = receiver.next('/ok/vuln');
+    await producer.enqueue(notification, critical);
+    expect(((await arrived).body as { vulnerability: { priority: string } }).vulnerability.priority).toBe('Critical');
+    expect(receiver.received.filter((r) => r.path === '/ok/vuln')).toHaveLength(1);
+  });
+
+  it('sends Quay\'s Slack message', async () => {
+    await start();
+    const uuid = await addNotification('slack', { url: `${receiver.url}/ok/slack` });
+    const arrived = receiver.next('/ok/slack');
+    await producer.enqueue(notification, payload(uuid));
+    expect((await arrived).body).toEqual({
+      text: 'Repository acme/app updated', username: 'quayiobot',
+      attachments: [{
+        fallback: 'Repository acme/app updated', color: 'good', mrkdwn_in: ['text'],
+        text: 'Repository <http://localhost:8080/repository/acme/app|acme/app> has been pushed with the following tags updated: v1',
+      }],
+    });
+  });
+
+  it('stores quay_notification rows for the target user', async () => {
+    await start();
+    const { rows: [user] } = await db.pool.query<{ id: number }>(`INSERT INTO namespace (username) VALUES ('carol') RETURNING id`);
+    const uuid = await addNotification('quay_notification', { target: { kind: 'user', name: 'carol' } });
+    const p = payload(uuid);
+    await producer.enqueue(notification, p);
+    expect(await settled(p)).toBe('completed');
+    const { rows } = await db.pool.query(`SELECT kind, metadata_json FROM notification WHERE target_id = $1`, [user!.id]);
+    expect(rows).toEqual([{ kind: 'repo_push', metadata_json: eventData }]);
+  });
+
+  it('delivers an event id at most once: a republished job is a no-op', async () => {
+    await start();
+    const uuid = await addNotification('webhook', { url: `${receiver.url}/ok/once` });
+    const p = payload(uuid);
+    const arrived = receiver.next('/ok/once');
+    await producer.enqueue(notification, p);
+    await arrived;
+    expect(await settled(p)).toBe('completed');
+    // The completed job is gone (retention ended, Redis flushed): the outbox republishes it.
+    await (await producer.queue(notification.name).getJob(notification.dedupeId(p)))!.remove();
+    await producer.enqueue(notification, p);
+    expect(await settled(p)).toBe('completed');
+    expect(receiver.received.filter((r) => r.path === '/ok/once')).toHaveLength(1);
+    expect(await metricValue('quayfleet_notification_deliveries_total', { method: 'webhook', outcome: 'duplicate' })).toBeGreaterThanOrEqual(1);
+  });
+
+  it('does not deliver again when the worker is SIGKILLed after its POST left', async () => {
+    const uuid = await addNotification('webhook', { url: `${receiver.url}/hold` });
+    const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'workers/notificationworker/test-support/child.ts'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, QF_DATABASE_URL: db.url, QF_REDIS_URL: REDIS_URL, QF_PREFIX: prefix, QF_CONFIG: JSON.stringify({ ...rawConfig, NOTIFICATION_SEND_TIMEOUT: 30 }) },
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.on('data', (chunk: Buffer) => { if (chunk.toString().includes('ready')) resolve(); });
+        child.on('exit', (code) => reject(new Error(`child exited ${code}`)));
+      });
+      const p = payload(uuid);
+      const arrived = receiver.next('/hold');
+      await producer.enqueue(notification, p);
+      await arrived;
+      // The target has the event; the worker dies before it hears back.
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+      receiver.release();
+      expect(await deliveryState(db.pool, uuid, p.eventId)).toMatchObject({ state: 'sending' });
+
+      // Another worker takes the job over when its lease lapses, and does not send it again.
+      await start();
+      expect(await settled(p)).toBe('completed');
+      expect(receiver.received.filter((r) => r.path === '/hold')).toHaveLength(1);
+      expect(await deliveryState(db.pool, uuid, p.eventId)).toMatchObject({ state: 'in_doubt' });
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 30_000);
+});

@@ -1,0 +1,85 @@
+/**
+ * The notification a job delivers to (a `repositorynotification` or, for `notificationType:
+ * "namespace"`, a `namespacenotification` row), and Quay's failure counter on it: +1 per failed
+ * delivery, back to 0 on success, disabled at NOTIFICATION_FAILURE_LIMIT until reset.
+ */
+import { NOTIFICATION_FAILURE_LIMIT } from '../../shared/db/notifications.ts';
+import type { Queryable } from '../../shared/db/pool.ts';
+
+/** A configured notification with the names its methods need. */
+export interface NotificationTarget {
+  readonly kind: 'repository' | 'namespace';
+  readonly uuid: string;
+  readonly event: string;
+  readonly method: string;
+  readonly title: string | null;
+  readonly config: Record<string, unknown>;
+  readonly eventConfig: Record<string, unknown>;
+  readonly numberOfFailures: number;
+  readonly namespaceId: number;
+  readonly namespace: string;
+  /** The namespace's e-mail address (an organization's contact address). */
+  readonly namespaceEmail: string | null;
+  readonly repositoryId: number | null;
+}
+
+type TargetRow = {
+  uuid: string; event: string; method: string; title: string | null; config_json: Record<string, unknown>;
+  event_config_json: Record<string, unknown>; number_of_failures: number; namespace_id: number; namespace: string;
+  email: string | null; repository_id: number | null;
+};
+
+const TABLES = {
+  repository: {
+    table: 'repositorynotification',
+    from: `repositorynotification n JOIN repository r ON r.id = n.repository_id JOIN namespace ns ON ns.id = r.namespace_user_id`,
+    repositoryId: 'n.repository_id',
+  },
+  namespace: {
+    table: 'namespacenotification',
+    from: `namespacenotification n JOIN namespace ns ON ns.id = n.namespace_id`,
+    repositoryId: 'NULL::bigint',
+  },
+} as const;
+
+/** The notification `uuid` of `kind`, disabled or not; undefined when it was deleted. */
+export async function loadTarget(db: Queryable, kind: 'repository' | 'namespace', uuid: string): Promise<NotificationTarget | undefined> {
+  const t = TABLES[kind];
+  const { rows: [row] } = await db.query<TargetRow>(
+    `SELECT n.uuid::text AS uuid, n.event, n.method, n.title, n.config_json, n.event_config_json, n.number_of_failures,
+            ns.id AS namespace_id, ns.username AS namespace, ns.email, ${t.repositoryId} AS repository_id
+     FROM ${t.from} WHERE n.uuid = $1`, [uuid]);
+  if (!row) return undefined;
+  return {
+    kind, uuid: row.uuid, event: row.event, method: row.method, title: row.title, config: row.config_json ?? {},
+    eventConfig: row.event_config_json ?? {}, numberOfFailures: row.number_of_failures, namespaceId: row.namespace_id,
+    namespace: row.namespace, namespaceEmail: row.email, repositoryId: row.repository_id,
+  };
+}
+
+/** Whether failures disabled `target` (Quay's get_enabled_notification misses it). */
+export function isDisabled(target: Pick<NotificationTarget, 'numberOfFailures'>): boolean {
+  return target.numberOfFailures >= NOTIFICATION_FAILURE_LIMIT;
+}
+
+/** Counts one more consecutive failure; returns the new count (undefined when the row is gone). */
+export async function countFailure(db: Queryable, kind: 'repository' | 'namespace', uuid: string): Promise<number | undefined> {
+  const { rows: [row] } = await db.query<{ number_of_failures: number }>(
+    `UPDATE ${TABLES[kind].table} SET number_of_failures = number_of_failures + 1 WHERE uuid = $1 RETURNING number_of_failures`, [uuid]);
+  return row?.number_of_failures;
+}
+
+/** A success: the failure count goes back to 0 and `last_ran_ms` records when. */
+export async function countSuccess(db: Queryable, kind: 'repository' | 'namespace', uuid: string, atMs: number): Promise<void> {
+  await db.query(`UPDATE ${TABLES[kind].table} SET number_of_failures = 0, last_ran_ms = $2 WHERE uuid = $1`, [uuid, atMs]);
+}
+
+/** Disabled notifications by method, across both tables (the disabled gauge). */
+export async function countDisabled(db: Queryable): Promise<{ method: string; count: number }[]> {
+  const { rows } = await db.query<{ method: string; count: number }>(
+    `SELECT method, count(*)::bigint AS count FROM (
+       SELECT method FROM repositorynotification WHERE number_of_failures >= $1
+       UNION ALL SELECT method FROM namespacenotification WHERE number_of_failures >= $1) d
+     GROUP BY method`, [NOTIFICATION_FAILURE_LIMIT]);
+  return rows;
+}
