@@ -15,6 +15,7 @@ import { registerGcRoutes } from './gc.ts';
 import { registerQuotaRoutes } from './quota.ts';
 import { registerLogRoutes } from './logs.ts';
 import { registerLogExportRoutes } from './log-export.ts';
+import { registerNotificationRoutes } from './notifications.ts';
 
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -45,5 +46,6 @@ export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
     await api.register(registerQuotaRoutes);
     await api.register(registerLogRoutes);
     await api.register(registerLogExportRoutes);
+    await api.register(registerNotificationRoutes);
   }, { prefix: '/api/v1' });
 }

@@ -90,7 +90,8 @@ export async function enqueueRepositoryEvent(
  * targets of all of them, one outbox INSERT. Returns the jobs' dedupe ids.
  */
 export async function enqueueRepositoryEvents(
-  tx: Queryable, event: NotificationEvent, occurrences: readonly RepositoryEventOccurrence[], options: { site: SiteUrls },
+  tx: Queryable, event: NotificationEvent, occurrences: readonly RepositoryEventOccurrence[],
+  options: { site: SiteUrls; /** Only this notification uuid (Quay's `notification_uuid` narrowing). */ onlyNotification?: string },
 ): Promise<string[]> {
   if (occurrences.length === 0) return [];
   const repositoryIds = [...new Set(occurrences.map((o) => o.repositoryId))];
@@ -99,9 +100,9 @@ export async function enqueueRepositoryEvents(
      FROM repositorynotification n
      JOIN repository r ON r.id = n.repository_id
      JOIN namespace ns ON ns.id = r.namespace_user_id
-     WHERE n.repository_id = ANY($1::bigint[]) AND n.event = $2 AND n.number_of_failures < $3
+     WHERE n.repository_id = ANY($1::bigint[]) AND n.event = $2 AND n.number_of_failures < $3 AND ($4::uuid IS NULL OR n.uuid = $4)
      ORDER BY n.id`,
-    [repositoryIds, event, NOTIFICATION_FAILURE_LIMIT]);
+    [repositoryIds, event, NOTIFICATION_FAILURE_LIMIT, options.onlyNotification ?? null]);
   if (rows.length === 0) return [];
   const targets = new Map<number, typeof rows>();
   for (const row of rows) {
@@ -121,4 +122,70 @@ export async function enqueueRepositoryEvents(
     }));
   });
   return enqueueManyInTransaction(tx, notification, payloads);
+}
+
+/** A `repositorynotification` row as the API shows it. */
+export interface RepositoryNotificationRow {
+  readonly id: number;
+  readonly uuid: string;
+  readonly repository_id: number;
+  readonly event: string;
+  readonly method: string;
+  readonly title: string | null;
+  readonly config_json: Record<string, unknown>;
+  readonly event_config_json: Record<string, unknown>;
+  readonly number_of_failures: number;
+}
+
+const NOTIFICATION_COLUMNS = `id, uuid::text AS uuid, repository_id, event, method, title, config_json, event_config_json, number_of_failures`;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The notifications of a repository, oldest first. */
+export async function listRepositoryNotifications(db: Queryable, repositoryId: number): Promise<RepositoryNotificationRow[]> {
+  const { rows } = await db.query<RepositoryNotificationRow>(
+    `SELECT ${NOTIFICATION_COLUMNS} FROM repositorynotification WHERE repository_id = $1 ORDER BY id`, [repositoryId]);
+  return rows;
+}
+
+/** The notification `uuid` of a repository; undefined when absent (or `uuid` is not a UUID). */
+export async function findRepositoryNotification(db: Queryable, repositoryId: number, uuid: string): Promise<RepositoryNotificationRow | undefined> {
+  if (!UUID.test(uuid)) return undefined;
+  const { rows: [row] } = await db.query<RepositoryNotificationRow>(
+    `SELECT ${NOTIFICATION_COLUMNS} FROM repositorynotification WHERE repository_id = $1 AND uuid = $2`, [repositoryId, uuid]);
+  return row;
+}
+
+/** What a new repository notification holds. */
+export interface NewRepositoryNotification {
+  readonly repositoryId: number;
+  readonly event: NotificationEvent;
+  readonly method: string;
+  readonly config: Record<string, unknown>;
+  readonly eventConfig: Record<string, unknown>;
+  readonly title: string | null;
+}
+
+/** Creates a repository notification (enabled, no failures). */
+export async function createRepositoryNotification(db: Queryable, input: NewRepositoryNotification): Promise<RepositoryNotificationRow> {
+  const { rows: [row] } = await db.query<RepositoryNotificationRow>(
+    `INSERT INTO repositorynotification (repository_id, event, method, config_json, event_config_json, title)
+     VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${NOTIFICATION_COLUMNS}`,
+    [input.repositoryId, input.event, input.method, JSON.stringify(input.config), JSON.stringify(input.eventConfig), input.title]);
+  return row!;
+}
+
+/** Deletes a repository's notification; returns it, or undefined when it did not exist. */
+export async function deleteRepositoryNotification(db: Queryable, repositoryId: number, uuid: string): Promise<RepositoryNotificationRow | undefined> {
+  if (!UUID.test(uuid)) return undefined;
+  const { rows: [row] } = await db.query<RepositoryNotificationRow>(
+    `DELETE FROM repositorynotification WHERE repository_id = $1 AND uuid = $2 RETURNING ${NOTIFICATION_COLUMNS}`, [repositoryId, uuid]);
+  return row;
+}
+
+/** Quay's reset: the failure count back to 0, which re-enables a disabled notification. */
+export async function resetRepositoryNotificationFailures(db: Queryable, repositoryId: number, uuid: string): Promise<RepositoryNotificationRow | undefined> {
+  if (!UUID.test(uuid)) return undefined;
+  const { rows: [row] } = await db.query<RepositoryNotificationRow>(
+    `UPDATE repositorynotification SET number_of_failures = 0 WHERE repository_id = $1 AND uuid = $2 RETURNING ${NOTIFICATION_COLUMNS}`, [repositoryId, uuid]);
+  return row;
 }

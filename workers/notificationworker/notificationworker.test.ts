@@ -6,6 +6,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { notification, type NotificationPayload } from '../../queues/notification.ts';
 import { parseConfig, type Config } from '../../shared/config/index.ts';
@@ -197,6 +199,44 @@ describe('notificationworker', () => {
         text: 'Repository <http://localhost:8080/repository/acme/app|acme/app> has been pushed with the following tags updated: v1',
       }],
     });
+  });
+
+  it('sends an e-mail through SMTP with Quay\'s MAIL_* keys (a real SMTP server on loopback)', async () => {
+    const messages: { from: string; to: string[]; data: string }[] = [];
+    const smtp = new SMTPServer({
+      authOptional: true, disabledCommands: ['STARTTLS'], logger: false,
+      onData(stream, session, callback) {
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => {
+          messages.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), data: Buffer.concat(chunks).toString() });
+          callback();
+        });
+      },
+    });
+    await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (smtp.server.address() as AddressInfo).port;
+      await start(parseConfig({ ...rawConfig, MAIL_SERVER: '127.0.0.1', MAIL_PORT: port, MAIL_USE_TLS: false, MAIL_DEFAULT_SENDER: 'quay@example.com' }));
+      const uuid = await addNotification('email', { email: 'ops@example.com' });
+      const p = payload(uuid);
+      await producer.enqueue(notification, p);
+      expect(await settled(p)).toBe('completed');
+      expect(messages).toHaveLength(1);
+      expect(messages[0]).toMatchObject({ from: 'quay@example.com', to: ['ops@example.com'] });
+      expect(messages[0]!.data).toContain('Subject: Repository acme/app updated');
+      // The HTML part is quoted-printable: undo soft line breaks and =XX escapes before reading it.
+      const body = messages[0]!.data.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+      expect(body).toContain('<a href="http://localhost:8080/repository/acme/app">acme/app</a> has been pushed with the following tags updated: v1');
+    } finally {
+      await new Promise<void>((resolve) => smtp.close(() => resolve()));
+    }
+    // No SMTP server answering: a failed delivery, retried.
+    const uuid = await addNotification('email', { email: 'ops@example.com' });
+    const p = payload(uuid);
+    await producer.enqueue(notification, p);
+    expect(await settled(p)).toBe('delayed');
+    expect(await failures(uuid)).toBe(1);
   });
 
   it('stores quay_notification rows for the target user', async () => {
