@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { NOTIFICATION_EVENTS } from '../../queues/notification.ts';
-import { writeLog } from '../../shared/db/logs.ts';
+import { logAction, type LogKind } from '../../shared/db/logs.ts';
 import {
   createRepositoryNotification, deleteRepositoryNotification, enqueueRepositoryEvents, findRepositoryNotification,
   listRepositoryNotifications, resetRepositoryNotificationFailures, type RepositoryNotificationRow,
@@ -175,9 +175,9 @@ async function enqueueTest(tx: Queryable, app: FastifyInstance, repository: Repo
   }], { site: app.deps.config.quay, onlyNotification: row.uuid });
 }
 
-async function auditLog(tx: Queryable, kind: string, request: FastifyRequest, principal: Principal, repository: RepositoryRow, row: RepositoryNotificationRow): Promise<void> {
-  await writeLog(tx, {
-    kind, accountId: repository.namespace_user_id, performerId: principal.id ?? null, repositoryId: repository.id, ip: clientIp(request),
+async function auditLog(tx: Queryable, kind: LogKind, request: FastifyRequest, principal: Principal, repository: RepositoryRow, row: RepositoryNotificationRow): Promise<void> {
+  await logAction(tx, request.server.deps.config.quay, {
+    kind, namespace: { id: repository.namespace_user_id, name: repository.namespace }, performerId: principal.id ?? null, repositoryId: repository.id, ip: clientIp(request),
     metadata: { repo: repository.name, namespace: repository.namespace, notification_id: row.uuid, event: row.event, method: row.method },
   });
 }
