@@ -38,7 +38,7 @@ export interface JobInfo {
   /** The schedule id when a scheduler tick created this job. */
   readonly scheduleId: string | undefined;
   /** When the job was added to its queue (epoch ms), for event-to-completion latencies. */
-  readonly createdAtMs: number;
+  readonly createdAtMs?: number;
 }
 
 /** The helpers the runtime hands a handler beside its services. */

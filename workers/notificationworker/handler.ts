@@ -66,6 +66,6 @@ export async function handleNotification(payload: NotificationPayload, ctx: JobC
     await countSuccess(tx, kind, target.uuid, Date.now());
   });
   count(method, 'delivered');
-  deliveryLatency.labels({ method }).observe(Math.max(0, Date.now() - ctx.job.createdAtMs) / 1000);
+  deliveryLatency.labels({ method }).observe(Math.max(0, Date.now() - (ctx.job.createdAtMs ?? Date.now())) / 1000);
   if (Math.random() * PRUNE_EVERY < 1) await pruneDeliveries(ctx.db);
 }
