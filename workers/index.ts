@@ -11,6 +11,7 @@ import { notificationworker } from './notificationworker/index.ts';
 import { repositorygcworker } from './repositorygcworker/index.ts';
 import { quotaregistrysizeworker, quotatotalworker } from './quotatotalworker/index.ts';
 import { exportactionlogsworker } from './exportactionlogsworker/index.ts';
+import { repomirrorworker } from './repomirrorworker/index.ts';
 
 /** A worker definition whose services the fleet process can provide. */
 export type FleetWorker = WorkerDefinition<VersionedPayload, FleetServices, unknown>;
@@ -32,6 +33,7 @@ export const WORKERS: Readonly<Record<string, FleetWorker>> = Object.fromEntries
   fleetWorker(quotaregistrysizeworker),
   fleetWorker(exportactionlogsworker),
   fleetWorker(notificationworker),
+  fleetWorker(repomirrorworker),
 ].map((definition) => [definition.name, definition]));
 
 /** The worker named `name`, or undefined. */

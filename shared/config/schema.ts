@@ -73,6 +73,7 @@ export const quayConfigSchema = z.looseObject({
   REPO_MIRROR_SERVER_HOSTNAME: z.string().optional(),
   REPO_MIRROR_TLS_VERIFY: z.boolean().default(false),
   REPO_MIRROR_ROLLBACK: z.boolean().default(false),
+  FEATURE_SPARSE_INDEX: z.boolean().default(false),
 
   DISTRIBUTED_STORAGE_CONFIG: z.record(z.string(), storageLocation).optional(),
   DISTRIBUTED_STORAGE_PREFERENCE: z.array(z.string()).optional(),

@@ -1,0 +1,185 @@
+/**
+ * The native copy of one tag: its manifest (and, for an index, the children the architecture
+ * filter keeps), every blob streamed from the upstream's response straight into storage with its
+ * digest and size verified while streaming, then the tag in one transaction (store.ts).
+ *
+ * A blob is transferred at most once per sync (single flight by digest) and never when the
+ * registry already holds it (linked here, or held anywhere: leased under its digest lock).
+ * Transfers are bounded per sync and per worker process; memory per transfer is the stream's
+ * buffers, whatever the blob's size.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { findRepositoryBlob } from '../../shared/db/blobs.ts';
+import { getTaggedManifest } from '../../shared/db/tags.ts';
+import { uploadKey } from '../../shared/storage/keys.ts';
+import { readManifest, type Descriptor, type MirrorManifest } from './manifest.ts';
+import { commitMirroredBlob, leaseHeldBlob, storeTag, type MirrorTarget, type StoreDeps } from './store.ts';
+import { UpstreamError, type UpstreamRepository } from './upstream.ts';
+
+/** A counting semaphore: at most `limit` holders at once. */
+export class Semaphore {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active += 1;
+    try {
+      return await fn();
+    } finally {
+      this.active -= 1;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+/** Counters of one sync. */
+export interface CopyStats {
+  blobsCopied: number;
+  blobsSkipped: number;
+  bytesCopied: number;
+  tagsCopied: number;
+}
+
+/** Verifies digest and size of the bytes passing through; fails the stream on a mismatch. */
+class VerifyingStream extends Transform {
+  private readonly hash = createHash('sha256');
+  bytes = 0;
+
+  constructor(private readonly expected: Descriptor) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.expected.size) return callback(new UpstreamError(`blob ${this.expected.digest} is larger than the ${this.expected.size} bytes its manifest declares`));
+    this.hash.update(chunk);
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    const digest = `sha256:${this.hash.digest('hex')}`;
+    if (this.bytes !== this.expected.size) return callback(new UpstreamError(`blob ${this.expected.digest} ended after ${this.bytes} of ${this.expected.size} bytes`));
+    if (digest !== this.expected.digest) return callback(new UpstreamError(`blob ${this.expected.digest} arrived with digest ${digest}: the upstream served other bytes`));
+    callback();
+  }
+}
+
+/** What one sync's copies share. */
+export interface CopyContext {
+  readonly deps: StoreDeps;
+  readonly target: MirrorTarget;
+  readonly upstream: UpstreamRepository;
+  /** Architectures to keep from an index; empty keeps every platform (and the index digest). */
+  readonly architectures: readonly string[];
+  /** Transfers of this sync at once. */
+  readonly perSync: Semaphore;
+  /** Transfers of this worker process at once. */
+  readonly perWorker: Semaphore;
+  readonly stats: CopyStats;
+  readonly signal: AbortSignal;
+  /** Blobs of this sync, by digest: one transfer each. */
+  readonly inFlight: Map<string, Promise<void>>;
+}
+
+/** A fresh copy context. */
+export function newCopyContext(input: Omit<CopyContext, 'perSync' | 'stats' | 'inFlight'> & { perSyncLimit: number }): CopyContext {
+  const { perSyncLimit, ...rest } = input;
+  return { ...rest, perSync: new Semaphore(perSyncLimit), stats: { blobsCopied: 0, blobsSkipped: 0, bytesCopied: 0, tagsCopied: 0 }, inFlight: new Map() };
+}
+
+async function transfer(ctx: CopyContext, blob: Descriptor): Promise<void> {
+  const { storage } = ctx.deps;
+  const location = storage.preferredLocation;
+  const store = storage.store(location);
+  const objectKey = uploadKey(randomUUID());
+  try {
+    const { stream } = await ctx.upstream.openBlob(blob.digest);
+    const verifying = new VerifyingStream(blob);
+    stream.once('error', (error) => verifying.destroy(error));
+    await store.put(objectKey, stream.pipe(verifying), { contentLength: blob.size, signal: ctx.signal });
+    ctx.signal.throwIfAborted();
+    await commitMirroredBlob(ctx.deps, ctx.target.repository, { digest: blob.digest, size: blob.size, objectKey, location });
+    ctx.stats.blobsCopied += 1;
+    ctx.stats.bytesCopied += blob.size;
+  } catch (error) {
+    await store.delete(objectKey).catch(() => undefined);
+    throw error;
+  }
+}
+
+async function ensureBlob(ctx: CopyContext, blob: Descriptor): Promise<void> {
+  const { repository } = ctx.target;
+  if (await findRepositoryBlob(ctx.deps.db, repository.id, blob.digest, new Date())) {
+    ctx.stats.blobsSkipped += 1;
+    return;
+  }
+  if (await leaseHeldBlob(ctx.deps, repository, blob.digest, blob.size)) {
+    ctx.stats.blobsSkipped += 1;
+    return;
+  }
+  await ctx.perSync.run(() => ctx.perWorker.run(() => transfer(ctx, blob)));
+}
+
+/** Makes every blob of `manifest` present in the repository (single flight per digest). */
+async function ensureBlobs(ctx: CopyContext, manifest: MirrorManifest): Promise<void> {
+  await Promise.all(manifest.blobs.map((blob) => {
+    let pending = ctx.inFlight.get(blob.digest);
+    if (!pending) {
+      pending = ensureBlob(ctx, blob);
+      ctx.inFlight.set(blob.digest, pending);
+      // A failed transfer may be retried by the next tag that needs the blob.
+      pending.catch(() => ctx.inFlight.delete(blob.digest));
+    }
+    return pending;
+  }));
+}
+
+async function architectureOf(ctx: CopyContext, manifest: MirrorManifest): Promise<string | undefined> {
+  const config = manifest.config!;
+  const { stream } = await ctx.deps.storage.openBlob(config.digest, ctx.deps.storage.locations, undefined, { expectedSize: config.size });
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  try {
+    return (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { architecture?: string }).architecture;
+  } catch {
+    return undefined;
+  }
+}
+
+/** How a tag ended: copied (the tag moved), unchanged (already there), skipped (architecture filter). */
+export type TagOutcome = 'copied' | 'unchanged' | 'skipped';
+
+/** Copies upstream tag `tag` into the repository. */
+export async function copyTag(ctx: CopyContext, tag: string): Promise<TagOutcome> {
+  const top = readManifest(await ctx.upstream.getManifest(tag));
+  const local = await getTaggedManifest(ctx.deps.db, ctx.target.repository.id, tag, Date.now());
+  if (local?.digest === top.digest) return 'unchanged';
+  const manifests: MirrorManifest[] = [];
+  const filter = new Set(ctx.architectures);
+  if (top.isIndex) {
+    const children = filter.size === 0 ? top.children : top.children.filter((c) => c.platform?.architecture !== undefined && filter.has(c.platform.architecture));
+    if (children.length === 0) throw new UpstreamError(`no manifest of the index matches the architecture filter ${[...filter].join(', ')}`);
+    for (const child of children) {
+      const manifest = readManifest(await ctx.upstream.getManifest(child.digest));
+      if (manifest.isIndex) throw new UpstreamError(`index ${top.digest} nests another index (${child.digest}), which is not mirrored`);
+      await ensureBlobs(ctx, manifest);
+      manifests.push(manifest);
+    }
+  } else {
+    if (filter.size > 0) {
+      await ensureBlobs(ctx, { ...top, blobs: [top.config!] });
+      const architecture = await architectureOf(ctx, top);
+      if (architecture === undefined || !filter.has(architecture)) return 'skipped';
+    }
+    await ensureBlobs(ctx, top);
+  }
+  manifests.push(top);
+  ctx.signal.throwIfAborted();
+  const moved = await storeTag(ctx.deps, ctx.target, tag, manifests);
+  if (moved) ctx.stats.tagsCopied += 1;
+  return moved ? 'copied' : 'unchanged';
+}

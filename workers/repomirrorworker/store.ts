@@ -1,0 +1,189 @@
+/**
+ * What a sync records, through the same shared rows and locks the front end's push uses:
+ * - a blob: under its digest lock, either a lease on the blob the registry already holds (no
+ *   transfer), or the verified upload object moved to its content address with its imagestorage
+ *   row, placement and lease (invariant 1: GC takes the same lock before deleting);
+ * - a tag: ONE transaction inserting its manifests (children before the index, exact bytes), their
+ *   blob and child links, the quota accounting (refused over a Reject limit, as a push), the tag
+ *   move with the GC job for the row it ends, the `push_repo` log and replication outbox rows. A
+ *   failure leaves nothing half-visible.
+ */
+import { garbagecollection } from '../../queues/garbagecollection.ts';
+import { imagestoragereplication } from '../../queues/imagestoragereplication.ts';
+import type { Config } from '../../shared/config/index.ts';
+import { ensureLocations, findRepositoryBlobs, getBlob, leaseBlob, recordBlobPlacement, type BlobRow } from '../../shared/db/blobs.ts';
+import { lockBlobDigest } from '../../shared/db/locks.ts';
+import { writeLog } from '../../shared/db/logs.ts';
+import { findManifestIds, insertManifest, linkManifestBlobs, linkManifestChildren } from '../../shared/db/manifests.ts';
+import { getNamespaceById } from '../../shared/db/namespaces.ts';
+import { enqueueInTransaction } from '../../shared/db/outbox.ts';
+import { withTransaction, type Pool, type Queryable } from '../../shared/db/pool.ts';
+import { onManifestBlobsAdded } from '../../shared/db/quota-hook.ts';
+import type { RepositoryRow } from '../../shared/db/repositories.ts';
+import { scheduleTagCollection } from '../../shared/db/tag-history.ts';
+import { endTag, setTag, type EndedTag } from '../../shared/db/tags.ts';
+import type { DistributedStorage } from '../../shared/storage/distributed.ts';
+import { NotFoundError } from '../../shared/storage/errors.ts';
+import { blobKey } from '../../shared/storage/keys.ts';
+import type { MirrorManifest } from './manifest.ts';
+
+/** What the store needs. */
+export interface StoreDeps {
+  readonly db: Pool;
+  readonly storage: DistributedStorage;
+  readonly config: Config;
+}
+
+/** A repository as the sync writes to it, with the robot that performs the writes. */
+export interface MirrorTarget {
+  readonly repository: RepositoryRow;
+  readonly robotId: number | null;
+}
+
+async function leaseInTransaction(deps: StoreDeps, tx: Queryable, repository: RepositoryRow, blobId: number, at: Date): Promise<void> {
+  const expiresAt = new Date(at.getTime() + deps.config.quay.PUSH_TEMP_TAG_EXPIRATION_SEC * 1000);
+  await leaseBlob(tx, { repositoryId: repository.id, blobId, at, expiresAt });
+  if (!deps.config.quay.FEATURE_GARBAGE_COLLECTION) return;
+  await enqueueInTransaction(tx, garbagecollection, {
+    v: 1, reason: 'upload_lease', repositoryId: repository.id, dueAtS: Math.ceil(expiresAt.getTime() / 1000),
+    namespace: repository.namespace, repository: repository.name,
+  }, { runAt: expiresAt });
+}
+
+/**
+ * Leases blob `digest` to the repository when the registry already holds it anywhere (a placement
+ * exists); checked under the digest lock so GC cannot delete it in between. Returns whether it did.
+ */
+export async function leaseHeldBlob(deps: StoreDeps, repository: RepositoryRow, digest: string, size: number): Promise<boolean> {
+  return withTransaction(deps.db, async (tx) => {
+    await lockBlobDigest(tx, digest);
+    const blob = await getBlob(tx, digest);
+    if (!blob || blob.location_ids.length === 0 || blob.size !== size) return false;
+    await leaseInTransaction(deps, tx, repository, blob.id, new Date());
+    return true;
+  });
+}
+
+/** Records a verified upload object as blob `digest` at `location`, leased to the repository. */
+export async function commitMirroredBlob(
+  deps: StoreDeps, repository: RepositoryRow, input: { digest: string; size: number; objectKey: string; location: string },
+): Promise<void> {
+  const store = deps.storage.store(input.location);
+  const locationId = (await ensureLocations(deps.db, [input.location])).get(input.location)!;
+  let duplicate = false;
+  await withTransaction(deps.db, async (tx) => {
+    await lockBlobDigest(tx, input.digest);
+    const existing = await getBlob(tx, input.digest);
+    duplicate = existing?.location_ids.includes(locationId) === true
+      && (await store.stat(blobKey(input.digest)).then((s) => s.size === input.size, () => false));
+    if (!duplicate) {
+      try {
+        await store.move(input.objectKey, blobKey(input.digest));
+      } catch (error) {
+        if (!(error instanceof NotFoundError) || (await store.stat(blobKey(input.digest))).size !== input.size) throw error;
+      }
+    }
+    const blob = await recordBlobPlacement(tx, { digest: input.digest, size: input.size, locationId });
+    await leaseInTransaction(deps, tx, repository, blob.id, new Date());
+  });
+  if (duplicate) await store.delete(input.objectKey).catch(() => undefined);
+}
+
+async function enqueueReplication(deps: StoreDeps, tx: Queryable, repository: RepositoryRow, blobs: readonly BlobRow[]): Promise<void> {
+  const required = deps.storage.defaultLocations;
+  if (!deps.config.quay.FEATURE_STORAGE_REPLICATION || required.length === 0) return;
+  const ids = await ensureLocations(tx, required);
+  for (const blob of blobs) {
+    if (required.every((name) => blob.location_ids.includes(ids.get(name)!))) continue;
+    await enqueueInTransaction(tx, imagestoragereplication, { v: 1, storageId: blob.id, namespaceId: repository.namespace_user_id, digest: blob.digest });
+  }
+}
+
+async function scheduleCollection(tx: Queryable, repository: RepositoryRow, ended: readonly EndedTag[]): Promise<void> {
+  if (ended.length === 0) return;
+  const windowS = (await getNamespaceById(tx, repository.namespace_user_id))?.removed_tag_expiration_s ?? 0;
+  for (const dueAtS of new Set(ended.map((t) => Math.ceil(t.lifetime_end_ms / 1000) + windowS))) {
+    await scheduleTagCollection(tx, { repositoryId: repository.id, namespace: repository.namespace, repository: repository.name, dueAtS });
+  }
+}
+
+async function insertOne(deps: StoreDeps, tx: Queryable, target: MirrorTarget, manifest: MirrorManifest, tagged: boolean, at: Date): Promise<number> {
+  const { repository } = target;
+  const found = await findRepositoryBlobs(tx, repository.id, manifest.blobs.map((b) => b.digest), at, { forKeyShare: true });
+  const blobs = manifest.blobs.map((d) => {
+    const blob = found.get(d.digest);
+    if (!blob) throw new Error(`blob ${d.digest} of manifest ${manifest.digest} is not in the repository`);
+    return blob;
+  });
+  const children = await findManifestIds(tx, repository.id, manifest.children.map((c) => c.digest), { forKeyShare: true });
+  const { id, created } = await insertManifest(tx, {
+    repositoryId: repository.id, digest: manifest.digest, mediaType: manifest.mediaType, bytes: manifest.bytes,
+    configMediaType: manifest.config?.mediaType ?? null, artifactType: manifest.artifactType, subject: manifest.subject,
+    layersCompressedSize: manifest.layersCompressedSize,
+  });
+  if (created) {
+    await linkManifestBlobs(tx, repository.id, id, blobs.map((b) => b.id));
+    // A sparse index (architecture filter) links only the children that were copied.
+    await linkManifestChildren(tx, repository.id, id, manifest.children.flatMap((c) => children.get(c.digest) ?? []));
+  }
+  await onManifestBlobsAdded(tx, {
+    namespaceId: repository.namespace_user_id, repositoryId: repository.id, manifestId: id, manifestCreated: created,
+    tagged, blobs: blobs.map((b) => ({ id: b.id, size: b.size })),
+  }, deps.config);
+  await enqueueReplication(deps, tx, repository, blobs);
+  return id;
+}
+
+/**
+ * Stores `manifests` (children first, the tagged manifest last) and points `tag` at the last one,
+ * in one transaction. Returns whether the tag moved (false: it already pointed there).
+ */
+export async function storeTag(deps: StoreDeps, target: MirrorTarget, tag: string, manifests: readonly MirrorManifest[]): Promise<boolean> {
+  const { repository } = target;
+  return withTransaction(deps.db, async (tx) => {
+    const at = new Date();
+    let topId = 0;
+    for (const [i, manifest] of manifests.entries()) topId = await insertOne(deps, tx, target, manifest, i === manifests.length - 1, at);
+    const { unchanged, ended } = await setTag(tx, { repositoryId: repository.id, name: tag, manifestId: topId, nowMs: at.getTime() });
+    await scheduleCollection(tx, repository, ended);
+    if (!unchanged) {
+      const top = manifests[manifests.length - 1]!;
+      await writeLog(tx, {
+        kind: 'push_repo', accountId: repository.namespace_user_id, performerId: target.robotId, repositoryId: repository.id,
+        metadata: { repo: repository.name, namespace: repository.namespace, tag, digest: top.digest, media_type: top.mediaType, 'user-agent': 'quayfleet-repomirror' },
+        datetime: at,
+      });
+    }
+    return !unchanged;
+  });
+}
+
+/** Ends the alive tags `names` (Quay's delete_obsolete_tags), with their GC jobs; returns the names ended. */
+export async function deleteTags(deps: StoreDeps, target: MirrorTarget, names: readonly string[]): Promise<string[]> {
+  if (names.length === 0) return [];
+  const { repository } = target;
+  return withTransaction(deps.db, async (tx) => {
+    const nowMs = Date.now();
+    const endedNames: string[] = [];
+    const ended: EndedTag[] = [];
+    for (const name of names) {
+      const rows = await endTag(tx, { repositoryId: repository.id, name, nowMs });
+      if (rows.length > 0) endedNames.push(name);
+      ended.push(...rows);
+      await writeLog(tx, {
+        kind: 'delete_tag', accountId: repository.namespace_user_id, performerId: target.robotId, repositoryId: repository.id,
+        metadata: { repo: repository.name, namespace: repository.namespace, tag: name },
+      });
+    }
+    await scheduleCollection(tx, repository, ended);
+    return endedNames;
+  });
+}
+
+/** Names of the repository's alive, visible tags. */
+export async function aliveTagNames(db: Queryable, repositoryId: number): Promise<string[]> {
+  const { rows } = await db.query<{ name: string }>(
+    `SELECT name FROM tag WHERE repository_id = $1 AND NOT hidden AND (lifetime_end_ms IS NULL OR lifetime_end_ms > $2) ORDER BY name`,
+    [repositoryId, Date.now()]);
+  return rows.map((r) => r.name);
+}
