@@ -16,6 +16,7 @@ import { registerQuotaRoutes } from './quota.ts';
 import { registerLogRoutes } from './logs.ts';
 import { registerLogExportRoutes } from './log-export.ts';
 import { registerNotificationRoutes } from './notifications.ts';
+import { registerMirrorRoutes } from './mirror.ts';
 
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -47,5 +48,6 @@ export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
     await api.register(registerLogRoutes);
     await api.register(registerLogExportRoutes);
     await api.register(registerNotificationRoutes);
+    await api.register(registerMirrorRoutes);
   }, { prefix: '/api/v1' });
 }
