@@ -7,7 +7,7 @@ import type { Config } from '../../shared/config/index.ts';
 import { DecryptionFailureError, FieldEncrypter } from '../../shared/db/encrypted-field.ts';
 import { compileRule, InvalidMirrorRuleError, RULE_KINDS, ruleTypeOfKind, type RepoMirrorRuleTypeValue } from '../../shared/db/mirror-rules.ts';
 import { mirrorStatusName, type MirrorConfigRow } from '../../shared/db/mirrors.ts';
-import { ExternalReferenceError, validateExternalReference } from '../../shared/net/ssrf.ts';
+import { ExternalReferenceError, validateExternalReference } from '../../shared/net/registry-reference.ts';
 import { apiErrors } from '../errors.ts';
 
 /** Architectures Quay's architecture filter accepts. */

@@ -8,7 +8,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { repomirror } from '../../queues/repomirror.ts';
-import { writeLog } from '../../shared/db/logs.ts';
+import { logAction, type LogKind } from '../../shared/db/logs.ts';
 import {
   cancelSync, createMirror, getMirrorByRepository, grantMirrorRobot, requestSyncNow, updateMirror, type MirrorChanges, type MirrorConfigRow,
 } from '../../shared/db/mirrors.ts';
@@ -37,9 +37,9 @@ async function adminTarget(app: FastifyInstance, request: FastifyRequest): Promi
   return { principal, repository: repo };
 }
 
-async function auditLog(tx: Queryable, request: FastifyRequest, target: Target, kind: string, metadata: Record<string, unknown>): Promise<void> {
-  await writeLog(tx, {
-    kind, accountId: target.repository.namespace_user_id, performerId: target.principal.id ?? null, repositoryId: target.repository.id,
+async function auditLog(tx: Queryable, request: FastifyRequest, target: Target, kind: LogKind, metadata: Record<string, unknown>): Promise<void> {
+  await logAction(tx, request.server.deps.config.quay, {
+    kind, namespace: { id: target.repository.namespace_user_id, name: target.repository.namespace }, performerId: target.principal.id ?? null, repositoryId: target.repository.id,
     ip: clientIp(request), metadata: { namespace: target.repository.namespace, repo: target.repository.name, ...metadata },
   });
 }

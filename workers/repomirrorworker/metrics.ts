@@ -4,7 +4,7 @@
  * registry already held them, the last success time per mirror, and the lag (upstream tags the
  * rule selects that are not here yet).
  */
-import { client, metric } from '../../shared/runtime/metrics.ts';
+import { client, metric } from '../../shared/metrics/index.ts';
 
 const gauge = (name: string, help: string, labelNames: string[] = []) => metric(name, () => new client.Gauge({ name, help, labelNames }));
 const counter = (name: string, help: string, labelNames: string[] = []) => metric(name, () => new client.Counter({ name, help, labelNames }));

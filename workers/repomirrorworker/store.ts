@@ -13,7 +13,7 @@ import { imagestoragereplication } from '../../queues/imagestoragereplication.ts
 import type { Config } from '../../shared/config/index.ts';
 import { ensureLocations, findRepositoryBlobs, getBlob, leaseBlob, recordBlobPlacement, type BlobRow } from '../../shared/db/blobs.ts';
 import { lockBlobDigest } from '../../shared/db/locks.ts';
-import { writeLog } from '../../shared/db/logs.ts';
+import { logAction } from '../../shared/db/logs.ts';
 import { findManifestIds, insertManifest, linkManifestBlobs, linkManifestChildren } from '../../shared/db/manifests.ts';
 import { getNamespaceById } from '../../shared/db/namespaces.ts';
 import { enqueueInTransaction } from '../../shared/db/outbox.ts';
@@ -148,8 +148,8 @@ export async function storeTag(deps: StoreDeps, target: MirrorTarget, tag: strin
     await scheduleCollection(tx, repository, ended);
     if (!unchanged) {
       const top = manifests[manifests.length - 1]!;
-      await writeLog(tx, {
-        kind: 'push_repo', accountId: repository.namespace_user_id, performerId: target.robotId, repositoryId: repository.id,
+      await logAction(tx, deps.config.quay, {
+        kind: 'push_repo', namespace: { id: repository.namespace_user_id, name: repository.namespace }, performerId: target.robotId, repositoryId: repository.id,
         metadata: { repo: repository.name, namespace: repository.namespace, tag, digest: top.digest, media_type: top.mediaType, 'user-agent': 'quayfleet-repomirror' },
         datetime: at,
       });
@@ -170,8 +170,8 @@ export async function deleteTags(deps: StoreDeps, target: MirrorTarget, names: r
       const rows = await endTag(tx, { repositoryId: repository.id, name, nowMs });
       if (rows.length > 0) endedNames.push(name);
       ended.push(...rows);
-      await writeLog(tx, {
-        kind: 'delete_tag', accountId: repository.namespace_user_id, performerId: target.robotId, repositoryId: repository.id,
+      await logAction(tx, deps.config.quay, {
+        kind: 'delete_tag', namespace: { id: repository.namespace_user_id, name: repository.namespace }, performerId: target.robotId, repositoryId: repository.id,
         metadata: { repo: repository.name, namespace: repository.namespace, tag: name },
       });
     }
