@@ -28,7 +28,7 @@ beforeAll(async () => {
   }
   await upstream.push(layout.dir, 'multi', 'library/app', 'multi');
   await upstream.push(layout.dir, 'img0', 'library/app', 'latest');
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   await Promise.all([reg?.close(), upstream?.stop(), proxy?.stop(), layout && fs.rm(layout.dir, { recursive: true, force: true })]);
