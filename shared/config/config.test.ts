@@ -69,7 +69,38 @@ describe('config', () => {
       'FEATURE_GARBAGE_COLLECTION', 'GARBAGE_COLLECTION_FREQUENCY', 'DEFAULT_TAG_EXPIRATION',
       'TAG_EXPIRATION_OPTIONS.1', 'SUPER_USERS', 'QUAYFLEET_HTTP_PORT',
     ]));
-    expect(error.message).toContain('DEFAULT_TAG_EXPIRATION: must be a duration');
+    expect(error.message).toContain('DEFAULT_TAG_EXPIRATION: "fortnight" is not valid; expected a duration');
+  });
+
+  // Every kind of key names itself, the value as written, and what it expects; never zod's bare
+  // "Invalid input".
+  it.each([
+    ['seconds', { GARBAGE_COLLECTION_FREQUENCY: 'abc' }, {}, 'GARBAGE_COLLECTION_FREQUENCY: "abc" is not valid; expected a number of seconds, e.g. 30'],
+    ['seconds given a boolean', { QUOTA_TOTAL_DELAY_SECONDS: true }, {}, 'QUOTA_TOTAL_DELAY_SECONDS: true is not valid; expected a number of seconds, e.g. 30'],
+    ['duration', { DEFAULT_TAG_EXPIRATION: 'forever' }, {}, 'DEFAULT_TAG_EXPIRATION: "forever" is not valid; expected a duration: a number and one unit of s, m, h, d or w, e.g. "30s", "1d" or "2w"'],
+    ['duration in a list', { TAG_EXPIRATION_OPTIONS: ['1d', 7] }, {}, 'TAG_EXPIRATION_OPTIONS.1: 7 is not valid; expected a duration'],
+    ['boolean', { FEATURE_GARBAGE_COLLECTION: 'yes please' }, {}, 'FEATURE_GARBAGE_COLLECTION: "yes please" is not valid; expected true or false'],
+    ['number', { MAXIMUM_MANIFEST_SIZE_BYTES: 'big' }, {}, 'MAXIMUM_MANIFEST_SIZE_BYTES: "big" is not valid; expected a number'],
+    ['number out of range', { MAXIMUM_MANIFEST_SIZE_BYTES: 0 }, {}, 'MAXIMUM_MANIFEST_SIZE_BYTES: 0 is not valid; expected a number more than 0'],
+    ['whole number', { DB_CONNECTION_ARGS: { max_connections: 1.5 } }, {}, 'DB_CONNECTION_ARGS.max_connections: 1.5 is not valid; expected a whole number'],
+    ['enum', { PREFERRED_URL_SCHEME: 'ftp' }, {}, 'PREFERRED_URL_SCHEME: "ftp" is not valid; expected one of "http", "https"'],
+    ['list', { SUPER_USERS: 'admin' }, {}, 'SUPER_USERS: "admin" is not valid; expected a list'],
+    ['mapping', { BUILDLOGS_REDIS: 'redis:6379' }, {}, 'BUILDLOGS_REDIS: "redis:6379" is not valid; expected a mapping of keys to values'],
+    ['missing field', { BUILDLOGS_REDIS: { port: 6379 } }, {}, 'BUILDLOGS_REDIS.host: (missing) is not valid; expected a string'],
+    ['redis port', { BUILDLOGS_REDIS: { host: 'r', port: 'six' } }, {}, 'BUILDLOGS_REDIS.port: "six" is not valid; expected a port number, e.g. 6379'],
+    ['Postgres URL in config.yaml', { DB_URI: 'mysql+pymysql://quay@db/quay' }, {}, 'DB_URI: "mysql+pymysql://quay@db/quay" is not valid; expected a postgresql:// URL, e.g. postgresql://quay:quay@localhost:5432/quay'],
+    ['Redis URL in the environment', {}, { REDIS_URL: 'localhost:6379' }, 'REDIS_URL: "localhost:6379" is not valid; expected a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379'],
+    ['port in the environment', {}, { QUAYFLEET_HTTP_PORT: 'eighty' }, 'QUAYFLEET_HTTP_PORT: "eighty" is not valid; expected a port number from 1 to 65535, e.g. 8080'],
+    ['port out of range', {}, { QUAYFLEET_METRICS_PORT: '70000' }, 'QUAYFLEET_METRICS_PORT: 70000 is not valid; expected a port number from 0 to 65535, e.g. 9091'],
+  ])('names the key, the value and what is expected: %s', (_kind, raw, env, line) => {
+    const error = errorOf(() => parseConfig(raw, env as NodeJS.ProcessEnv));
+    expect(error.message).toContain(`  ${line}`);
+    expect(error.message).not.toContain('Invalid input');
+  });
+
+  it('shortens a long wrong value', () => {
+    const error = errorOf(() => parseConfig({ SUPER_USERS: 'x'.repeat(500) }));
+    expect(error.issues[0]!.message.length).toBeLessThan(140);
   });
 
   it('refuses storage preferences that name unknown locations, including the per-pod override', () => {

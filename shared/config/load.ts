@@ -8,7 +8,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseDurationSeconds } from './durations.ts';
-import { quayConfigSchema, type QuayConfig } from './schema.ts';
+import { configErrorMap, quayConfigSchema, type QuayConfig } from './schema.ts';
 
 /** The process configuration: Quay's keys as operators wrote them, plus per-pod settings. */
 export interface Config {
@@ -51,12 +51,19 @@ export class ConfigError extends Error {
 
 const DEFAULT_CONFIG_PATH = 'conf/stack/config.yaml';
 
+/** A TCP port from the environment; `min` 0 allows "any free port" (tests). */
+function port(min: number, fallback: number) {
+  const expected = `expected a port number from ${min} to 65535, e.g. ${fallback}`;
+  return z.string().regex(/^\s*\d+\s*$/, { error: expected }).transform(Number)
+    .refine((n) => n >= min && n <= 65535, { error: expected }).default(fallback);
+}
+
 const envSchema = z.object({
   DB_URI: z.string().min(1).optional(),
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  REDIS_URL: z.string().regex(/^rediss?:\/\/\S+$/, { error: 'expected a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379' }).optional(),
   QUAY_DISTRIBUTED_STORAGE_PREFERENCE: z.string().min(1).optional(),
-  QUAYFLEET_HTTP_PORT: z.coerce.number().int().min(1).max(65535).default(8080),
-  QUAYFLEET_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9091),
+  QUAYFLEET_HTTP_PORT: port(1, 8080),
+  QUAYFLEET_METRICS_PORT: port(0, 9091),
   QUAYFLEET_DATA_DIR: z.string().min(1).default('./data'),
 });
 
@@ -69,8 +76,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
 /** Validates an already-read config object (tests and tools); throws ConfigError. */
 export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, source = 'inline', preIssues: ConfigIssue[] = []): Config {
   const issues = [...preIssues];
-  const quay = quayConfigSchema.safeParse(raw ?? {});
-  const envParsed = envSchema.safeParse(emptyToUndefined(env));
+  const parseOptions = { error: configErrorMap, reportInput: true } as const;
+  const quay = quayConfigSchema.safeParse(raw ?? {}, parseOptions);
+  const envParsed = envSchema.safeParse(emptyToUndefined(env), parseOptions);
   if (!quay.success) issues.push(...toIssues(quay.error));
   if (!envParsed.success) issues.push(...toIssues(envParsed.error));
   // The cross-key storage checks run on the raw values too, so one pass reports every error.
@@ -166,8 +174,19 @@ function hasKey(raw: unknown, key: string): boolean {
   return typeof raw === 'object' && raw !== null && Object.hasOwn(raw, key);
 }
 
+/** One issue per wrong value: its key, the value as written, and what was expected. */
 function toIssues(error: z.ZodError): ConfigIssue[] {
-  return error.issues.map((issue) => ({ key: issue.path.map(String).join('.') || '(root)', message: issue.message }));
+  return error.issues.map((issue) => ({
+    key: issue.path.map(String).join('.') || '(root)',
+    message: `${showValue((issue as { input?: unknown }).input)} is not valid; ${issue.message}`,
+  }));
+}
+
+/** The value as the operator wrote it, shortened: a long list or mapping is not repeated in full. */
+function showValue(value: unknown): string {
+  if (value === undefined) return '(missing)';
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
 /** Kubernetes manifests often set empty strings for unset variables; treat them as unset. */

@@ -6,19 +6,59 @@
 import { z } from 'zod';
 import { parseDurationSeconds } from './durations.ts';
 
+const DURATION_EXPECTED = 'expected a duration: a number and one unit of s, m, h, d or w, e.g. "30s", "1d" or "2w"';
+
+/**
+ * The message of every config error, by what the value should have been: the loader puts the key
+ * and the value in front ("GARBAGE_COLLECTION_FREQUENCY: "abc" is not valid; expected a number of
+ * seconds, e.g. 30"). Passed to every parse of config (config.yaml and environment), so a key added
+ * with a plain `z.boolean()` or `z.enum()` gets a readable message too; a schema's own `error`
+ * (seconds, durations, URLs) wins over it.
+ */
+export const configErrorMap: z.core.$ZodErrorMap = (issue) => {
+  switch (issue.code) {
+    case 'invalid_type':
+      return `expected ${EXPECTED_TYPE[issue.expected] ?? `a ${issue.expected}`}`;
+    case 'invalid_value':
+      return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'too_small':
+      return `expected ${bound(issue.origin, issue.inclusive ? 'at least' : 'more than', issue.minimum)}`;
+    case 'too_big':
+      return `expected ${bound(issue.origin, issue.inclusive ? 'at most' : 'less than', issue.maximum)}`;
+    case 'invalid_format':
+      return issue.format === 'regex' ? `expected a string matching ${issue.pattern}` : `expected ${issue.format}`;
+    default:
+      return undefined;
+  }
+};
+
+const EXPECTED_TYPE: Record<string, string> = {
+  boolean: 'true or false', number: 'a number', int: 'a whole number', string: 'a string',
+  array: 'a list', tuple: 'a list', object: 'a mapping of keys to values', record: 'a mapping of keys to values',
+};
+
+function bound(origin: string, relation: string, limit: number | bigint): string {
+  if (origin === 'string') return Number(limit) === 1 && relation === 'at least' ? 'a non-empty string' : `a string of ${relation} ${limit} characters`;
+  if (origin === 'array') return `a list of ${relation} ${limit} entries`;
+  return `a number ${relation} ${limit}`;
+}
+
 /** Quay types several second counts as strings ("30"); accept a number or a numeric string. */
 const seconds = z.union([
   z.number().int().nonnegative(),
-  z.string().regex(/^\s*\d+\s*$/, 'must be a whole number of seconds').transform((s) => Number(s.trim())),
-]);
+  z.string().regex(/^\s*\d+\s*$/).transform((s) => Number(s.trim())),
+], { error: 'expected a number of seconds, e.g. 30' });
 
-const duration = z.string().refine((s) => parseDurationSeconds(s) !== undefined, {
-  message: 'must be a duration such as "30s", "1d" or "2w"',
+const duration = z.string({ error: DURATION_EXPECTED }).refine((s) => parseDurationSeconds(s) !== undefined, { error: DURATION_EXPECTED });
+
+/** A Postgres URL; quayfleet speaks only Postgres, so Quay's mysql:// and sqlite:// are refused here. */
+const postgresUrl = z.string().regex(/^postgres(ql)?:\/\/\S+$/, {
+  error: 'expected a postgresql:// URL, e.g. postgresql://quay:quay@localhost:5432/quay',
 });
 
 const redisLocation = z.looseObject({
   host: z.string().min(1),
-  port: z.union([z.number().int().positive(), z.string().regex(/^\d+$/).transform(Number)]).default(6379),
+  port: z.union([z.number().int().positive(), z.string().regex(/^\d+$/).transform(Number)], { error: 'expected a port number, e.g. 6379' }).default(6379),
   password: z.string().optional(),
   ssl: z.boolean().optional(),
 });
@@ -33,7 +73,7 @@ export const quayConfigSchema = z.looseObject({
   SUPER_USERS: z.array(z.string()).default([]),
   DATABASE_SECRET_KEY: z.string().optional(),
   SECRET_KEY: z.string().optional(),
-  DB_URI: z.string().min(1).optional(),
+  DB_URI: postgresUrl.optional(),
   DB_CONNECTION_POOLING: z.boolean().default(true),
   DB_CONNECTION_ARGS: z.looseObject({
     max_connections: z.number().int().positive().optional(),
