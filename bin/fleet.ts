@@ -22,6 +22,7 @@ import { createDistributedStorage, type DistributedStorage } from '../shared/sto
 import type { FleetWorker } from '../workers/index.ts';
 import type { FleetServices } from '../workers/services.ts';
 import type { Booted } from './boot.ts';
+import { portInUse } from './ports.ts';
 import { tokenSecret } from './secrets.ts';
 
 export interface FleetOptions {
@@ -74,7 +75,8 @@ export async function startFleet(booted: Booted, options: FleetOptions): Promise
   const running = await startWorkers(options.workers, booted, services);
   const health = healthChecks(db, pinger, storage);
   const http = options.registry ? await startRegistry(booted, db, storage, relay, health) : undefined;
-  const metrics = await startMetricsServer({ port: config.metricsPort, log, health });
+  const metrics = await startMetricsServer({ port: config.metricsPort, log, health })
+    .catch(portInUse({ port: config.metricsPort, variable: 'QUAYFLEET_METRICS_PORT' }));
   log.info({ registry: options.registry ? config.httpPort : false, metricsPort: metrics.port, workers: running.map((w) => w.name) }, 'quayfleet is running');
 
   let stopping: Promise<void> | undefined;
@@ -110,7 +112,8 @@ async function startRegistry(booted: Booted, db: Pool, storage: DistributedStora
     onOutboxWrite: () => relay.wake(),
     health,
   });
-  await app.listen({ host: '0.0.0.0', port: booted.config.httpPort });
+  await app.listen({ host: '0.0.0.0', port: booted.config.httpPort })
+    .catch(portInUse({ port: booted.config.httpPort, variable: 'QUAYFLEET_HTTP_PORT' }));
   return app;
 }
 
@@ -128,17 +131,21 @@ function healthChecks(db: Pool, redis: Redis, storage: DistributedStorage): Heal
 }
 
 /**
- * Runs `startFleet` and wires SIGTERM/SIGINT to its orderly stop. The handlers are installed
- * before anything starts, so a signal during startup waits for startup and then stops cleanly
- * (and stops the embedded servers) instead of killing the process half-started.
+ * Runs `startFleet` and wires SIGTERM, SIGINT and SIGHUP to its orderly stop. The handlers are
+ * installed before anything starts, so a signal during startup waits for startup and then stops
+ * cleanly (and stops the embedded servers) instead of killing the process half-started.
  */
 export async function runFleet(booted: Booted, options: FleetOptions): Promise<Fleet> {
   const starting = startFleet(booted, options);
+  const hupListeners = process.listenerCount('SIGHUP');
   onShutdownSignal(async () => {
     const fleet = await starting.catch(() => undefined);
     if (fleet) await fleet.stop();
     else await booted.stopEmbedded();
   }, booted.log);
+  // A closed terminal (SIGHUP) stops the fleet as SIGTERM does, unless the handler covers it already.
+  if (process.listenerCount('SIGHUP') === hupListeners) process.on('SIGHUP', () => process.kill(process.pid, 'SIGTERM'));
+  booted.handOverSignals();
   return starting;
 }
 

@@ -1,12 +1,45 @@
 /**
  * The long-running commands: `registry`, `worker <name>` and `all`. Pods run `registry` or
- * `worker <name>` with DB_URI and Redis configured; `all` (what `npm start` runs) may use the
- * embedded Postgres and Redis and applies migrations itself.
+ * `worker <name>` with DB_URI and Redis configured; without them, these two use the embedded
+ * Postgres and Redis of a running `npm start`. `all` (what `npm start` runs) starts the embedded
+ * servers itself when needed and applies migrations.
  */
 import type { Command } from 'commander';
+import type { Config } from '../../shared/config/index.ts';
 import { WORKERS, workerNamed } from '../../workers/index.ts';
-import { boot, fail, loadConfigOrExit } from '../boot.ts';
+import { boot, fail, loadConfigOrExit, type Booted } from '../boot.ts';
 import { createLogger } from '../../shared/runtime/logger.ts';
+import type { FleetOptions } from '../fleet.ts';
+import { launchedByNpm, shutDownWithParent } from '../parent-watch.ts';
+import { assertPortFree, PortInUseError, type ListenPort } from '../ports.ts';
+
+/** The ports a process listens on: the front end's (when it runs one) and the metrics server's. */
+function listenPorts(config: Config, registry: boolean): ListenPort[] {
+  const metrics: ListenPort = { port: config.metricsPort, variable: 'QUAYFLEET_METRICS_PORT' };
+  return registry ? [{ port: config.httpPort, variable: 'QUAYFLEET_HTTP_PORT', host: '0.0.0.0' }, metrics] : [metrics];
+}
+
+/** Fails with the port and its variable (exit 2) when a port is taken, before anything starts. */
+async function checkPorts(registry: boolean): Promise<void> {
+  for (const listen of listenPorts(loadConfigOrExit(), registry)) {
+    await assertPortFree(listen).catch((error: unknown) => {
+      if (error instanceof PortInUseError) fail(error.message);
+      throw error;
+    });
+  }
+}
+
+/** Runs the fleet; a port taken after the check stops what started and fails as the check does. */
+async function run(booted: Booted, options: FleetOptions): Promise<void> {
+  const { runFleet } = await import('../fleet.ts');
+  try {
+    await runFleet(booted, options);
+  } catch (error) {
+    if (!(error instanceof PortInUseError)) throw error;
+    await booted.stopEmbedded().catch(() => undefined);
+    fail(error.message);
+  }
+}
 
 /** Registers `registry`, `worker <name>` and `all`. */
 export function registerServeCommands(program: Command): void {
@@ -14,9 +47,9 @@ export function registerServeCommands(program: Command): void {
     .command('registry')
     .description('run the front end: the OCI registry API (/v2), token auth and the Quay API (/api/v1)')
     .action(async () => {
-      const booted = await boot('registry', { redis: true, allowEmbedded: false });
-      const { runFleet } = await import('../fleet.ts');
-      await runFleet(booted, { processName: 'registry', registry: true, workers: [], migrate: false });
+      await checkPorts(true);
+      const booted = await boot('registry', { redis: true, allowEmbedded: false, reuseEmbedded: true });
+      await run(booted, { processName: 'registry', registry: true, workers: [], migrate: false });
     });
 
   program
@@ -32,17 +65,18 @@ export function registerServeCommands(program: Command): void {
         createLogger({ name }).info({ worker: name, reason: gate.reason }, 'worker disabled; exiting');
         return;
       }
-      const booted = await boot(name, { redis: true, allowEmbedded: false });
-      const { runFleet } = await import('../fleet.ts');
-      await runFleet(booted, { processName: name, registry: false, workers: [definition], migrate: false });
+      await checkPorts(false);
+      const booted = await boot(name, { redis: true, allowEmbedded: false, reuseEmbedded: true });
+      await run(booted, { processName: name, registry: false, workers: [definition], migrate: false });
     });
 
   program
     .command('all')
     .description('run the front end and every enabled worker in one process (development, small installs)')
     .action(async () => {
+      await checkPorts(true);
+      if (launchedByNpm()) shutDownWithParent();
       const booted = await boot('all', { redis: true, allowEmbedded: true });
-      const { runFleet } = await import('../fleet.ts');
-      await runFleet(booted, { processName: 'all', registry: true, workers: Object.values(WORKERS), migrate: true });
+      await run(booted, { processName: 'all', registry: true, workers: Object.values(WORKERS), migrate: true });
     });
 }

@@ -28,9 +28,17 @@ export class RedisUnavailableError extends Error {
   }
 }
 
+/** Where the embedded Redis listens, for messages. */
+export const EMBEDDED_REDIS_ADDRESS = `127.0.0.1:${PORT}`;
+const url = `redis://127.0.0.1:${PORT}`;
+
+/** The URL of the embedded Redis a running `quayfleet all` started, or undefined (never starts one). */
+export async function runningEmbeddedRedis(): Promise<string | undefined> {
+  return (await portAnswers(PORT)) ? url : undefined;
+}
+
 /** Starts (or reuses) the embedded redis-server. */
 export async function startEmbeddedRedis(dataDir: string, log: Logger): Promise<EmbeddedServer> {
-  const url = `redis://127.0.0.1:${PORT}`;
   if (await portAnswers(PORT)) {
     log.info({ port: PORT }, 'reusing the embedded Redis already running');
     return { url, stop: async () => undefined };
@@ -43,6 +51,11 @@ export async function startEmbeddedRedis(dataDir: string, log: Logger): Promise<
     // BullMQ needs noeviction: an evicted job key is lost work.
     '--maxmemory-policy', 'noeviction',
   ], { stdio: 'ignore', detached: false });
+  // However this process ends (an uncaught error, process.exit), its redis-server goes with it;
+  // the orderly path below stops it first and waits.
+  const killOnExit = (): void => { child.kill('SIGTERM'); };
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.off('exit', killOnExit));
   for (let i = 0; i < 100 && !(await portAnswers(PORT)); i++) await new Promise((r) => setTimeout(r, 50));
   if (!(await portAnswers(PORT))) throw new Error(`embedded redis-server did not start on 127.0.0.1:${PORT}`);
   log.info({ port: PORT, dir }, 'embedded Redis started');
