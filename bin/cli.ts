@@ -4,6 +4,7 @@
  */
 import { Command } from 'commander';
 import { registerAccounts } from './commands/accounts.ts';
+import { registerDlq } from './commands/dlq.ts';
 import { registerGc } from './commands/gc.ts';
 import { registerMigrate } from './commands/migrate.ts';
 import { registerQueues } from './commands/queues.ts';
@@ -21,5 +22,6 @@ registerMigrate(program);
 registerQueues(program);
 registerAccounts(program);
 registerGc(program);
+registerDlq(program);
 
 await program.parseAsync(process.argv);

@@ -8,8 +8,10 @@
  * - queue: a named BullMQ queue; its name is Quay's `queue_name` label value.
  * - payload: the job's data, a small versioned object of ids (and names, for logs only).
  * - dedupe id: the BullMQ job id, derived from the payload. Adding a job whose id already exists
- *   (waiting, delayed, active, or kept after it finished) is a no-op, which is what makes
- *   republishing from the outbox and re-triggering from a reconciler safe.
+ *   (waiting, delayed, active, or kept after it completed) is a no-op, which is what makes
+ *   republishing from the outbox and re-triggering from a reconciler safe. A dead-lettered job
+ *   with that id is replaced by the new one, so failed work can be asked for again
+ *   (shared/runtime/dead-letters.ts).
  * - attempt: one run of the handler that may fail; deferrals and rate limits do not spend one.
  * - dead letter: a job kept in BullMQ's failed set with its reason, not retried.
  *

@@ -1,4 +1,4 @@
-import type { Queue } from 'bullmq';
+import { UnrecoverableError, Worker, type Queue } from 'bullmq';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { repositorygc } from '../../queues/index.ts';
 import { countOutboxRows, enqueueInTransaction, enqueueManyInTransaction } from '../db/outbox.ts';
@@ -117,5 +117,25 @@ describe('outbox relay', () => {
     await waitFor(() => producer.queue(repositorygc.name).getJob('repositorygc/3'), 5000);
     // The job is published before its row's delete commits.
     await waitFor(async () => (await countOutboxRows(db.pool)) === 0, 5000);
+  });
+
+  it('replaces a dead-lettered job when a committed change asks for the same work again', async () => {
+    const relay = await startRelay();
+    await commitPurges([7]);
+    await relay.drain();
+    const worker = new Worker(repositorygc.name, async () => { throw new UnrecoverableError('purge failed for good'); }, {
+      connection: { url: REDIS_URL, maxRetriesPerRequest: null }, prefix: producer.queue(repositorygc.name).opts.prefix,
+    });
+    try {
+      await waitFor(async () => (await producer.queue(repositorygc.name).getJobState('repositorygc/7')) === 'failed' || undefined);
+    } finally {
+      await worker.close();
+    }
+    await commitPurges([7]);
+    await relay.drain();
+    const job = await producer.queue(repositorygc.name).getJob('repositorygc/7');
+    expect(await job?.getState()).toBe('waiting');
+    expect(job?.attemptsMade).toBe(0);
+    expect(await countOutboxRows(db.pool)).toBe(0);
   });
 });

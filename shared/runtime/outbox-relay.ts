@@ -12,7 +12,11 @@
  * - crash after publishing, before the delete commits: the rows are published again, and the
  *   dedupe id makes that a no-op while the first job is still kept (a job already completed and
  *   removed runs again, which is safe because every job is idempotent);
- * - several relays (one per producing process) never publish the same row concurrently.
+ * - several relays (one per producing process) never publish the same row concurrently;
+ * - a row whose dedupe id belongs to a dead-lettered job replaces that job: the row is a committed
+ *   change asking for the work again, which the dead letter must not swallow for the week it is
+ *   kept (a crash-republished row may so give a job that just failed one more run; jobs are
+ *   idempotent).
  */
 import type pg from 'pg';
 import { contractFor, QUEUES } from '../../queues/index.ts';
@@ -179,6 +183,9 @@ class Relay implements OutboxRelay {
     }
     for (const [queueName, queueRows] of byQueue) {
       const jobOptions = contractFor(queueName)!.jobOptions;
+      // A committed change asked for this work again: a dead letter with its id gives way to it.
+      const revived = await this.options.producer.reviveDeadLetters(queueName, queueRows.map((row) => row.jobId));
+      if (revived.length > 0) this.options.log.info({ queue_name: queueName, jobIds: revived.slice(0, 20), count: revived.length }, 'outbox relay replaced dead-lettered jobs');
       await this.options.producer.queue(queueName).addBulk(queueRows.map((row) => ({
         name: queueName,
         data: row.payload,

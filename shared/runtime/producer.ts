@@ -7,6 +7,7 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { QueueContract, VersionedPayload } from '../../queues/contract.ts';
+import { reviveDeadLetters } from './dead-letters.ts';
 import { bullOptions, type RedisSettings } from './redis.ts';
 import { queueItemPuts } from './runtime-metrics.ts';
 
@@ -20,10 +21,16 @@ export interface EnqueueOptions {
 export interface Producer {
   /**
    * Validates `payload` (throws InvalidPayloadError), adds it under its dedupe id with the
-   * contract's job options, and returns the id. A job with that id already present makes this
-   * a no-op that still returns the id.
+   * contract's job options, and returns the id. A job with that id already waiting, delayed,
+   * active or completed makes this a no-op that still returns the id; a dead-lettered one is
+   * replaced by the new job, so a reconciler can retry work that failed.
    */
   enqueue<P extends VersionedPayload>(contract: QueueContract<P>, payload: P, options?: EnqueueOptions): Promise<string>;
+  /**
+   * Removes those of `jobIds` that are dead letters of `queueName`, so adding them next makes
+   * fresh jobs (the outbox relay does so before publishing); returns the ids removed.
+   */
+  reviveDeadLetters(queueName: string, jobIds: readonly string[]): Promise<string[]>;
   /** The BullMQ queue handle for `queueName` (created on first use, shared, closed by `close`). */
   queue(queueName: string): Queue;
   /** Closes every queue handle and the shared connection. Safe to call twice. */
@@ -56,9 +63,11 @@ export function createProducer(settings: RedisSettings): Producer {
 
   return {
     queue,
+    reviveDeadLetters: (queueName, jobIds) => reviveDeadLetters(connection, queue(queueName), jobIds),
     async enqueue(contract, payload, options) {
       const data = contract.parse(payload);
       const jobId = contract.dedupeId(data);
+      await reviveDeadLetters(connection, queue(contract.name), [jobId]);
       await queue(contract.name).add(contract.name, data, { ...contract.jobOptions, jobId, delay: delayFor(options) });
       queueItemPuts.labels({ queue_name: contract.name }).inc();
       return jobId;

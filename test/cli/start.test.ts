@@ -113,9 +113,10 @@ describe('npm start', { timeout: 300_000 }, () => {
 
   it.each(['SIGTERM', 'SIGINT', 'SIGHUP'] as const)('%s to npm\'s PID takes node, Postgres and redis-server down with it', async (signal) => {
     const npm = start('npm', ['start'], fleetEnv(ports));
+    let processes = new Map<number, string>();
     try {
       await waitFor('the fleet to run', () => RUNNING.test(npm.output()), 180_000, npm.output);
-      const processes = descendants(npm.child.pid!);
+      processes = descendants(npm.child.pid!);
       const names = [...processes.values()];
       expect(names).toContain('node');
       expect(names).toContain('postgres');
@@ -130,7 +131,8 @@ describe('npm start', { timeout: 300_000 }, () => {
       await npm.exited;
       if (signal !== 'SIGHUP') expect(npm.output()).toContain('"msg":"shutting down"');
     } finally {
-      for (const pid of descendants(npm.child.pid!).keys()) process.kill(pid, 'SIGKILL');
+      // Whatever a failed case leaves behind goes, so the next case (and other tests) start clean.
+      for (const pid of [...processes.keys(), ...descendants(npm.child.pid!).keys()]) if (alive(pid)) process.kill(pid, 'SIGKILL');
       npm.child.kill('SIGKILL');
     }
   });
