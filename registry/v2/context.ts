@@ -7,6 +7,7 @@ import { ensureLocations } from '../../shared/db/blobs.ts';
 import { nowMs } from '../auth/credentials.ts';
 import type { RegistryDeps } from '../deps.ts';
 import { artifactPolicy, type ArtifactPolicy } from '../manifests/policy.ts';
+import { PullLogBuffer } from './pull-logs.ts';
 import { UploadHashes } from './uploads/hashes.ts';
 
 /** Storage location names and their `imagestoragelocation` ids. */
@@ -22,6 +23,8 @@ export interface V2Context {
   readonly deps: RegistryDeps;
   readonly policy: ArtifactPolicy;
   readonly hashes: UploadHashes;
+  /** Batches `pull_repo` logs off the request path (flushed on close). */
+  readonly pullLogs: PullLogBuffer;
   /** Wall clock in ms (the injectable clock of the deps). */
   now(): number;
   /** The location ids, loaded (and created) once. */
@@ -38,7 +41,10 @@ export function createV2Context(deps: RegistryDeps): V2Context {
     });
     return loading;
   };
-  return { deps, policy: artifactPolicy(deps.config.quay), hashes: new UploadHashes(), now: () => nowMs(deps), locations };
+  return {
+    deps, policy: artifactPolicy(deps.config.quay), hashes: new UploadHashes(), now: () => nowMs(deps), locations,
+    pullLogs: new PullLogBuffer(deps.db, deps.config.quay, deps.log),
+  };
 }
 
 async function loadLocations(deps: RegistryDeps): Promise<Locations> {

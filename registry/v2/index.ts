@@ -50,6 +50,7 @@ const ROUTES: RouteTable = {
 /** Registers the /v2 routes (as an encapsulated plugin: its body parsers apply to /v2 only). */
 export async function registerV2Routes(app: FastifyInstance): Promise<void> {
   const ctx = createV2Context(app.deps);
+  app.addHook('onClose', async () => ctx.pullLogs.close());
   installBodyParsers(app, app.deps.config.quay.MAXIMUM_MANIFEST_SIZE_BYTES);
   app.addHook('onSend', async (_request, reply) => {
     reply.header('Docker-Distribution-API-Version', 'registry/2.0');

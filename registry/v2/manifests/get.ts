@@ -8,7 +8,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { getManifestByDigest, headManifestByDigest } from '../../../shared/db/manifests.ts';
 import { getTaggedManifest, headTaggedManifest } from '../../../shared/db/tags.ts';
-import { authorizeRepository } from '../../auth/access.ts';
+import type { ActionLog } from '../../../shared/db/logs.ts';
+import type { RepositoryRow } from '../../../shared/db/repositories.ts';
+import { authorizeRepository, type Principal } from '../../auth/access.ts';
 import { OciError } from '../../errors.ts';
 import { imagePulledBytes, imagePulls } from '../../metrics.ts';
 import type { V2Context } from '../context.ts';
@@ -20,7 +22,7 @@ export async function getManifest(ctx: V2Context, request: FastifyRequest, reply
   const ref = lookupReference(reference);
   const refLabel = ref && 'tag' in ref ? 'tag' : 'manifest';
   try {
-    const { repository } = await authorizeRepository(request, name.namespace, name.repository, 'pull');
+    const { repository, principal } = await authorizeRepository(request, name.namespace, name.repository, 'pull');
     if (!ref) throw new OciError('MANIFEST_UNKNOWN', undefined, { reference });
     const { db } = ctx.deps;
     const nowMs = ctx.now();
@@ -32,12 +34,27 @@ export async function getManifest(ctx: V2Context, request: FastifyRequest, reply
     const row = 'tag' in ref ? await getTaggedManifest(db, repository.id, ref.tag, nowMs) : await getManifestByDigest(db, repository.id, ref.digest, nowMs);
     if (!row) throw new OciError('MANIFEST_UNKNOWN', undefined, ref);
     imagePulls.inc({ protocol: 'v2', ref: refLabel, status: 200 });
+    ctx.pullLogs.add(pullLog(request, repository, principal, ref, nowMs));
     imagePulledBytes.inc({ protocol: 'v2' }, row.layers_compressed_size ?? 0);
     return manifestHeaders(reply, row.digest, row.media_type, row.manifest_bytes.length).send(row.manifest_bytes);
   } catch (error) {
     if (!head && error instanceof OciError) imagePulls.inc({ protocol: 'v2', ref: refLabel, status: error.status });
     throw error;
   }
+}
+
+/** Quay's `track_and_log('pull_repo', ...)` entry: repo, namespace, user-agent, the reference, who pulled. */
+function pullLog(request: FastifyRequest, repository: RepositoryRow, principal: Principal, ref: NonNullable<ReturnType<typeof lookupReference>>, nowMs: number): ActionLog {
+  return {
+    kind: 'pull_repo', namespace: { id: repository.namespace_user_id, name: repository.namespace }, repositoryId: repository.id,
+    performerId: principal.id ?? null, ip: request.ip, datetime: new Date(nowMs),
+    metadata: {
+      repo: repository.name, namespace: repository.namespace, 'user-agent': request.headers['user-agent'] ?? null,
+      ...('tag' in ref ? { tag: ref.tag } : { manifest_digest: ref.digest }),
+      ...(principal.username === undefined ? {} : { username: principal.username }),
+      ...(principal.kind === 'robot' ? { is_robot: true } : {}),
+    },
+  };
 }
 
 function manifestHeaders(reply: FastifyReply, digest: string, mediaType: string, size: number): FastifyReply {
