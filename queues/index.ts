@@ -10,7 +10,7 @@
  * | quotatotal                | quotatotalworker                   | quotatotal/<namespaceId>                    | 5        | 300 s      |
  * | quotaregistrysize         | quotatotalworker                   | quotaregistrysize                           | 5        | 300 s      |
  * | repomirror                | repomirrorworker                   | repomirror/<repositoryId>                   | 5        | 300 s      |
- * | imagestoragereplication   | storagereplicationworker           | imagestoragereplication/<storageId>/<nsId>  | 5        | 300 s      |
+ * | imagestoragereplication   | storagereplicationworker           | imagestoragereplication/<storageId>         | 5        | 300 s      |
  * | secscanv4                 | securityscanningnotificationworker | secscanv4/with_id/<notificationId>          | 5        | 300 s      |
  * | notification              | notificationworker                 | notification/<notificationUuid>/<eventId>   | 5        | 30 s       |
  * | exportactionlogs          | exportactionlogsworker             | exportactionlogs/<exportId>                 | 3        | 300 s      |

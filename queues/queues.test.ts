@@ -37,7 +37,7 @@ describe('payloads and dedupe ids', () => {
     expect(secscanv4.dedupeId({ v: 1, notificationId: '6f1c1b9e-3b7a-4d8e-9c2a-1f2e3d4c5b6a' }))
       .toBe('secscanv4/with_id/6f1c1b9e-3b7a-4d8e-9c2a-1f2e3d4c5b6a');
     expect(QUEUES.imagestoragereplication.dedupeId({ v: 1, storageId: 3, namespaceId: 9, digest: `sha256:${'a'.repeat(64)}` }))
-      .toBe('imagestoragereplication/3/9');
+      .toBe('imagestoragereplication/3');
     expect(QUEUES.quotaregistrysize.dedupeId({ v: 1 })).toBe('quotaregistrysize');
   });
 

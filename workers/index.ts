@@ -12,6 +12,7 @@ import { repositorygcworker } from './repositorygcworker/index.ts';
 import { quotaregistrysizeworker, quotatotalworker } from './quotatotalworker/index.ts';
 import { exportactionlogsworker } from './exportactionlogsworker/index.ts';
 import { repomirrorworker } from './repomirrorworker/index.ts';
+import { storagereplicationworker } from './storagereplicationworker/index.ts';
 
 /** A worker definition whose services the fleet process can provide. */
 export type FleetWorker = WorkerDefinition<VersionedPayload, FleetServices, unknown>;
@@ -34,6 +35,7 @@ export const WORKERS: Readonly<Record<string, FleetWorker>> = Object.fromEntries
   fleetWorker(exportactionlogsworker),
   fleetWorker(notificationworker),
   fleetWorker(repomirrorworker),
+  fleetWorker(storagereplicationworker),
 ].map((definition) => [definition.name, definition]));
 
 /** The worker named `name`, or undefined. */

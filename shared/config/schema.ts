@@ -119,6 +119,8 @@ export const quayConfigSchema = z.looseObject({
   DISTRIBUTED_STORAGE_PREFERENCE: z.array(z.string()).optional(),
   DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS: z.array(z.string()).default([]),
   STORAGE_REPLICATION_PROCESSING_SECONDS: seconds.default(1200),
+  /** quayfleet's: let the replication worker run with LocalStorage locations (all on one machine or one shared volume). */
+  STORAGE_REPLICATION_ALLOW_LOCAL_STORAGE: z.boolean().default(false),
 
   ALLOWED_OCI_ARTIFACT_TYPES: z.record(z.string(), z.array(z.string())).optional(),
   IGNORE_UNKNOWN_MEDIATYPES: z.boolean().default(false),

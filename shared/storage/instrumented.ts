@@ -130,6 +130,16 @@ class InstrumentedStore implements ObjectStore {
     });
   }
 
+  copyFrom(source: ObjectStore, fromKey: string, toKey: string): Promise<boolean> {
+    return this.timed('copyFrom', fromKey, async () => {
+      assertValidKey(fromKey, 'copyFrom', this.driverName);
+      assertValidKey(toKey, 'copyFrom', this.driverName);
+      // Drivers recognise their own kind of store: hand them the source's driver, not its wrapper.
+      const inner = source instanceof InstrumentedStore ? source.inner : source;
+      return this.inner.copyFrom ? this.inner.copyFrom(inner, fromKey, toKey) : false;
+    });
+  }
+
   move(from: string, to: string): Promise<void> {
     return this.timed('move', from, async () => {
       assertValidKey(from, 'move', this.driverName);

@@ -124,6 +124,14 @@ export interface ObjectStore {
   deleteMany(keys: readonly string[]): Promise<DeleteManyResult>;
   /** Copies `from` to `to` inside the backend where it can. Missing source: `NotFoundError`. */
   copy(from: string, to: string): Promise<void>;
+  /**
+   * Copies `fromKey` of another location's store `source` to `toKey` here inside the backend,
+   * without the bytes passing through this process, when both stores are the same provider and
+   * account (two buckets of one S3 endpoint and key, two containers of one Azure account, two
+   * directories of one machine). Resolves false, having done nothing, when they are not (the
+   * caller then streams). Missing source: `NotFoundError`. Absent on drivers that never can.
+   */
+  copyFrom?(source: ObjectStore, fromKey: string, toKey: string): Promise<boolean>;
   /** Moves `from` to `to` (copy then delete the source). Missing source: `NotFoundError`. */
   move(from: string, to: string): Promise<void>;
 

@@ -200,6 +200,23 @@ export class AzureStore extends MultipartStore implements ObjectStore {
     }
   }
 
+  async copyFrom(source: ObjectStore, fromKey: string, toKey: string): Promise<boolean> {
+    // Copy Blob from URL within one account is authorised by the destination's shared key.
+    if (!(source instanceof AzureStore) || !this.sharedKey || source.accountUrl() !== this.accountUrl()) return false;
+    try {
+      const poller = await this.blob(toKey).beginCopyFromURL(source.blob(fromKey).url);
+      await poller.pollUntilDone();
+    } catch (error) {
+      throw this.error(error, 'copyFrom', fromKey);
+    }
+    return true;
+  }
+
+  /** The account's blob endpoint (the container URL without the container). */
+  accountUrl(): string {
+    return this.container.url.slice(0, this.container.url.lastIndexOf('/'));
+  }
+
   async move(from: string, to: string): Promise<void> {
     await this.copy(from, to);
     if (from !== to) await this.delete(from);

@@ -211,6 +211,19 @@ export class LocalStorage extends MultipartStore implements ObjectStore {
     }
   }
 
+  async copyFrom(source: ObjectStore, fromKey: string, toKey: string): Promise<boolean> {
+    if (!(source instanceof LocalStorage)) return false;
+    const tmp = await this.tempFile();
+    try {
+      await copyFile(source.filePath(fromKey), tmp, constants.COPYFILE_FICLONE);
+      await this.publish(tmp, toKey);
+    } catch (error) {
+      await rm(tmp, { force: true });
+      throw fsError(error, 'copyFrom', fromKey);
+    }
+    return true;
+  }
+
   async move(from: string, to: string): Promise<void> {
     const source = await stat(this.filePath(from)).catch((error: unknown) => { throw fsError(error, 'move', from); });
     if (!source.isFile()) throw new NotFoundError('no such object', { driver: DRIVER, operation: 'move', key: from });

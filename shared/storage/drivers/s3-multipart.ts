@@ -80,15 +80,18 @@ export class S3Multipart {
     }
   }
 
-  /** Copies `size` bytes from `from` to `to` with UploadPartCopy, for objects above CopyObject's limit. */
-  async copy(from: string, to: string, size: number): Promise<void> {
+  /**
+   * Copies `size` bytes from `from` (in `source`, by default this store) to `to` with
+   * UploadPartCopy, for objects above CopyObject's limit.
+   */
+  async copy(from: string, to: string, size: number, source: S3Store = this.store): Promise<void> {
     const { store } = this;
     const writer = await this.create(to);
     try {
       const ranges = Array.from({ length: Math.ceil(size / COPY_PART_BYTES) }, (_, i) => [i * COPY_PART_BYTES, Math.min(size, (i + 1) * COPY_PART_BYTES) - 1] as const);
       await mapBounded(ranges, COPY_PARALLELISM, ([first, last], index) => store.client.send(new UploadPartCopyCommand({
         Bucket: store.bucket, Key: store.keys.toBackend(to), UploadId: writer.uploadId, PartNumber: index + 1,
-        CopySource: store.copySource(from), CopySourceRange: `bytes=${first}-${last}`,
+        CopySource: source.copySource(from), CopySourceRange: `bytes=${first}-${last}`,
       })));
       await writer.complete();
     } catch (error) {

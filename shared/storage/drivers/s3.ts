@@ -220,6 +220,30 @@ export class S3Store extends MultipartStore implements ObjectStore {
     }
   }
 
+  async copyFrom(source: ObjectStore, fromKey: string, toKey: string): Promise<boolean> {
+    if (!(source instanceof S3Store) || !this.sameAccount(source)) return false;
+    const { size } = await source.stat(fromKey);
+    if (size > this.settings.multipartCopyThresholdBytes) {
+      await this.multipart.copy(fromKey, toKey, size, source);
+      return true;
+    }
+    try {
+      await this.client.send(new CopyObjectCommand({
+        Bucket: this.bucket, Key: this.keys.toBackend(toKey), CopySource: source.copySource(fromKey), ...this.encryption(),
+      }));
+    } catch (error) {
+      throw this.error(error, 'copyFrom', fromKey);
+    }
+    return true;
+  }
+
+  /** Same endpoint and access key: one CopyObject can read the other bucket. */
+  private sameAccount(other: S3Store): boolean {
+    const a = this.settings;
+    const b = other.settings;
+    return a.endpoint === b.endpoint && a.region === b.region && a.credentials?.accessKeyId === b.credentials?.accessKeyId;
+  }
+
   /** `bucket/key` URL-encoded per segment, as x-amz-copy-source wants it. */
   copySource(key: string): string {
     return `${this.bucket}/${this.keys.toBackend(key).split('/').map(encodeURIComponent).join('/')}`;
