@@ -75,9 +75,19 @@ export async function copyBlob(
   if (destination.copyFrom && await destination.copyFrom(source, key, key)) return 'server_side';
   const read = await source.get(key, undefined, input.signal);
   const gate = new DigestGate(input.digest, input.size, input.destinationName);
-  // pipeline forwards a source error to the gate, which fails the destination's write.
-  pipeline(read, gate, () => undefined);
-  await destination.put(key, gate, { contentLength: input.size, signal: input.signal });
+  // The SDKs do not notice a failing body stream (they wait for the missing bytes for ever), so a
+  // failure of the gate or of the source read aborts the write, which then makes nothing visible.
+  const failed = new AbortController();
+  let failure: Error | undefined;
+  pipeline(read, gate, (error) => {
+    if (error) failed.abort((failure = error));
+  });
+  const signal = input.signal ? AbortSignal.any([input.signal, failed.signal]) : failed.signal;
+  try {
+    await destination.put(key, gate, { contentLength: input.size, signal });
+  } catch (error) {
+    throw failure ?? error;
+  }
   return 'stream';
 }
 

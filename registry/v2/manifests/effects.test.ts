@@ -19,6 +19,7 @@ beforeAll(async () => {
     label: 'v2effects',
     config: {
       FEATURE_STORAGE_REPLICATION: true,
+      STORAGE_REPLICATION_ALLOW_LOCAL_STORAGE: true,
       DISTRIBUTED_STORAGE_CONFIG: { default: ['LocalStorage', { storage_path: locationDirs[0] }], second: ['LocalStorage', { storage_path: locationDirs[1] }] },
       DISTRIBUTED_STORAGE_PREFERENCE: ['default'],
       DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS: ['default', 'second'],

@@ -9,6 +9,7 @@ import type { BlobRow } from '../../../shared/db/blobs.ts';
 import { enqueueRepositoryEvent } from '../../../shared/db/notifications.ts';
 import { enqueueManyInTransaction } from '../../../shared/db/outbox.ts';
 import { namespaceRegionIds } from '../../../shared/db/replication.ts';
+import { replicationGate } from '../../../shared/storage/replication-gate.ts';
 import type { Queryable } from '../../../shared/db/pool.ts';
 import type { RepositoryRow } from '../../../shared/db/repositories.ts';
 import type { Principal } from '../../auth/access.ts';
@@ -20,7 +21,7 @@ import type { V2Context } from '../context.ts';
  * lists it (the dedupe id is per blob, so pushes from several namespaces share one job too).
  */
 export async function enqueueReplication(ctx: V2Context, tx: Queryable, repository: RepositoryRow, blobs: readonly BlobRow[]): Promise<void> {
-  if (!ctx.deps.config.quay.FEATURE_STORAGE_REPLICATION || blobs.length === 0) return;
+  if (blobs.length === 0 || !replicationGate(ctx.deps.config.quay).enabled) return;
   const locations = await ctx.locations();
   const required = new Set(ctx.deps.storage.defaultLocations.map((name) => locations.idOf(name)));
   // A region naming a location this process has no store for cannot be copied to; the worker logs it.

@@ -6,21 +6,14 @@
  * buckets of one RadosGW.
  */
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256 } from '../../registry/v2/test-support.ts';
-import { registry as metrics } from '../../shared/runtime/metrics.ts';
 import { waitFor } from '../../shared/runtime/test-support/index.ts';
-import { createGeoFixture, ensureRadosgwBucket, locations, SECOND_BUCKET, type GeoFixture } from './test-fixture.ts';
+import { createGeoFixture, ensureRadosgwBucket, locations, metricSum, SECOND_BUCKET, type GeoFixture } from './fixture.ts';
 
-/** Sum of a counter's samples matching `labels` (a histogram's `_count` samples when `name` ends so). */
-export async function metricSum(name: string, labels: Record<string, string> = {}): Promise<number> {
-  const base = name.replace(/_count$/, '');
-  const metric = metrics.getSingleMetric(base);
-  if (!metric) return 0;
-  const { values } = await metric.get();
-  return values.filter((v) => (base === name || (v as { metricName?: string }).metricName === name)
-    && Object.entries(labels).every(([k, x]) => String(v.labels[k]) === x)).reduce((n, v) => n + v.value, 0);
-}
 
 /** Pushes an image of a config and `layers` random layers through pod A; returns every blob. */
 async function pushImage(f: GeoFixture, repository: string, tag: string, layerSizes: number[]): Promise<Buffer[]> {
@@ -133,5 +126,26 @@ describe('three locations: the defaults plus a namespace region', () => {
     for (const blob of dave) await waitFor(async () => (await f.placements(sha256(blob))).length === 2, 60_000, 100);
     expect(await f.placements(sha256(dave[1]!))).toEqual(['eustorage', 'usstorage']);
     expect(await f.objectDigest('apstorage', sha256(dave[1]!))).toBeUndefined();
+  });
+});
+
+describe('two LocalStorage directories, with STORAGE_REPLICATION_ALLOW_LOCAL_STORAGE', () => {
+  let f: GeoFixture;
+  const dirs: string[] = [];
+  beforeAll(async () => {
+    for (const name of ['us', 'eu']) dirs.push(await fs.mkdtemp(path.join(os.tmpdir(), `qf-georep-${name}-`)));
+    f = await createGeoFixture('georeplocal', {
+      usstorage: ['LocalStorage', { storage_path: dirs[0] }], eustorage: ['LocalStorage', { storage_path: dirs[1] }],
+    }, { extraConfig: { STORAGE_REPLICATION_ALLOW_LOCAL_STORAGE: true } });
+  });
+  afterAll(async () => {
+    await f?.close();
+    for (const dir of dirs) await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('replicates on one machine (a file copy), for tests and single-host installs', async () => {
+    await f.startWorker();
+    const blobs = await pushImage(f, 'gina/local', 'v1', [3000]);
+    await expectEverywhere(f, blobs);
   });
 });

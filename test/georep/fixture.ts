@@ -12,16 +12,17 @@ import { V2Client } from '../../registry/v2/test-support.ts';
 import type { Config } from '../../shared/config/index.ts';
 import { ensureLocations } from '../../shared/db/blobs.ts';
 import { createLogger } from '../../shared/runtime/logger.ts';
+import { registry as metrics } from '../../shared/runtime/metrics.ts';
 import { startOutboxRelay, type OutboxRelay } from '../../shared/runtime/outbox-relay.ts';
 import { createProducer, type Producer } from '../../shared/runtime/producer.ts';
 import { runWorker, type RunningWorker } from '../../shared/runtime/run-worker.ts';
 import { blobKey, createDistributedStorage, type DistributedStorage } from '../../shared/storage/index.ts';
-import { startTestRegistry, type TestRegistry } from '../../test/helpers/registry.ts';
-import { REDIS_URL, uniquePrefix } from '../../test/helpers/redis.ts';
-import { AZURITE, GCS_EMULATOR, RADOSGW } from '../../test/servers/storage-endpoints.ts';
+import { startTestRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { REDIS_URL, uniquePrefix } from '../helpers/redis.ts';
+import { AZURITE, GCS_EMULATOR, RADOSGW } from '../servers/storage-endpoints.ts';
 import { imagestoragereplication } from '../../queues/imagestoragereplication.ts';
-import type { ReplicationTiming } from './handler.ts';
-import { storagereplicationworker } from './index.ts';
+import type { ReplicationTiming } from '../../workers/storagereplicationworker/handler.ts';
+import { storagereplicationworker } from '../../workers/storagereplicationworker/index.ts';
 
 type LocationEntry = [string, Record<string, unknown>];
 
@@ -83,8 +84,10 @@ export interface GeoFixture {
   readonly producer: Producer;
   /** A client for pod A (and pod B) with push and pull on `repository`. */
   client(repository: string, pod?: 'A' | 'B'): Promise<V2Client>;
-  /** Starts a worker (pod A's storage) with `timing`; stopped by close(). */
-  startWorker(timing?: Partial<ReplicationTiming>): Promise<RunningWorker>;
+  /** Starts a worker (pod A's storage) with `timing` and job leases of `lockDurationMs`; stopped by close(). */
+  startWorker(timing?: Partial<ReplicationTiming>, lockDurationMs?: number): Promise<RunningWorker>;
+  /** The BullMQ prefix of the fixture's queues. */
+  readonly prefix: string;
   /** Location names holding `digest`, sorted. */
   placements(digest: string): Promise<string[]>;
   /** sha256 of the object of `digest` at `location`, or undefined when missing. */
@@ -121,7 +124,7 @@ export async function createGeoFixture(label: string, entries: Record<string, Lo
   const users = new Set<string>();
 
   return {
-    registry, config, names, storageA, storageB, podB, producer,
+    registry, config, names, storageA, storageB, podB, producer, prefix,
     async client(repository, pod = 'A') {
       const namespace = repository.split('/')[0]!;
       if (!users.has(namespace)) {
@@ -131,9 +134,10 @@ export async function createGeoFixture(label: string, entries: Record<string, Lo
       const token = await registry.tokenFor(namespace, 'password1', [`repository:${repository}:pull,push`]);
       return new V2Client(pod === 'A' ? registry.app : podB, token);
     },
-    async startWorker(timing = {}) {
+    async startWorker(timing = {}, lockDurationMs) {
       const worker = await runWorker(storagereplicationworker, {
         config, services: { db, storage: storageA, config, replicationTiming: timing }, redis: { url: REDIS_URL, prefix }, log,
+        ...(lockDurationMs ? { lease: { lockDurationMs, stalledIntervalMs: lockDurationMs / 2 } } : {}),
       });
       if (worker.disabled) throw new Error('storagereplicationworker did not start');
       workers.push(worker);
@@ -167,4 +171,14 @@ export async function createGeoFixture(label: string, entries: Record<string, Lo
       await registry.close();
     },
   };
+}
+
+/** Sum of a counter's samples matching `labels` (a histogram's `_count` samples when `name` ends so). */
+export async function metricSum(name: string, labels: Record<string, string> = {}): Promise<number> {
+  const base = name.replace(/_count$/, '');
+  const metric = metrics.getSingleMetric(base);
+  if (!metric) return 0;
+  const { values } = await metric.get();
+  return values.filter((v) => (base === name || (v as { metricName?: string }).metricName === name)
+    && Object.entries(labels).every(([k, x]) => String(v.labels[k]) === x)).reduce((n, v) => n + v.value, 0);
 }
