@@ -12,7 +12,7 @@ import { V2Client } from '../../registry/v2/test-support.ts';
 import type { Config } from '../../shared/config/index.ts';
 import { ensureLocations } from '../../shared/db/blobs.ts';
 import { createLogger } from '../../shared/runtime/logger.ts';
-import { registry as metrics } from '../../shared/runtime/metrics.ts';
+import { registry as metrics } from '../../shared/metrics/index.ts';
 import { startOutboxRelay, type OutboxRelay } from '../../shared/runtime/outbox-relay.ts';
 import { createProducer, type Producer } from '../../shared/runtime/producer.ts';
 import { runWorker, type RunningWorker } from '../../shared/runtime/run-worker.ts';

@@ -3,7 +3,7 @@
  * method and outcome, bytes copied, copy duration, and the backlog per location (blobs a location
  * must hold and does not), read from Postgres at scrape, at most once a minute.
  */
-import { client, metric } from '../../shared/runtime/metrics.ts';
+import { client, metric } from '../../shared/metrics/index.ts';
 import type { Pool } from '../../shared/db/pool.ts';
 import { replicationBacklog } from '../../shared/db/replication.ts';
 import type { CopyMethod } from './copy.ts';
