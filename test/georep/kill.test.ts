@@ -16,7 +16,7 @@ import { createGeoFixture, ensureRadosgwBucket, locations, SECOND_BUCKET, type G
 const CHILD = path.resolve(import.meta.dirname, 'worker-child.ts');
 const TSX = path.resolve(import.meta.dirname, '../../node_modules/.bin/tsx');
 
-describe('SIGKILL mid-copy', { timeout: 120_000 }, () => {
+describe('SIGKILL mid-copy', { timeout: 300_000 }, () => {
   let f: GeoFixture;
   let proxy: TcpProxy;
   let child: ChildProcess | undefined;
@@ -51,7 +51,7 @@ describe('SIGKILL mid-copy', { timeout: 120_000 }, () => {
       env: { ...process.env, QF_CONFIG: JSON.stringify(rawConfig), QF_DATABASE_URL: f.registry.database.url, QF_REDIS_URL: REDIS_URL, QF_PREFIX: f.prefix },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
-    await waitFor(() => proxy.bytesUp - before > 2 * 1024 * 1024, 60_000, 20);
+    await waitFor(() => proxy.bytesUp - before > 2 * 1024 * 1024, 120_000, 20);
     child.kill('SIGKILL');
     await new Promise((resolve) => child!.once('exit', resolve));
     child = undefined;
@@ -61,7 +61,7 @@ describe('SIGKILL mid-copy', { timeout: 120_000 }, () => {
 
     proxy.throttle(undefined);
     await f.startWorker({}, 2000);
-    await waitFor(async () => (await f.placements(digest)).length === 2, 60_000, 100);
+    await waitFor(async () => (await f.placements(digest)).length === 2, 120_000, 100);
     expect(await f.objectDigest('eustorage', digest)).toBe(digest);
   });
 });
