@@ -9,6 +9,7 @@ import { registerGc } from './commands/gc.ts';
 import { registerMigrate } from './commands/migrate.ts';
 import { registerQueues } from './commands/queues.ts';
 import { registerServeCommands } from './commands/serve.ts';
+import { registerUploads } from './commands/uploads.ts';
 
 const program = new Command();
 program
@@ -23,5 +24,6 @@ registerQueues(program);
 registerAccounts(program);
 registerGc(program);
 registerDlq(program);
+registerUploads(program);
 
 await program.parseAsync(process.argv);

@@ -7,6 +7,9 @@ import { z } from 'zod';
 import { defineQueue, jobOptions, KEEP_COMPLETED } from './contract.ts';
 import { token, uuid } from './fields.ts';
 
+/** How long after an upload ends its segments are deleted (Quay's 30 s), a job option producers pass as `runAt`. */
+export const CHUNK_CLEANUP_DELAY_MS = 30_000;
+
 /** The `chunk_cleanup` contract: one job per upload whose leftover segments must go. */
 export const chunkCleanup = defineQueue({
   name: 'chunk_cleanup',

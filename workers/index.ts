@@ -13,6 +13,7 @@ import { quotaregistrysizeworker, quotatotalworker } from './quotatotalworker/in
 import { exportactionlogsworker } from './exportactionlogsworker/index.ts';
 import { repomirrorworker } from './repomirrorworker/index.ts';
 import { storagereplicationworker } from './storagereplicationworker/index.ts';
+import { blobuploadcleanupworker, chunkcleanupworker } from './chunkcleanupworker/index.ts';
 
 /** A worker definition whose services the fleet process can provide. */
 export type FleetWorker = WorkerDefinition<VersionedPayload, FleetServices, unknown>;
@@ -36,7 +37,22 @@ export const WORKERS: Readonly<Record<string, FleetWorker>> = Object.fromEntries
   fleetWorker(notificationworker),
   fleetWorker(repomirrorworker),
   fleetWorker(storagereplicationworker),
+  fleetWorker(chunkcleanupworker),
+  fleetWorker(blobuploadcleanupworker),
 ].map((definition) => [definition.name, definition]));
+
+/**
+ * Workers that run in the pod of another (`quayfleet worker <pod>`), where one deployment serves
+ * two queues: the `chunkcleanupworker` pod consumes `chunk_cleanup` and `blobuploadcleanup`.
+ */
+const COMPANIONS: Readonly<Record<string, readonly string[]>> = {
+  chunkcleanupworker: ['blobuploadcleanupworker'],
+};
+
+/** The definitions `quayfleet worker <name>` runs: the worker and its companions. */
+export function workersOfPod(name: string): FleetWorker[] {
+  return [name, ...(COMPANIONS[name] ?? [])].map((n) => workerNamed(n)).filter((w): w is FleetWorker => w !== undefined);
+}
 
 /** The worker named `name`, or undefined. */
 export function workerNamed(name: string): FleetWorker | undefined {

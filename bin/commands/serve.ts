@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import type { Config } from '../../shared/config/index.ts';
-import { WORKERS, workerNamed } from '../../workers/index.ts';
+import { WORKERS, workerNamed, workersOfPod } from '../../workers/index.ts';
 import { boot, fail, loadConfigOrExit, type Booted } from '../boot.ts';
 import { createLogger } from '../../shared/runtime/logger.ts';
 import type { FleetOptions } from '../fleet.ts';
@@ -67,7 +67,7 @@ export function registerServeCommands(program: Command): void {
       }
       await checkPorts(false);
       const booted = await boot(name, { redis: true, allowEmbedded: false, reuseEmbedded: true });
-      await run(booted, { processName: name, registry: false, workers: [definition], migrate: false });
+      await run(booted, { processName: name, registry: false, workers: workersOfPod(definition.name), migrate: false });
     });
 
   program

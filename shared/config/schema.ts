@@ -104,6 +104,10 @@ export const quayConfigSchema = z.looseObject({
   PERMANENTLY_DELETE_TAGS: z.boolean().default(false),
   RESET_CHILD_MANIFEST_EXPIRATION: z.boolean().default(false),
   CLEAN_BLOB_UPLOAD_FOLDER: z.boolean().default(true),
+  /** Minutes after which an upload session with no activity is abandoned (Quay: 2880, two days). */
+  BLOBUPLOAD_DELETION_DATE_THRESHOLD: z.number().positive().default(2880),
+  BLOBUPLOAD_CLEANUP_FREQUENCY: seconds.default(3600),
+  FEATURE_ENABLE_STALE_MPU_CLEANUP: z.boolean().default(true),
 
   QUOTA_TOTAL_DELAY_SECONDS: seconds.default(1800),
   QUOTA_BACKFILL: z.boolean().default(true),

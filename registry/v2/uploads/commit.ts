@@ -9,6 +9,7 @@
  * schedules GC for the end of the second the lease expires in. The lock is held from writing the
  * final object until the rows commit, so GC never sees the object without its rows.
  */
+import { CHUNK_CLEANUP_DELAY_MS, chunkCleanup } from '../../../queues/chunk-cleanup.ts';
 import { garbagecollection } from '../../../queues/garbagecollection.ts';
 import { getBlob, leaseBlob, recordBlobPlacement } from '../../../shared/db/blobs.ts';
 import { lockBlobDigest } from '../../../shared/db/locks.ts';
@@ -31,6 +32,8 @@ export interface FinishedUpload {
   readonly location: string;
   /** The session to delete with the commit (absent for a mount). */
   readonly uuid?: string;
+  /** Objects of the session nothing needs after the commit, queued for `chunk_cleanup`. */
+  readonly segments?: readonly string[];
 }
 
 /** Records the blob and its lease in the repository; the upload object ends at the blob's key or is deleted. */
@@ -49,7 +52,11 @@ export async function commitBlob(ctx: V2Context, upload: FinishedUpload): Promis
     if (!duplicate) await moveToContentAddress(store, upload);
     const blob = await recordBlobPlacement(tx, { digest: upload.digest, size: upload.size, locationId });
     await leaseInTransaction(ctx, tx, upload.repository, blob.id);
-    if (upload.uuid) await deleteUpload(tx, upload.uuid);
+    if (upload.uuid) {
+      await deleteUpload(tx, upload.uuid);
+      const segments = [...(upload.segments ?? []), ...(duplicate ? [upload.objectKey] : [])];
+      if (segments.length > 0) await queueSegments(tx, upload.location, upload.uuid, segments);
+    }
   });
   ctx.deps.onOutboxWrite?.();
   if (duplicate) await store.delete(upload.objectKey).catch(() => undefined); // unreferenced; the upload sweep retries
@@ -70,6 +77,18 @@ export async function leaseInTransaction(ctx: V2Context, tx: Queryable, reposito
   await enqueueInTransaction(tx, garbagecollection, {
     v: 1, reason: 'upload_lease', repositoryId: repository.id, dueAtS, namespace: repository.namespace, repository: repository.name,
   }, { runAt: new Date(dueAtS * 1000) });
+}
+
+/**
+ * Queues the deletion of a finished or cancelled session's leftover objects 30 s from now, in the
+ * transaction that ends the session (the caller still deletes them at once, best effort; the job
+ * makes sure they go even when that fails or the process dies).
+ */
+export async function queueSegments(tx: Queryable, location: string, uuid: string, paths: readonly string[]): Promise<void> {
+  for (let i = 0; i < paths.length; i += 1000) {
+    await enqueueInTransaction(tx, chunkCleanup, { v: 1, location, uploadUuid: uuid, paths: paths.slice(i, i + 1000) },
+      { runAt: new Date(Date.now() + CHUNK_CLEANUP_DELAY_MS) });
+  }
 }
 
 /** When a lease taken now expires (PUSH_TEMP_TAG_EXPIRATION_SEC from now). */

@@ -44,7 +44,7 @@ export async function completeSession(
     const leftovers = [objectKey, ...outcome.obsolete, ...(row.storage.tail ? [row.storage.tail.key] : [])];
     try {
       await verifyDigest(store, objectKey, digest, hash);
-      await commitBlob(ctx, { repository, digest, size: row.byte_count + received, objectKey, location, uuid });
+      await commitBlob(ctx, { repository, digest, size: row.byte_count + received, objectKey, location, uuid, segments: outcome.obsolete });
     } catch (error) {
       await deleteUpload(ctx.deps.db, uuid).catch(() => undefined);
       await store.deleteMany(leftovers).catch(() => undefined); // the multipart write, if any, is completed

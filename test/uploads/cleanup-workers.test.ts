@@ -1,0 +1,159 @@
+/**
+ * The upload-cleanup workers on real BullMQ beside a real front end (LocalStorage): with a 3 s
+ * threshold and a sweep every second, an idle session is cancelled while a session kept receiving
+ * chunks for longer than the threshold survives and completes; a cancelled session's leftovers are
+ * queued for `chunk_cleanup` 30 s out and deleted by that job, which touches nothing else.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { blobUploadCleanup } from '../../queues/blob-upload-cleanup.ts';
+import { chunkCleanup, type ChunkCleanupPayload } from '../../queues/chunk-cleanup.ts';
+import { garbagecollection } from '../../queues/garbagecollection.ts';
+import type { VersionedPayload } from '../../queues/contract.ts';
+import { registry as metrics } from '../../shared/metrics/index.ts';
+import { createProducer, type Producer } from '../../shared/runtime/producer.ts';
+import { runWorker, type RunningWorker } from '../../shared/runtime/run-worker.ts';
+import { captureLogger, sleep, waitFor } from '../../shared/runtime/test-support/index.ts';
+import type { WorkerDefinition, WorkerServices } from '../../shared/runtime/worker.ts';
+import { uploadKey } from '../../shared/storage/keys.ts';
+import { REDIS_URL, uniquePrefix } from '../helpers/redis.ts';
+import { startTestRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { V2Client, expectStatus, sha256 } from '../../registry/v2/test-support.ts';
+import { blobuploadcleanupworker, chunkcleanupworker } from '../../workers/chunkcleanupworker/index.ts';
+import { cleanSegments } from '../../workers/chunkcleanupworker/segments.ts';
+
+let registry: TestRegistry;
+let client: V2Client;
+let producer: Producer;
+let prefix: string;
+let running: RunningWorker[] = [];
+const repo = 'alice/cleanup';
+
+beforeAll(async () => {
+  registry = await startTestRegistry({ label: 'uploadcleanup', config: { BLOBUPLOAD_DELETION_DATE_THRESHOLD: 0.05, BLOBUPLOAD_CLEANUP_FREQUENCY: 1, PUSH_TEMP_TAG_EXPIRATION_SEC: 1 } });
+  await registry.createUser('alice', 'password1');
+  client = new V2Client(registry.app, await registry.tokenFor('alice', 'password1', [`repository:${repo}:pull,push`]));
+  prefix = uniquePrefix('uploadcleanup');
+  producer = createProducer({ url: REDIS_URL, prefix });
+});
+afterEach(async () => {
+  await Promise.all(running.map((w) => w.stop(2000)));
+  running = [];
+});
+afterAll(async () => {
+  for (const q of [chunkCleanup, blobUploadCleanup, garbagecollection]) await producer?.queue(q.name).obliterate({ force: true });
+  await producer?.close();
+  await registry?.close();
+});
+
+async function start<P extends VersionedPayload, S extends WorkerServices>(definition: WorkerDefinition<P, S>): Promise<void> {
+  const { config } = registry.deps;
+  const services = { db: registry.db, storage: registry.deps.storage, config } as unknown as S;
+  const worker = await runWorker(definition, { config, services, redis: { url: REDIS_URL, prefix }, log: captureLogger().log });
+  if (worker.disabled) throw new Error('worker disabled');
+  running.push(worker);
+}
+
+async function sessionFiles(uuid: string): Promise<string[]> {
+  const entries = await fs.readdir(path.join(registry.storagePath, 'uploads')).catch(() => []);
+  return entries.filter((name) => name.startsWith(uuid));
+}
+
+async function sessionExists(uuid: string): Promise<boolean> {
+  const { rowCount } = await registry.db.query(`SELECT 1 FROM blobupload WHERE uuid = $1`, [uuid]);
+  return rowCount === 1;
+}
+
+async function metricValue(name: string, labels: Record<string, string> = {}): Promise<number> {
+  const values = (await metrics.getSingleMetric(name)!.get()).values;
+  return values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((n, v) => n + v.value, 0);
+}
+
+describe('blobuploadcleanupworker', () => {
+  it('cancels an idle session but never one still receiving chunks, however long it has been open', { timeout: 60_000 }, async () => {
+    const idle = await client.startUpload(repo);
+    const idleUuid = idle.split('/').pop()!;
+    expectStatus(await client.request('PATCH', idle, { payload: randomBytes(100) }), 202);
+    const live = await client.startUpload(repo);
+    const liveUuid = live.split('/').pop()!;
+    const cancelledBefore = await metricValue('quayfleet_upload_sessions_cancelled_total');
+    await start(blobuploadcleanupworker);
+
+    // Keep the live session busy for three thresholds (9 s), one chunk a second, while the sweep runs every second.
+    const chunks: Buffer[] = [];
+    const until = Date.now() + 9000;
+    while (Date.now() < until) {
+      const chunk = randomBytes(1000);
+      chunks.push(chunk);
+      expectStatus(await client.request('PATCH', live, { payload: chunk }), 202);
+      await sleep(1000);
+    }
+    await waitFor(async () => !(await sessionExists(idleUuid)), 10_000);
+    expect(await sessionFiles(idleUuid)).toEqual([]);
+    expect(await sessionExists(liveUuid)).toBe(true);
+    const blob = Buffer.concat(chunks);
+    expectStatus(await client.request('PUT', `${live}?digest=${sha256(blob)}`), 201);
+    expect((await client.request('GET', `/v2/${repo}/blobs/${sha256(blob)}`)).rawPayload.equals(blob)).toBe(true);
+    expect(await metricValue('quayfleet_upload_sessions_cancelled_total') - cancelledBefore).toBeGreaterThanOrEqual(1);
+    // The finished blob's lease (1 s here) expires; the next sweep hands its repository to GC.
+    const gcJob = await waitFor(async () => (await producer.queue(garbagecollection.name).getJobs(['waiting', 'delayed', 'prioritized']))
+      .find((job) => (job.data as { reason: string }).reason === 'upload_lease'), 10_000);
+    const { rows } = await registry.db.query<{ repository_id: number }>(`SELECT repository_id FROM uploadedblob`);
+    expect((gcJob.data as { repositoryId: number }).repositoryId).toBe(rows[0]!.repository_id);
+  });
+});
+
+describe('chunkcleanupworker', () => {
+  it('deletes a cancelled session\'s leftovers from the job its cancel queued 30 s out, and nothing else', async () => {
+    const location = await client.startUpload(repo);
+    const uuid = location.split('/').pop()!;
+    expectStatus(await client.request('PATCH', location, { payload: randomBytes(300) }), 202);
+    const before = Date.now();
+    expectStatus(await client.request('DELETE', location), 204);
+    const { rows } = await registry.db.query<{ payload: ChunkCleanupPayload; run_at: Date }>(
+      `SELECT payload, run_at FROM outbox WHERE queue_name = 'chunk_cleanup' AND payload->>'uploadUuid' = $1`, [uuid]);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.run_at.getTime() - before).toBeGreaterThanOrEqual(29_000);
+    expect(rows[0]!.run_at.getTime() - before).toBeLessThan(32_000);
+    const payload = rows[0]!.payload;
+    expect(payload.paths[0]).toBe(uploadKey(uuid));
+    // The front end's immediate delete failed (simulated by putting the bytes back): the job removes them.
+    const store = registry.deps.storage.store(payload.location);
+    for (const key of payload.paths) await store.put(key, randomBytes(50));
+    const bystander = `${uploadKey('0b5e6f3a-1111-4222-8333-444455556666')}.staged-000000000000`;
+    await store.put(bystander, randomBytes(10));
+    await start(chunkcleanupworker);
+    const jobId = await producer.enqueue(chunkCleanup, payload);
+    await waitFor(async () => (await producer.queue(chunkCleanup.name).getJob(jobId))?.finishedOn, 10_000);
+    expect(await producer.queue(chunkCleanup.name).getJob(jobId).then((j) => j?.getState())).toBe('completed');
+    expect(await sessionFiles(uuid)).toEqual([]);
+    expect(await store.exists(bystander)).toBe(true);
+    // Idempotent: running the same segments again finds them gone and succeeds.
+    expect(await cleanSegments(registry.db, store, payload)).toEqual({ objects: 0, bytes: 0, aborted: 0, kept: 0 });
+  });
+
+  it('dead-letters a job naming keys of another upload, and keeps what a live session references', async () => {
+    await start(chunkcleanupworker);
+    const live = await client.startUpload(repo);
+    const uuid = live.split('/').pop()!;
+    expectStatus(await client.request('PATCH', live, { payload: randomBytes(200) }), 202);
+    const { rows } = await registry.db.query<{ tail: string }>(`SELECT storage_metadata->'tail'->>'key' AS tail FROM blobupload WHERE uuid = $1`, [uuid]);
+    const store = registry.deps.storage.store(registry.deps.storage.preferredLocation);
+    const obsolete = `${uploadKey(uuid)}.staged-ffffffffffff`;
+    await store.put(obsolete, randomBytes(10));
+    const kept = await producer.enqueue(chunkCleanup, { v: 1, location: registry.deps.storage.preferredLocation, uploadUuid: uuid, paths: [rows[0]!.tail, obsolete] });
+    await waitFor(async () => (await producer.queue(chunkCleanup.name).getJob(kept))?.finishedOn, 10_000);
+    expect(await store.exists(rows[0]!.tail)).toBe(true);
+    expect(await store.exists(obsolete)).toBe(false);
+
+    const other = '0b5e6f3a-2222-4222-8333-444455556666';
+    const foreign = await producer.enqueue(chunkCleanup, { v: 1, location: registry.deps.storage.preferredLocation, uploadUuid: other, paths: [`${uploadKey(uuid)}.staged-ffffffffffff`, 'sha256/aa/aaaa'] });
+    await waitFor(async () => (await producer.queue(chunkCleanup.name).getJob(foreign))?.finishedOn, 10_000);
+    const job = await producer.queue(chunkCleanup.name).getJob(foreign);
+    expect(await job!.getState()).toBe('failed');
+    expect(job!.failedReason).toContain('names keys of no such upload');
+    expectStatus(await client.request('DELETE', live), 204);
+  });
+});
