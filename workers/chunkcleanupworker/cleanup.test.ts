@@ -139,6 +139,7 @@ describe.each(BACKENDS)('upload cleanup on %s', (label, driver) => {
     await oldWriter.writePart(1, randomBytes(100), 100);
     await store.put(`${uploadKey(orphanOld)}.staged-aaaaaaaaaaaa`, randomBytes(500));
     await new Promise((resolve) => setTimeout(resolve, 3000));
+    const newFrom = Date.now();
     const orphanNew = randomUUID();
     const newWriter = await store.createMultipart(uploadKey(orphanNew));
     await newWriter.writePart(1, randomBytes(100), 100);
@@ -146,14 +147,21 @@ describe.each(BACKENDS)('upload cleanup on %s', (label, driver) => {
     await store.put(newStaged, randomBytes(500));
     const before = await rows();
 
-    // "3 days" and "1 day" scaled down: the threshold lies between the two ages.
-    const short = { ...DEFAULTS, sessionThresholdMs: 1800, multipartThresholdMs: 1800 };
-    const dry = await runUploadCleanup(f.pool, f.storage, short, { nowMs: Date.now(), sessions: false, multipart: true, folder: true, dryRun: true, keepItems: 10 });
+    // "3 days" and "1 day" scaled down: the threshold lies between the two ages (a second of
+    // slack for backends that keep whole seconds), however slowly the servers answer.
+    const short = (): [UploadCleanupSettings, number] => {
+      const nowMs = Date.now();
+      const thresholdMs = nowMs - newFrom + 1000;
+      return [{ ...DEFAULTS, sessionThresholdMs: thresholdMs, multipartThresholdMs: thresholdMs }, nowMs];
+    };
+    const [drySettings, dryNow] = short();
+    const dry = await runUploadCleanup(f.pool, f.storage, drySettings, { nowMs: dryNow, sessions: false, multipart: true, folder: true, dryRun: true, keepItems: 10 });
     expect(dry.locations[0]!.multipart).toMatchObject({ aborted: 1, items: [expect.objectContaining({ key: uploadKey(orphanOld) })] });
     expect(dry.locations[0]!.folder).toMatchObject({ objects: 1, bytes: 500 });
     expect((await storedUuids()).multipart.has(orphanOld)).toBe(true);
 
-    const report = await runUploadCleanup(f.pool, f.storage, short, { nowMs: Date.now(), sessions: false, multipart: true, folder: true });
+    const [settings, nowMs] = short();
+    const report = await runUploadCleanup(f.pool, f.storage, settings, { nowMs, sessions: false, multipart: true, folder: true });
     expect(report.locations[0]!.multipart).toMatchObject({ aborted: 1, failed: 0 });
     expect(report.locations[0]!.folder).toMatchObject({ objects: 1, bytes: 500, failed: 0 });
     const stored = await storedUuids();

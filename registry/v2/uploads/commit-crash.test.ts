@@ -63,7 +63,7 @@ function startFrontEnd(): { child: ChildProcess; exited: Promise<unknown> } {
   return { child, exited: new Promise((resolve) => child.once('exit', resolve)) };
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe().catch(() => undefined);
@@ -78,7 +78,7 @@ async function blobRows(digest: string): Promise<number> {
   return rows[0]!.n;
 }
 
-describe('an upload killed between moving its bytes and committing its rows', { timeout: 120_000 }, () => {
+describe('an upload killed between moving its bytes and committing its rows', { timeout: 240_000 }, () => {
   it('leaves no object behind once its lease has passed: the sweep removes it and the audit is clean', async () => {
     const { child, exited } = startFrontEnd();
     const base = `http://127.0.0.1:${PORT}`;
