@@ -33,6 +33,7 @@ const WORKERS = {
   securityscanningnotificationworker: ['secscanv4'],
   notificationworker: ['notification'],
   exportactionlogsworker: ['exportactionlogs'],
+  logrotateworker: ['actionlogrotation'],
   chunkcleanupworker: ['chunk_cleanup', 'blobuploadcleanup'],
 };
 

@@ -14,6 +14,7 @@
  * | secscanv4                 | securityscanningnotificationworker | secscanv4/with_id/<notificationId>          | 5        | 300 s      |
  * | notification              | notificationworker                 | notification/<notificationUuid>/<eventId>   | 5        | 30 s       |
  * | exportactionlogs          | exportactionlogsworker             | exportactionlogs/<exportId>                 | 3        | 300 s      |
+ * | actionlogrotation         | logrotateworker                    | actionlogrotation                           | 5        | 300 s      |
  * | chunk_cleanup             | chunkcleanupworker                 | chunk_cleanup/<location>/<uploadUuid>       | 5        | 300 s      |
  * | blobuploadcleanup         | chunkcleanupworker                 | blobuploadcleanup/<operation>/<location>    | 5        | 300 s      |
  * | dockerfilebuild           | (reserved, no worker)              | —                                           | —        | —          |
@@ -21,6 +22,7 @@
  * Retry n waits `base * 2^(n-1)` (minus up to 10 % jitter): 300, 600, 1200, 2400 s by default.
  */
 import type { QueueContract, VersionedPayload } from './contract.ts';
+import { actionlogrotation } from './actionlogrotation.ts';
 import { blobUploadCleanup } from './blob-upload-cleanup.ts';
 import { chunkCleanup } from './chunk-cleanup.ts';
 import { DOCKERFILE_BUILD_QUEUE_NAME } from './dockerfilebuild.ts';
@@ -47,6 +49,7 @@ export const QUEUES = {
   secscanv4,
   notification,
   exportactionlogs,
+  actionlogrotation,
   chunk_cleanup: chunkCleanup,
   blobuploadcleanup: blobUploadCleanup,
 } as const;
@@ -66,9 +69,10 @@ export function contractFor(name: string): QueueContract<VersionedPayload> | und
 }
 
 export * from './contract.ts';
-export { blobUploadCleanup, chunkCleanup, DOCKERFILE_BUILD_QUEUE_NAME, exportactionlogs, garbagecollection,
+export { actionlogrotation, blobUploadCleanup, chunkCleanup, DOCKERFILE_BUILD_QUEUE_NAME, exportactionlogs, garbagecollection,
   imagestoragereplication, namespacegc, notification, quotaregistrysize, quotatotal, repomirror, repositorygc, secscanv4 };
 // The payload type of each queue.
+export type { ActionLogRotationPayload } from './actionlogrotation.ts';
 export type { BlobUploadCleanupPayload } from './blob-upload-cleanup.ts';
 export type { ChunkCleanupPayload } from './chunk-cleanup.ts';
 export type { ExportActionLogsPayload } from './exportactionlogs.ts';

@@ -11,6 +11,7 @@ import { notificationworker } from './notificationworker/index.ts';
 import { repositorygcworker } from './repositorygcworker/index.ts';
 import { quotaregistrysizeworker, quotatotalworker } from './quotatotalworker/index.ts';
 import { exportactionlogsworker } from './exportactionlogsworker/index.ts';
+import { logrotateworker } from './logrotateworker/index.ts';
 import { repomirrorworker } from './repomirrorworker/index.ts';
 import { storagereplicationworker } from './storagereplicationworker/index.ts';
 import { blobuploadcleanupworker, chunkcleanupworker } from './chunkcleanupworker/index.ts';
@@ -34,6 +35,7 @@ export const WORKERS: Readonly<Record<string, FleetWorker>> = Object.fromEntries
   fleetWorker(quotatotalworker),
   fleetWorker(quotaregistrysizeworker),
   fleetWorker(exportactionlogsworker),
+  fleetWorker(logrotateworker),
   fleetWorker(notificationworker),
   fleetWorker(repomirrorworker),
   fleetWorker(storagereplicationworker),
