@@ -122,7 +122,10 @@ describe('npm start', { timeout: 300_000 }, () => {
       expect(names).toContain('postgres');
       expect(names).toContain('redis-server');
 
-      if (signal === 'SIGTERM') await whileTheFleetRuns(ports);
+      if (signal === 'SIGTERM') {
+        await readmeFirstPush(ports);
+        await whileTheFleetRuns(ports);
+      }
 
       npm.child.kill(signal);
       await waitFor(`every process of npm start to exit after ${signal}`,
@@ -137,6 +140,35 @@ describe('npm start', { timeout: 300_000 }, () => {
     }
   });
 });
+
+/** Runs README's first-push block line by line, as a new user pastes it, against the running fleet. */
+async function readmeFirstPush(ports: Ports): Promise<void> {
+  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+  const block = /<!-- first-push:[^>]*-->\n```sh\n([\s\S]*?)\n```/.exec(readme);
+  expect(block, 'README has its first-push block').toBeTruthy();
+  const lines = block![1]!.split('\n').filter((line) => line.trim() !== '');
+  expect(lines.join('\n')).toContain('skopeo copy');
+  // The user's checkout, seen from a scratch directory: the block's relative paths resolve as in the README.
+  const work = fs.mkdtempSync(path.join(dir, 'readme-'));
+  for (const link of ['bin', 'scripts']) fs.symlinkSync(path.join(root, link), path.join(work, link));
+  let last = '';
+  for (const line of lines) {
+    const command = line.replaceAll('localhost:8080', `localhost:${ports.http}`);
+    const result = await new Promise<{ code: number | null; output: string }>((resolve) => {
+      const child = spawn('sh', ['-c', command], { cwd: work, env: fleetEnv(ports, { LOG_LEVEL: 'warn' }), stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+      child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+      child.once('close', (code) => resolve({ code, output }));
+    });
+    expect(result.code, `${command}\n${result.output}`).toBe(0);
+    last = result.output;
+  }
+  // The pull brought back the very image pushed, and the registry names its digest.
+  const digestOf = (layout: string): string => (JSON.parse(fs.readFileSync(path.join(work, layout, 'index.json'), 'utf8')) as { manifests: { digest: string }[] }).manifests[0]!.digest;
+  expect(digestOf('pulled')).toBe(digestOf('image'));
+  expect(last).toContain(digestOf('image'));
+}
 
 /** What a second process meets next to a running fleet. */
 async function whileTheFleetRuns(ports: Ports): Promise<void> {
