@@ -16,6 +16,7 @@ export const OCI_ERRORS = {
   MANIFEST_UNKNOWN: { status: 404, message: 'manifest unknown to registry' },
   NAME_INVALID: { status: 400, message: 'invalid repository name' },
   NAME_UNKNOWN: { status: 404, message: 'repository name not known to registry' },
+  PAGINATION_NUMBER_INVALID: { status: 400, message: 'invalid number of results requested' },
   SIZE_INVALID: { status: 400, message: 'provided length did not match content length' },
   UNAUTHORIZED: { status: 401, message: 'authentication required' },
   DENIED: { status: 403, message: 'requested access to the resource is denied' },

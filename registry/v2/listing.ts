@@ -19,11 +19,22 @@ export const MAX_PAGE = 1000;
 /** Most referrers one response lists. */
 const MAX_REFERRERS = 1000;
 
-/** `n` and `last` of a listing request; 400 for a malformed `n`. */
+/** Beyond this distribution's strconv.Atoi fails, so it answers PAGINATION_NUMBER_INVALID. */
+const INT64_MAX = 2n ** 63n - 1n;
+
+/**
+ * `n` and `last` of a listing request. `n` is read as distribution reads it: absent or empty means
+ * a full page, a decimal integer of at least 0 is the page size (0: an empty page; more than
+ * MAX_PAGE: MAX_PAGE, with a Link to the rest, as the OCI specification allows), anything else
+ * (negative, not a number, beyond 64 bits) is 400 PAGINATION_NUMBER_INVALID.
+ */
 export function pageParams(request: FastifyRequest): { limit: number; last: string | undefined } {
-  const n = queryParam(request, 'n');
-  if (n !== undefined && !/^\d+$/.test(n)) throw new OciError('UNSUPPORTED', 'n must be a non-negative integer', { n }, { status: 400 });
-  return { limit: n === undefined ? MAX_PAGE : Math.min(Number(n), MAX_PAGE), last: queryParam(request, 'last') };
+  const n = queryParam(request, 'n') ?? (request.query as Record<string, unknown> | undefined)?.n;
+  if (n === undefined || n === '') return { limit: MAX_PAGE, last: queryParam(request, 'last') };
+  if (typeof n !== 'string' || !/^\+?\d+$/.test(n) || BigInt(n) > INT64_MAX) {
+    throw new OciError('PAGINATION_NUMBER_INVALID', undefined, { n: typeof n === 'string' ? n : null });
+  }
+  return { limit: Math.min(Number(n), MAX_PAGE), last: queryParam(request, 'last') };
 }
 
 function linkNext(reply: FastifyReply, path: string, limit: number, last: string): void {
