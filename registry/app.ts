@@ -6,6 +6,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { RegistryDeps } from './deps.ts';
 import { installErrorHandling } from './error-handler.ts';
+import { answerFrameworkError, installInputGuard } from './input-guard.ts';
 import { registerAuthRoutes } from './auth/routes.ts';
 import { registerV2Routes } from './v2/index.ts';
 import { registerApiRoutes } from './api/index.ts';
@@ -28,9 +29,12 @@ export async function buildRegistryApp(deps: RegistryDeps): Promise<FastifyInsta
     // Repository names contain slashes; keep the router strict about everything else.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1024 },
     trustProxy: true,
+    // A path the router cannot decode gets the input guard's 400 in the route's error shape.
+    frameworkErrors: answerFrameworkError,
   });
   app.decorate('deps', deps);
   installErrorHandling(app);
+  installInputGuard(app);
   await app.register(registerAuthRoutes);
   await app.register(registerV2Routes);
   await app.register(registerApiRoutes);

@@ -15,19 +15,22 @@ function isApiPath(request: FastifyRequest): boolean {
   return request.url.startsWith('/api/');
 }
 
+/** Sends an OciError in the distribution spec's shape, an ApiError in Quay's API shape. */
+export function sendError(reply: FastifyReply, error: OciError | ApiError): FastifyReply {
+  if (error instanceof OciError) {
+    for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
+    return reply.status(error.status).send({ errors: [{ code: error.code, message: error.message, detail: error.detail ?? null }] });
+  }
+  return reply.status(error.status).send({
+    detail: error.detail ?? error.message, error_message: error.message, error_type: error.errorType,
+    status: error.status, title: error.errorType, type: `/api/v1/error/${error.errorType}`,
+  });
+}
+
 /** Installs the error and not-found handlers on the app. */
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    if (error instanceof OciError) {
-      for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
-      return reply.status(error.status).send({ errors: [{ code: error.code, message: error.message, detail: error.detail ?? null }] });
-    }
-    if (error instanceof ApiError) {
-      return reply.status(error.status).send({
-        detail: error.detail ?? error.message, error_message: error.message, error_type: error.errorType,
-        status: error.status, title: error.errorType, type: `/api/v1/error/${error.errorType}`,
-      });
-    }
+    if (error instanceof OciError || error instanceof ApiError) return sendError(reply, error);
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) {
       // Fastify's own client errors: malformed JSON, body too large, unsupported content type.

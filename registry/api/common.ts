@@ -87,18 +87,11 @@ export async function requireOrganizationAdmin(request: FastifyRequest, name: st
 
 /** Parses `value` with `schema`; a failure is Quay's 400 invalid_request naming each field. */
 export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what = 'request'): z.output<S> {
+  // NUL characters and invalid UTF-8 never get here: registry/input-guard.ts refuses them at the edge.
   const result = schema.safeParse(value ?? {});
-  // Postgres text cannot hold NUL; refuse it here rather than fail in the query.
-  if (result.success && containsNul(result.data)) throw apiErrors.badRequest(`Invalid ${what}: text must not contain NUL characters`);
   if (result.success) return result.data;
   const issues = result.error.issues.map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message));
   throw apiErrors.badRequest(`Invalid ${what}: ${issues.join('; ')}`, issues);
-}
-
-function containsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\u0000');
-  if (value !== null && typeof value === 'object') return Object.values(value).some(containsNul);
-  return false;
 }
 
 /** Query-string booleans as Quay's truthy_bool reads them. */

@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { apiErrors } from '../errors.ts';
+import { refuseNulInJson } from '../input-guard.ts';
 import { registerOrganizationRoutes } from './organizations.ts';
 import { registerPermissionRoutes } from './permissions.ts';
 import { registerRepositoryRoutes } from './repositories.ts';
@@ -28,11 +29,18 @@ export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
     api.removeContentTypeParser('application/json');
     api.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
       if ((body as string).trim() === '') return done(null, undefined);
+      let parsed: unknown;
       try {
-        done(null, JSON.parse(body as string));
+        parsed = JSON.parse(body as string);
       } catch {
-        done(apiErrors.badRequest('Invalid JSON body'), undefined);
+        return done(apiErrors.badRequest('Invalid JSON body'), undefined);
       }
+      try {
+        refuseNulInJson(parsed);
+      } catch (error) {
+        return done(error as Error, undefined);
+      }
+      done(null, parsed);
     });
     api.addHook('onRequest', async (request) => {
       if (!READ_METHODS.has(request.method) && api.deps.config.quay.REGISTRY_STATE === 'readonly') throw apiErrors.readOnly();
