@@ -11,6 +11,7 @@ import { registerAuthRoutes } from './auth/routes.ts';
 import { registerV2Routes } from './v2/index.ts';
 import { registerApiRoutes } from './api/index.ts';
 import { registerHealthRoutes } from './health.ts';
+import { registerSecScanRoutes } from './secscan.ts';
 import { registerExportedLogsRoute } from './exported-logs.ts';
 
 declare module 'fastify' {
@@ -39,6 +40,7 @@ export async function buildRegistryApp(deps: RegistryDeps): Promise<FastifyInsta
   await app.register(registerV2Routes);
   await app.register(registerApiRoutes);
   await app.register(registerHealthRoutes);
+  await app.register(registerSecScanRoutes);
   await app.register(registerExportedLogsRoute);
   return app;
 }

@@ -9,6 +9,7 @@ import { gcworker } from './gcworker/index.ts';
 import { namespacegcworker } from './namespacegcworker/index.ts';
 import { notificationworker } from './notificationworker/index.ts';
 import { repositorygcworker } from './repositorygcworker/index.ts';
+import { securityscanningnotificationworker } from './securityscanningnotificationworker/index.ts';
 import { quotaregistrysizeworker, quotatotalworker } from './quotatotalworker/index.ts';
 import { exportactionlogsworker } from './exportactionlogsworker/index.ts';
 import { logrotateworker } from './logrotateworker/index.ts';
@@ -41,6 +42,7 @@ export const WORKERS: Readonly<Record<string, FleetWorker>> = Object.fromEntries
   fleetWorker(storagereplicationworker),
   fleetWorker(chunkcleanupworker),
   fleetWorker(blobuploadcleanupworker),
+  fleetWorker(securityscanningnotificationworker),
 ].map((definition) => [definition.name, definition]));
 
 /**

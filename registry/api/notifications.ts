@@ -17,6 +17,7 @@ import type { Queryable } from '../../shared/db/pool.ts';
 import type { RepositoryRow } from '../../shared/db/repositories.ts';
 import { checkUrlTarget, ssrfPolicyOf, SsrfRefusedError } from '../../shared/net/ssrf.ts';
 import { isNotificationMethod, MethodConfigError, validateMethodConfig } from '../../shared/notifications/methods.ts';
+import { isSeverity, SEVERITIES } from '../../shared/notifications/severity.ts';
 import type { Principal } from '../auth/access.ts';
 import { apiErrors } from '../errors.ts';
 import { clientIp, parseInput, repositoryParams, requireRepositoryRole } from './common.ts';
@@ -32,8 +33,6 @@ const createBody = z.object({
 });
 
 const notificationParams = repositoryParams.extend({ uuid: z.string().min(1) });
-
-const SEVERITIES = ['Critical', 'High', 'Medium', 'Low', 'Negligible', 'Unknown'];
 
 /** Quay's view of a repository notification. */
 export function notificationView(row: RepositoryNotificationRow): Record<string, unknown> {
@@ -159,7 +158,7 @@ async function checkQuayTarget(db: Queryable, repository: RepositoryRow, target:
 
 function checkSeverityConfig(eventConfig: Record<string, unknown>): void {
   const priority = (eventConfig.vulnerability as Record<string, unknown> | undefined)?.priority;
-  if (priority !== undefined && !(typeof priority === 'string' && SEVERITIES.some((s) => s.toLowerCase() === priority.toLowerCase()))) {
+  if (priority !== undefined && !isSeverity(priority)) {
     throw apiErrors.badRequest(`Invalid vulnerability priority: must be one of ${SEVERITIES.join(', ')}`);
   }
   const level = eventConfig.level;

@@ -3,33 +3,20 @@
  * notification's event config lets an event through, the one-line summary (Slack text, e-mail
  * subject), the level (Slack colour) and a short HTML message.
  */
-
-/** Quay's PRIORITY_LEVELS order: the index is the old UI's numeric `level`. */
-export const SEVERITIES = ['Critical', 'High', 'Medium', 'Low', 'Negligible', 'Unknown'] as const;
-
-/** The index of a severity name (case-insensitive); Unknown for anything else. */
-export function severityIndex(name: unknown): number {
-  const i = SEVERITIES.findIndex((s) => typeof name === 'string' && s.toLowerCase() === name.toLowerCase());
-  return i < 0 ? SEVERITIES.length - 1 : i;
-}
+import { meetsThreshold, thresholdOf } from '../../shared/notifications/severity.ts';
 
 /**
- * Quay's should_perform. `vulnerability_found`: fires when the event config sets no threshold, for
- * new-index reports, or when the priority meets `level` (numeric index) or `vulnerability.priority`
- * (a name, what the fan-out reads). Build events never fire here (quayfleet runs no builds).
+ * Quay's should_perform. `vulnerability_found`: fires for new-index reports, and otherwise when
+ * the priority meets the notification's minimum severity (`level` or `vulnerability.priority`,
+ * shared/notifications/severity.ts). Build events never fire here (quayfleet runs no builds).
  */
 export function shouldPerform(event: string, eventData: Record<string, unknown>, eventConfig: Record<string, unknown>): boolean {
   if (event !== 'vulnerability_found') return true;
   if (eventData.vulnerable_index_report_created !== undefined) return true;
-  const thresholds: number[] = [];
-  const level = eventConfig.level;
-  if (level !== undefined && level !== null && level !== '' && Number.isFinite(Number(level))) thresholds.push(Number(level));
-  const priority = (eventConfig.vulnerability as Record<string, unknown> | undefined)?.priority;
-  if (typeof priority === 'string') thresholds.push(severityIndex(priority));
-  if (thresholds.length === 0) return true;
+  if (thresholdOf(eventConfig) === undefined) return true;
   const vulnerability = eventData.vulnerability as Record<string, unknown> | undefined;
   if (!vulnerability) return false;
-  return severityIndex(vulnerability.priority) <= Math.max(...thresholds);
+  return meetsThreshold(vulnerability.priority, eventConfig);
 }
 
 /** Quay's event levels, which pick the Slack colour. */
