@@ -1,0 +1,78 @@
+/**
+ * The abandoned-session cleanup SIGKILLed mid-run (a real child process): the batches it committed
+ * are gone with their bytes, the rest are intact rows, and a rerun completes, leaving nothing under
+ * `uploads/` and storage matching the database.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditStorage } from '../../shared/db/gc/audit.ts';
+import { uploadKey } from '../../shared/storage/keys.ts';
+import { cancelAbandonedSessions } from '../../workers/chunkcleanupworker/sessions.ts';
+import { count, createGcFixture, namespace, repository, type GcFixture } from '../gc/fixtures.ts';
+
+let f: GcFixture;
+beforeAll(async () => { f = await createGcFixture('uploadkill'); });
+afterAll(async () => { await f.close(); });
+
+const SESSIONS = 60;
+const BATCH = 5;
+
+async function abandonedSessions(): Promise<void> {
+  const repositoryId = await repository(f, await namespace(f, 'killed'), 'app');
+  const store = f.storage.preferredStore();
+  for (let i = 0; i < SESSIONS; i++) {
+    const uuid = randomUUID();
+    const writer = await store.createMultipart(uploadKey(uuid));
+    await writer.writePart(1, randomBytes(2000), 2000);
+    const staged = `${uploadKey(uuid)}.staged-${randomBytes(6).toString('hex')}`;
+    await store.put(staged, randomBytes(500));
+    await f.pool.query(
+      `INSERT INTO blobupload (repository_id, uuid, byte_count, location_id, storage_metadata, created, updated) VALUES ($1, $2, 2500, $3, $4, $5, $5)`,
+      [repositoryId, uuid, f.locationIds.get('local_us'), JSON.stringify({ uploadId: writer.uploadId, parts: 1, tail: { key: staged, bytes: 500 } }), new Date(Date.now() - 3 * 86_400_000)]);
+  }
+}
+
+async function storedUploads(): Promise<{ objects: number; multipart: number }> {
+  const store = f.storage.preferredStore();
+  let objects = 0;
+  let multipart = 0;
+  for await (const _ of store.list('uploads/')) objects += 1;
+  for await (const _ of store.listMultipartUploads('uploads/')) multipart += 1;
+  return { objects, multipart };
+}
+
+describe('abandoned-session cleanup interrupted by SIGKILL', () => {
+  it('keeps what it committed, and a rerun completes', { timeout: 120_000 }, async () => {
+    await abandonedSessions();
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/uploads/cleanup-child.ts', f.database.url, JSON.stringify(f.storageConfig), String(BATCH)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let committed = 0;
+    let finished = false;
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.setEncoding('utf8').on('data', (text: string) => {
+        for (const line of text.split('\n')) {
+          const match = /^batch (\d+)/.exec(line);
+          if (match) committed += Number(match[1]);
+          if (line.startsWith('done')) finished = true;
+        }
+        if (committed >= 2 * BATCH && child.exitCode === null) child.kill('SIGKILL');
+      });
+      child.on('exit', () => resolve());
+      child.on('error', reject);
+    });
+    expect(finished).toBe(false);
+    const left = await count(f, 'blobupload');
+    expect(left).toBeLessThanOrEqual(SESSIONS - committed);
+    expect(left).toBeGreaterThan(0);
+    // Each session left still has a row; the sessions whose rows went have no bytes left.
+    const stored = await storedUploads();
+    expect(stored.objects).toBeLessThanOrEqual(left);
+    expect(stored.multipart).toBeLessThanOrEqual(left);
+
+    const rerun = await cancelAbandonedSessions(f.pool, f.storage, { nowMs: Date.now(), thresholdMs: 2 * 86_400_000, batchSize: BATCH });
+    expect(rerun).toMatchObject({ sessions: left, failed: 0 });
+    expect(await count(f, 'blobupload')).toBe(0);
+    expect(await storedUploads()).toEqual({ objects: 0, multipart: 0 });
+    expect(await auditStorage(f.pool, f.storage, f.storage.locations)).toMatchObject({ ok: true });
+  });
+});
