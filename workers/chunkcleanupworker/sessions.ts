@@ -5,12 +5,15 @@
  * counts, so a live upload is never removed whatever its age.
  *
  * Cancelling works in batches, one transaction each: lock the batch's rows (SKIP LOCKED, so two
- * runs share the work), remove each session's stored bytes (its staged objects under
- * `uploads/<uuid>` and every multipart write to `uploads/<uuid>`), then delete the rows whose
- * bytes are gone. A crash mid-batch rolls the rows back and the next run repeats the (idempotent)
- * storage work, so a run is resumable without a checkpoint.
+ * runs share the work), remove each session's stored bytes as its row records them (the staged
+ * tail, the multipart write), then delete the rows whose bytes are gone. A crash mid-batch rolls
+ * the rows back and the next run repeats the (idempotent) storage work, so a run is resumable
+ * without a checkpoint. Bytes a crashed request wrote without recording them have no owner once
+ * the row is gone; the storage sweeps (`storage-sweep.ts`) remove them by age.
  */
 import { withTransaction, type Pool, type Queryable } from '../../shared/db/pool.ts';
+import type { UploadStorageState } from '../../shared/db/uploads.ts';
+import { mapBounded } from '../../shared/storage/concurrency.ts';
 import { uploadKey } from '../../shared/storage/keys.ts';
 import type { ObjectStore } from '../../shared/storage/types.ts';
 
@@ -45,6 +48,9 @@ export interface SessionCleanup {
   failed: number;
 }
 
+/** Sessions whose storage is cleaned at once within a batch. */
+export const STORAGE_CONCURRENCY = 8;
+
 const ABANDONED = `u.updated < to_timestamp($1::float8 / 1000)
   AND (u.storage_metadata->'claim' IS NULL OR (u.storage_metadata->'claim'->>'untilMs')::bigint < $2::bigint)`;
 
@@ -56,11 +62,13 @@ interface Row {
   byte_count: number;
   created: Date;
   updated: Date;
+  storage_metadata: Partial<UploadStorageState>;
 }
 
 async function abandonedRows(db: Queryable, input: { nowMs: number; thresholdMs: number; afterId: number; limit: number; lock: boolean }): Promise<Row[]> {
   const { rows } = await db.query<Row>(
-    `SELECT u.id, u.uuid::text AS uuid, n.username || '/' || r.name AS repository, l.name AS location, u.byte_count, u.created, u.updated
+    `SELECT u.id, u.uuid::text AS uuid, n.username || '/' || r.name AS repository, l.name AS location, u.byte_count, u.created, u.updated,
+            u.storage_metadata
        FROM blobupload u JOIN repository r ON r.id = u.repository_id JOIN namespace n ON n.id = r.namespace_user_id
        JOIN imagestoragelocation l ON l.id = u.location_id
       WHERE u.id > $3 AND ${ABANDONED}
@@ -95,15 +103,15 @@ export async function cancelAbandonedSessions(
       const rows = await abandonedRows(tx, { nowMs: input.nowMs, thresholdMs: input.thresholdMs, afterId: cursor, limit, lock: true });
       const result: SessionCleanup = { sessions: 0, objects: 0, bytes: 0, failed: 0 };
       const done: number[] = [];
-      for (const row of rows) {
+      await mapBounded(rows, STORAGE_CONCURRENCY, async (row) => {
         try {
-          result.objects += await discardSessionObjects(stores.store(row.location), row.uuid);
+          result.objects += await discardSessionObjects(stores.store(row.location), row.uuid, row.storage_metadata);
           done.push(row.id);
           result.bytes += row.byte_count;
         } catch {
           result.failed += 1; // an unreachable or unconfigured location: the row stays for the next run
         }
-      }
+      });
       if (done.length > 0) await tx.query(`DELETE FROM blobupload WHERE id = ANY($1::bigint[])`, [done]);
       result.sessions = done.length;
       return { rows, result };
@@ -117,23 +125,19 @@ export async function cancelAbandonedSessions(
 }
 
 /**
- * Deletes every object of session `uuid` and aborts its multipart writes, whatever state the row
- * recorded (a crashed request may have written more than it saved). Returns how many went.
+ * Deletes the staged tail and aborts the multipart write that session `uuid` records (missing ones
+ * are fine). Returns how many there were.
  */
-export async function discardSessionObjects(store: ObjectStore, uuid: string): Promise<number> {
-  const key = uploadKey(uuid);
+export async function discardSessionObjects(store: ObjectStore, uuid: string, state: Partial<UploadStorageState>): Promise<number> {
   let removed = 0;
-  for await (const upload of store.listMultipartUploads(key)) {
-    if (upload.key !== key) continue;
-    await store.abortMultipartUpload(upload);
+  if (state.uploadId !== undefined) {
+    await store.abortMultipartUpload({ key: uploadKey(uuid), uploadId: state.uploadId, initiated: new Date(0) });
     removed += 1;
   }
-  const keys: string[] = [];
-  for await (const object of store.list(key)) if (object.key === key || object.key.startsWith(`${key}.`)) keys.push(object.key);
-  if (keys.length > 0) {
-    const result = await store.deleteMany(keys);
+  if (state.tail) {
+    const result = await store.deleteMany([state.tail.key]);
     if (result.failed.length > 0) throw result.failed[0]!.error;
-    removed += result.deleted.length;
+    removed += 1;
   }
   return removed;
 }
