@@ -1,13 +1,16 @@
 /**
  * A push reusing a manifest row while GC collects it. Quay's push fails when GC deletes the row
  * between the lookup and the tag insert; here the push either holds the row (GC skips it) or waits
- * for GC's commit and creates the row anew. Both orders are forced with two connections.
+ * for GC's commit and creates the row anew. Both orders are forced with two connections. The blob
+ * rows and child manifests a push links are held the same way (FOR KEY SHARE until commit).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, holdingTransaction, type TestDatabase } from '../../test/helpers/db.ts';
 import { deleteUnusedManifests } from './gc/manifests.ts';
 import { GcTally } from './gc/tally.ts';
-import { insertManifest, type NewManifest } from './manifests.ts';
+import { findRepositoryBlobs } from './blobs.ts';
+import { collectOrphanBlobs } from './gc/blobs.ts';
+import { findManifestIds, insertManifest, linkManifestBlobs, type NewManifest } from './manifests.ts';
 import { withTransaction } from './pool.ts';
 
 let database: TestDatabase;
@@ -61,5 +64,37 @@ describe('a push reusing a manifest GC is collecting', () => {
     });
     const after = await withTransaction(database.pool, (tx) => deleteUnusedManifests(tx, repository, [existing.id], { counts: new GcTally() }));
     expect(after).toMatchObject({ deleted: [], busy: 0 });
+  });
+});
+
+describe('a push reusing the blob and child manifest rows it links', () => {
+  it('holds a blob row it links, so GC leaves it busy even once its lease has expired', async () => {
+    const leaseEndMs = Date.now() + 60_000;
+    const { rows: [blob] } = await database.pool.query<{ id: number }>(
+      `INSERT INTO imagestorage (content_checksum, image_size) VALUES ($1, 3) RETURNING id`, [`sha256:${'b'.repeat(64)}`]);
+    const { rows: [location] } = await database.pool.query<{ id: number }>(`INSERT INTO imagestoragelocation (name) VALUES ('held') RETURNING id`);
+    await database.pool.query(`INSERT INTO imagestorageplacement (storage_id, location_id) VALUES ($1, $2)`, [blob!.id, location!.id]);
+    await database.pool.query(`INSERT INTO uploadedblob (repository_id, blob_id, expires_at) VALUES ($1, $2, $3)`, [repository.id, blob!.id, new Date(leaseEndMs)]);
+    const gcAfterLease = () => withTransaction(database.pool, (tx) => collectOrphanBlobs(tx, [blob!.id], { nowMs: leaseEndMs + 1000, counts: new GcTally() }));
+    await holdingTransaction(database.pool, async (pusher) => {
+      // The push resolves the blob while its lease lives, then GC runs after the lease's end.
+      const found = await findRepositoryBlobs(pusher, repository.id, [`sha256:${'b'.repeat(64)}`], new Date(leaseEndMs - 1000), { forKeyShare: true });
+      expect([...found.values()].map((b) => b.id)).toEqual([blob!.id]);
+      expect(await gcAfterLease()).toEqual({ pendingIds: [], busyIds: [blob!.id] });
+      const m = await insertManifest(pusher, manifest(3));
+      await linkManifestBlobs(pusher, repository.id, m.id, [blob!.id]);
+      await pusher.query('COMMIT');
+    });
+    expect(await gcAfterLease()).toEqual({ pendingIds: [], busyIds: [] });
+    expect((await database.pool.query(`SELECT 1 FROM imagestorage WHERE id = $1`, [blob!.id])).rowCount).toBe(1);
+  });
+
+  it('holds an untagged child manifest an index push links, so GC leaves it busy', async () => {
+    const child = await insertManifest(database.pool, manifest(4));
+    await holdingTransaction(database.pool, async (pusher) => {
+      expect(await findManifestIds(pusher, repository.id, [manifest(4).digest], { forKeyShare: true })).toEqual(new Map([[manifest(4).digest, child.id]]));
+      const collected = await withTransaction(database.pool, (tx) => deleteUnusedManifests(tx, repository, [child.id], { counts: new GcTally() }));
+      expect(collected).toMatchObject({ deleted: [], busy: 1 });
+    });
   });
 });
