@@ -132,10 +132,9 @@ describe('outbox relay', () => {
       await worker.close();
     }
     await commitPurges([7]);
-    await relay.drain();
-    const job = await producer.queue(repositorygc.name).getJob('repositorygc/7');
-    expect(await job?.getState()).toBe('waiting');
-    expect(job?.attemptsMade).toBe(0);
-    expect(await countOutboxRows(db.pool)).toBe(0);
+    // The NOTIFY may start the publishing pass before drain() does: wait for the job, not the call.
+    await waitFor(async () => (await producer.queue(repositorygc.name).getJobState('repositorygc/7')) === 'waiting' || undefined);
+    expect((await producer.queue(repositorygc.name).getJob('repositorygc/7'))?.attemptsMade).toBe(0);
+    await waitFor(async () => (await countOutboxRows(db.pool)) === 0 || undefined);
   });
 });
