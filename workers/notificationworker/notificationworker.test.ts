@@ -71,14 +71,14 @@ function payload(notificationUuid: string, extra: Partial<NotificationPayload> =
   return { v: 1, notificationUuid, eventId: randomUUID(), event: 'repo_push', eventData, performerData: {}, ...extra };
 }
 
-async function settled(p: NotificationPayload): Promise<string> {
+async function settled(p: NotificationPayload, timeoutMs = 15_000): Promise<string> {
   const id = notification.dedupeId(p);
   return waitFor(async () => {
     const job = await producer.queue(notification.name).getJob(id);
     const state = await job?.getState();
     // A failed attempt waits 30 s for its retry: 'delayed' is as settled as the test needs.
     return state === 'completed' || state === 'failed' || (state === 'delayed' && (job?.attemptsMade ?? 0) > 0) ? state : undefined;
-  }, 15_000);
+  }, timeoutMs);
 }
 
 async function failures(uuid: string): Promise<number> {
@@ -289,11 +289,11 @@ describe('notificationworker', () => {
 
       // Another worker takes the job over when its lease lapses, and does not send it again.
       await start();
-      expect(await settled(p)).toBe('completed');
+      expect(await settled(p, 45_000)).toBe('completed');
       expect(receiver.received.filter((r) => r.path === '/hold')).toHaveLength(1);
       expect(await deliveryState(db.pool, uuid, p.eventId)).toMatchObject({ state: 'in_doubt' });
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
-  }, 30_000);
+  }, 120_000);
 });

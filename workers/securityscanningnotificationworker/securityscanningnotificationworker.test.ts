@@ -211,7 +211,7 @@ describe('securityscanningnotificationworker', () => {
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
-  }, 60_000);
+  }, 120_000);
 
   it('fans 10k affected manifests across 1k repositories out in time linear in the manifests', async () => {
     await start();
