@@ -69,9 +69,15 @@ export async function countFailure(db: Queryable, kind: 'repository' | 'namespac
   return row?.number_of_failures;
 }
 
-/** A success: the failure count goes back to 0 and `last_ran_ms` records when. */
+/**
+ * A success: the failure count goes back to 0 and `last_ran_ms` records when. The row is written
+ * only when that changes something visible (failures to clear, or `last_ran_ms` a second old), so
+ * a burst of deliveries to one notification does not queue on its row lock.
+ */
 export async function countSuccess(db: Queryable, kind: 'repository' | 'namespace', uuid: string, atMs: number): Promise<void> {
-  await db.query(`UPDATE ${TABLES[kind].table} SET number_of_failures = 0, last_ran_ms = $2 WHERE uuid = $1`, [uuid, atMs]);
+  await db.query(
+    `UPDATE ${TABLES[kind].table} SET number_of_failures = 0, last_ran_ms = $2::bigint
+     WHERE uuid = $1 AND (number_of_failures <> 0 OR last_ran_ms IS NULL OR last_ran_ms < $2::bigint - 1000)`, [uuid, atMs]);
 }
 
 /** Disabled notifications by method, across both tables (the disabled gauge). */
