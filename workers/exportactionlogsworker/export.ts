@@ -5,8 +5,8 @@
  *   <entry>,<entry>,...,{"terminator": true}]}
  *
  * Entries come from Postgres already rendered (shared/db/log-views.ts), in keyset pages, and go
- * out through a multipart write in parts of at least the driver's minimum: memory holds one page
- * and one part, whatever the number of rows. Query time is bounded by
+ * out through a multipart write in parts of at least the driver's minimum (and 1 MiB): memory
+ * holds one page and one part, whatever the number of rows. Query time is bounded by
  * EXPORT_ACTION_LOGS_MAXIMUM_QUERY_TIME_SECONDS (the sum over pages, each page's statement_timeout
  * set to what is left) and the whole stream by EXPORT_ACTION_LOGS_MAXIMUM_SECONDS.
  */
@@ -15,9 +15,9 @@ import { readLogPage, type LogCursor, type LogFilter } from '../../shared/db/log
 import type { MultipartWriter, ObjectStore } from '../../shared/storage/types.ts';
 
 /** Rows per keyset page. */
-export const EXPORT_PAGE_ROWS = 5000;
-/** Smallest part written, above the driver's own minimum (S3: 5 MiB). */
-const MIN_PART_BYTES = 8 * 1024 * 1024;
+export const EXPORT_PAGE_ROWS = 2000;
+/** Smallest part written where the driver allows smaller (S3's own minimum is 5 MiB). */
+const MIN_PART_BYTES = 1024 * 1024;
 
 /** Thrown when a time limit cut the export off (Quay's LogsIterationTimeout: status `timedout`). */
 export class ExportTimedOutError extends Error {
@@ -129,22 +129,17 @@ class PartBuffer {
     this.bytes += chunk.length;
   }
 
-  /** Writes a part when at least `partBytes` are pending (the remainder stays for the next part). */
+  /** Writes everything pending as one part once at least `partBytes` are pending (one copy, no split). */
   async flushFull(): Promise<void> {
     if (this.pending < this.partBytes) return;
-    const all = Buffer.concat(this.chunks, this.pending);
-    const whole = Math.floor(all.length / this.partBytes) * this.partBytes;
-    for (let offset = 0; offset < whole; offset += this.partBytes) {
-      await this.writePart(all.subarray(offset, offset + this.partBytes));
-    }
-    const rest = Buffer.from(all.subarray(whole));
-    this.chunks = rest.length > 0 ? [rest] : [];
-    this.pending = rest.length;
+    const part = Buffer.concat(this.chunks, this.pending);
+    this.chunks = [];
+    this.pending = 0;
+    await this.writePart(part);
   }
 
   /** Writes everything pending as the last part. */
   async flushAll(): Promise<void> {
-    await this.flushFull();
     if (this.pending > 0 || this.partNumber === 0) await this.writePart(Buffer.concat(this.chunks, this.pending));
     this.chunks = [];
     this.pending = 0;
