@@ -99,8 +99,13 @@ async function transfer(ctx: CopyContext, blob: Descriptor): Promise<void> {
   try {
     const { stream } = await ctx.upstream.openBlob(blob.digest);
     const verifying = new VerifyingStream(blob);
+    // A small blob can end (and fail verification) before the driver attaches to the stream: keep
+    // the error here and raise it after put, whatever put made of it.
+    let streamError: Error | undefined;
+    verifying.on('error', (error) => { streamError ??= error; });
     stream.once('error', (error) => verifying.destroy(error));
     await store.put(objectKey, stream.pipe(verifying), { contentLength: blob.size, signal: ctx.signal });
+    if (streamError) throw streamError;
     ctx.signal.throwIfAborted();
     await commitMirroredBlob(ctx.deps, ctx.target.repository, { digest: blob.digest, size: blob.size, objectKey, location });
     ctx.stats.blobsCopied += 1;

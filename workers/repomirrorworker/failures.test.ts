@@ -1,0 +1,221 @@
+/**
+ * How syncs fail and recover: an unreachable upstream (Quay's retry countdown, one failed
+ * notification per sync), Basic auth against distribution with htpasswd (right and wrong
+ * credentials), a blob whose bytes do not match its digest (nothing half-visible), 503 with
+ * Retry-After, cancel and a config edit mid-sync, an expired lease reclaimed (the stuck-SYNCING
+ * bug), two syncs of one repository at once, and rollback on and off.
+ */
+import fs from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { claimMirror, findDueMirrors, RepoMirrorStatus, updateMirror } from '../../shared/db/mirrors.ts';
+import { withTransaction } from '../../shared/db/pool.ts';
+import { startDistribution, HTPASSWD_USER, type Distribution } from '../../test/helpers/distribution.ts';
+import { fakeImage, startFakeUpstream, type FakeUpstream } from '../../test/helpers/fake-upstream.ts';
+import type { TestRegistry } from '../../test/helpers/registry.ts';
+import {
+  buildLayout, createMirrorRepo, localTags, makeDue, mirrorOf, startMirrorRegistry, syncNow, testSettings, upstreamDigest,
+} from './test-support.ts';
+
+const AUTH_PORT = 15641;
+const CLOSED_PORT = 15649;
+let reg: TestRegistry;
+let secured: Distribution;
+let fake: FakeUpstream;
+let layoutDir: string;
+
+beforeAll(async () => {
+  const layout = await buildLayout(2);
+  layoutDir = layout.dir;
+  [reg, secured, fake] = await Promise.all([startMirrorRegistry(), startDistribution(AUTH_PORT, { htpasswd: true }), startFakeUpstream('lib/app')]);
+  await secured.push(layoutDir, 'img0', 'private/app', 'v1');
+  await secured.push(layoutDir, 'multi', 'private/app', 'multi');
+}, 240_000);
+
+afterAll(async () => {
+  await Promise.all([reg?.close(), secured?.stop(), fake?.stop(), layoutDir && fs.rm(layoutDir, { recursive: true, force: true })]);
+});
+
+async function notificationsFor(repositoryId: number, event: string): Promise<number> {
+  await reg.db.query(`INSERT INTO repositorynotification (repository_id, event, method) SELECT $1, $2, 'webhook'
+    WHERE NOT EXISTS (SELECT 1 FROM repositorynotification WHERE repository_id = $1 AND event = $2)`, [repositoryId, event]);
+  const { rows } = await reg.db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM outbox WHERE queue_name = 'notification' AND payload->>'event' = $1
+       AND payload->'eventData'->>'name' = (SELECT name FROM repository WHERE id = $2)`, [event, repositoryId]);
+  return rows[0]!.n;
+}
+
+describe('an unreachable upstream', () => {
+  it('fails with Quay\'s retry countdown 3 -> 2 -> 1 -> 3 (next interval), one started and one failed notification', async () => {
+    const id = await createMirrorRepo(reg, 'down', { external: `127.0.0.1:${CLOSED_PORT}/library/app`, patterns: ['*'] });
+    await notificationsFor(id, 'repo_mirror_sync_started');
+    await notificationsFor(id, 'repo_mirror_sync_failed');
+    const start = (await mirrorOf(reg, id)).sync_start_date!.getTime();
+    for (const expected of [2, 1]) {
+      expect(await syncNow(reg, id)).toBe('FAIL');
+      const mirror = await mirrorOf(reg, id);
+      expect(mirror).toMatchObject({ sync_status: RepoMirrorStatus.FAIL, sync_retries_remaining: expected, sync_expiration_date: null });
+      expect(mirror.sync_start_date!.getTime()).toBe(start);
+      expect(mirror.sync_last_error).toMatch(/cannot reach/);
+    }
+    expect(await syncNow(reg, id)).toBe('FAIL');
+    const last = await mirrorOf(reg, id);
+    expect(last.sync_retries_remaining).toBe(3);
+    expect(last.sync_start_date!.getTime()).toBeGreaterThan(Date.now() + 86_000_000);
+    expect(await syncNow(reg, id)).toBe('not_due');
+    expect(await notificationsFor(id, 'repo_mirror_sync_started')).toBe(1);
+    expect(await notificationsFor(id, 'repo_mirror_sync_failed')).toBe(1);
+    const { rows } = await reg.db.query(`SELECT kind FROM logentry WHERE repository_id = $1 AND kind LIKE 'repo_mirror_sync_%' ORDER BY id`, [id]);
+    expect(rows.filter((r) => r.kind === 'repo_mirror_sync_failed')).toHaveLength(3);
+  });
+});
+
+describe('Basic auth (distribution with htpasswd)', () => {
+  it('mirrors with the right credentials, stored encrypted', async () => {
+    const id = await createMirrorRepo(reg, 'private', {
+      external: `${secured.authority}/private/app`, patterns: ['*'], username: HTPASSWD_USER.username, password: HTPASSWD_USER.password,
+    });
+    expect(await syncNow(reg, id)).toBe('SUCCESS');
+    const basic = { authorization: `Basic ${Buffer.from(`${HTPASSWD_USER.username}:${HTPASSWD_USER.password}`).toString('base64')}` };
+    expect(await localTags(reg, id)).toEqual({
+      multi: await upstreamDigest(secured.authority, 'private/app', 'multi', basic), v1: await upstreamDigest(secured.authority, 'private/app', 'v1', basic),
+    });
+  });
+
+  it('fails clearly with wrong credentials or none', async () => {
+    const wrong = await createMirrorRepo(reg, 'wrongcreds', { external: `${secured.authority}/private/app`, patterns: ['*'], username: 'mirror', password: 'nope' });
+    expect(await syncNow(reg, wrong)).toBe('FAIL');
+    expect((await mirrorOf(reg, wrong)).sync_last_error).toMatch(/401.*authentication failed/);
+    const none = await createMirrorRepo(reg, 'nocreds', { external: `${secured.authority}/private/app`, patterns: ['*'] });
+    expect(await syncNow(reg, none)).toBe('FAIL');
+    expect(await localTags(reg, none)).toEqual({});
+  });
+
+  it('fails when the stored credentials were encrypted with another key', async () => {
+    const id = await createMirrorRepo(reg, 'rekeyed', { external: `${secured.authority}/private/app`, patterns: ['*'], username: 'a', password: 'b' });
+    await reg.db.query(`UPDATE repomirrorconfig SET external_registry_password = 'v0$$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' WHERE repository_id = $1`, [id]);
+    expect(await syncNow(reg, id)).toBe('FAIL');
+    expect((await mirrorOf(reg, id)).sync_last_error).toMatch(/decrypt/);
+  });
+});
+
+describe('a misbehaving upstream (scripted)', () => {
+  it('a blob whose bytes do not match its digest fails its tag and leaves nothing visible', async () => {
+    const bad = fakeImage('bad', { corrupt: true });
+    fake.tags.set('bad', bad);
+    fake.tags.set('good', fakeImage('good'));
+    const id = await createMirrorRepo(reg, 'corrupt', { external: `${fake.authority}/lib/app`, patterns: ['good', 'bad'] });
+    expect(await syncNow(reg, id)).toBe('FAIL');
+    expect(Object.keys(await localTags(reg, id))).toEqual(['good']);
+    const layer = [...bad.blobs.keys()][1]!;
+    const { rows } = await reg.db.query(`SELECT 1 FROM imagestorage WHERE content_checksum = $1`, [layer]);
+    expect(rows).toHaveLength(0);
+    const { rows: logs } = await reg.db.query(`SELECT metadata_json FROM logentry WHERE repository_id = $1 AND kind = 'repo_mirror_sync_tag_failed'`, [id]);
+    expect(logs[0].metadata_json).toMatchObject({ tag: 'bad', stderr: expect.stringMatching(/arrived with digest/) });
+    const { rows: failed } = await reg.db.query(`SELECT metadata_json FROM logentry WHERE repository_id = $1 AND kind = 'repo_mirror_sync_failed'`, [id]);
+    expect(failed[0].metadata_json).toMatchObject({ verb: 'lost', tags: 'bad(FAILED), good', message: expect.stringMatching(/: PARTIAL SYNC$/) });
+    fake.tags.delete('bad');
+  });
+
+  it('honours Retry-After on 503', async () => {
+    const id = await createMirrorRepo(reg, 'busy', { external: `${fake.authority}/lib/app`, patterns: ['good'] });
+    fake.unavailable(2, 1);
+    const started = Date.now();
+    expect(await syncNow(reg, id)).toBe('SUCCESS');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1900);
+  });
+
+  it('a cancel mid-sync ends it as CANCEL: retries 0, no start date, a Cancelled event', async () => {
+    fake.tags.set('second', fakeImage('second'));
+    const id = await createMirrorRepo(reg, 'cancelled', { external: `${fake.authority}/lib/app`, patterns: ['good', 'second'] });
+    const hold = fake.holdNext('manifests/good');
+    const running = syncNow(reg, id);
+    await hold.reached;
+    await reg.db.query(`UPDATE repomirrorconfig SET sync_status = ${RepoMirrorStatus.CANCEL}, sync_expiration_date = NULL, sync_retries_remaining = 0 WHERE repository_id = $1`, [id]);
+    hold.release();
+    expect(await running).toBe('CANCEL');
+    expect(await mirrorOf(reg, id)).toMatchObject({ sync_status: RepoMirrorStatus.CANCEL, sync_retries_remaining: 0, sync_start_date: null });
+    expect(await localTags(reg, id)).not.toHaveProperty('second');
+    const { rows } = await reg.db.query(`SELECT metadata_json FROM logentry WHERE repository_id = $1 AND kind = 'repo_mirror_sync_failed'`, [id]);
+    expect(rows[0].metadata_json.verb).toBe('Cancelled');
+  });
+
+  it('an API edit mid-sync does not strand the sync (Quay leaves it SYNCING)', async () => {
+    const id = await createMirrorRepo(reg, 'edited', { external: `${fake.authority}/lib/app`, patterns: ['good'] });
+    const hold = fake.holdNext('manifests/good');
+    const running = syncNow(reg, id);
+    await hold.reached;
+    const mirror = await mirrorOf(reg, id);
+    await withTransaction(reg.db, (tx) => updateMirror(tx, mirror.id, { sync_interval: 60 }));
+    hold.release();
+    expect(await running).toBe('SUCCESS');
+    expect(await mirrorOf(reg, id)).toMatchObject({ sync_status: RepoMirrorStatus.SUCCESS, sync_expiration_date: null, sync_interval: 60 });
+  });
+});
+
+describe('claims and leases', () => {
+  it('a lease left by a dead worker expires and the next tick takes the mirror over', async () => {
+    const id = await createMirrorRepo(reg, 'orphan', { external: `${fake.authority}/lib/app`, patterns: ['good'] });
+    expect(await claimMirror(reg.db, id, '00000000-0000-4000-8000-000000000001', new Date(), 500)).toBeDefined();
+    expect(await syncNow(reg, id)).toBe('not_due');
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect((await findDueMirrors(reg.db, new Date(), 100)).map((r) => r.repository_id)).toContain(id);
+    expect(await syncNow(reg, id)).toBe('SUCCESS');
+    expect(Object.keys(await localTags(reg, id))).toEqual(['good']);
+  });
+
+  it('two syncs of one repository at once: exactly one runs', async () => {
+    const id = await createMirrorRepo(reg, 'race', { external: `${fake.authority}/lib/app`, patterns: ['good'] });
+    const results = await Promise.all([syncNow(reg, id), syncNow(reg, id), syncNow(reg, id)]);
+    expect(results.filter((r) => r === 'SUCCESS')).toHaveLength(1);
+    expect(results.filter((r) => r === 'not_due')).toHaveLength(2);
+  });
+
+  it('the lease is renewed while a long sync runs', async () => {
+    const id = await createMirrorRepo(reg, 'long', { external: `${fake.authority}/lib/app`, patterns: ['good'] });
+    const hold = fake.holdNext('manifests/good');
+    const running = syncNow(reg, id, testSettings({ leaseMs: 600 }));
+    await hold.reached;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(await syncNow(reg, id)).toBe('not_due');
+    const mirror = await mirrorOf(reg, id);
+    expect(mirror.sync_status).toBe(RepoMirrorStatus.SYNCING);
+    expect(mirror.sync_expiration_date!.getTime()).toBeGreaterThan(Date.now());
+    hold.release();
+    expect(await running).toBe('SUCCESS');
+  });
+});
+
+describe('REPO_MIRROR_ROLLBACK', () => {
+  async function scenario(name: string, rollback: boolean): Promise<{ id: number; before: string }> {
+    fake.tags.set('keep', fakeImage(`${name}-keep-1`));
+    const id = await createMirrorRepo(reg, name, { external: `${fake.authority}/lib/app`, patterns: ['keep'] });
+    expect(await syncNow(reg, id)).toBe('SUCCESS');
+    const before = (await localTags(reg, id)).keep!;
+    fake.tags.set('keep', fakeImage(`${name}-keep-2`));
+    fake.tags.set('added', fakeImage(`${name}-added`));
+    fake.tags.set('broken', fakeImage(`${name}-broken`, { corrupt: true }));
+    await reg.db.query(`UPDATE repomirrorrule SET rule_value = '["keep", "added", "broken"]' WHERE repository_id = $1`, [id]);
+    await makeDue(reg, id);
+    (reg.deps.config.quay as { REPO_MIRROR_ROLLBACK: boolean }).REPO_MIRROR_ROLLBACK = rollback;
+    try {
+      expect(await syncNow(reg, id)).toBe('FAIL');
+    } finally {
+      (reg.deps.config.quay as { REPO_MIRROR_ROLLBACK: boolean }).REPO_MIRROR_ROLLBACK = false;
+      fake.tags.delete('broken');
+      fake.tags.delete('added');
+    }
+    return { id, before };
+  }
+
+  it('on: the tags return to their pre-sync state', async () => {
+    const { id, before } = await scenario('rollback-on', true);
+    expect(await localTags(reg, id)).toEqual({ keep: before });
+  });
+
+  it('off (default): what synced stays; the failed tag never appeared', async () => {
+    const { id, before } = await scenario('rollback-off', false);
+    const tags = await localTags(reg, id);
+    expect(Object.keys(tags)).toEqual(['added', 'keep']);
+    expect(tags.keep).not.toBe(before);
+  });
+});
