@@ -13,6 +13,8 @@ export interface CountingProxy {
   readonly requests: string[];
   /** CONNECT targets seen. */
   readonly tunnels: string[];
+  /** Response body bytes relayed for plain requests, by path prefix `/v2/<repo>/blobs/`... (all paths summed). */
+  readonly bytes: { total: number; blobs: number };
   stop(): Promise<void>;
 }
 
@@ -20,11 +22,16 @@ export interface CountingProxy {
 export async function startCountingProxy(): Promise<CountingProxy> {
   const requests: string[] = [];
   const tunnels: string[] = [];
+  const bytes = { total: 0, blobs: 0 };
   const server = http.createServer((request, response) => {
     const target = new URL(request.url ?? '/');
     requests.push(`${request.method} ${target.pathname}`);
     const upstream = http.request(target, { method: request.method, headers: request.headers }, (answer) => {
       response.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.on('data', (chunk: Buffer) => {
+        bytes.total += chunk.length;
+        if (target.pathname.includes('/blobs/')) bytes.blobs += chunk.length;
+      });
       answer.pipe(response);
     });
     upstream.on('error', () => response.writeHead(502).end());
@@ -45,7 +52,7 @@ export async function startCountingProxy(): Promise<CountingProxy> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as net.AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`, requests, tunnels,
+    url: `http://127.0.0.1:${port}`, requests, tunnels, bytes,
     stop: () => new Promise((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());

@@ -158,11 +158,17 @@ async function architectureOf(ctx: CopyContext, manifest: MirrorManifest): Promi
 /** How a tag ended: copied (the tag moved), unchanged (already there), skipped (architecture filter). */
 export type TagOutcome = 'copied' | 'unchanged' | 'skipped';
 
-/** Copies upstream tag `tag` into the repository. */
-export async function copyTag(ctx: CopyContext, tag: string): Promise<TagOutcome> {
+/** A tag whose content is in the repository, ready to be pointed at; or why there is nothing to do. */
+export type PreparedTag = { readonly outcome: 'unchanged' | 'skipped' } | { readonly manifests: readonly MirrorManifest[] };
+
+/**
+ * Fetches tag `tag`'s manifests and makes their blobs present (transfers as needed). Tags may be
+ * prepared ahead of their turn; `commitTag` then applies them in order.
+ */
+export async function prepareTag(ctx: CopyContext, tag: string): Promise<PreparedTag> {
   const top = readManifest(await ctx.upstream.getManifest(tag));
   const local = await getTaggedManifest(ctx.deps.db, ctx.target.repository.id, tag, Date.now());
-  if (local?.digest === top.digest) return 'unchanged';
+  if (local?.digest === top.digest) return { outcome: 'unchanged' };
   const manifests: MirrorManifest[] = [];
   const filter = new Set(ctx.architectures);
   if (top.isIndex) {
@@ -178,13 +184,24 @@ export async function copyTag(ctx: CopyContext, tag: string): Promise<TagOutcome
     if (filter.size > 0) {
       await ensureBlobs(ctx, { ...top, blobs: [top.config!] });
       const architecture = await architectureOf(ctx, top);
-      if (architecture === undefined || !filter.has(architecture)) return 'skipped';
+      if (architecture === undefined || !filter.has(architecture)) return { outcome: 'skipped' };
     }
     await ensureBlobs(ctx, top);
   }
   manifests.push(top);
+  return { manifests };
+}
+
+/** Points tag `tag` at its prepared manifests (one transaction). */
+export async function commitTag(ctx: CopyContext, tag: string, prepared: PreparedTag): Promise<TagOutcome> {
+  if ('outcome' in prepared) return prepared.outcome;
   ctx.signal.throwIfAborted();
-  const moved = await storeTag(ctx.deps, ctx.target, tag, manifests);
+  const moved = await storeTag(ctx.deps, ctx.target, tag, prepared.manifests);
   if (moved) ctx.stats.tagsCopied += 1;
   return moved ? 'copied' : 'unchanged';
+}
+
+/** Copies upstream tag `tag` into the repository. */
+export async function copyTag(ctx: CopyContext, tag: string): Promise<TagOutcome> {
+  return commitTag(ctx, tag, await prepareTag(ctx, tag));
 }

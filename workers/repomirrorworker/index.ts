@@ -7,7 +7,7 @@ import type { SyncSettings } from './sync.ts';
 
 /** The engine's defaults: a 2 min lease renewed every 40 s, 4 transfers per sync, 8 per process. */
 export const DEFAULT_SYNC_SETTINGS: Omit<SyncSettings, 'perWorker'> & { perWorkerLimit: number } = {
-  leaseMs: 120_000, blobsPerSync: 4, perWorkerLimit: 8, idleTimeoutMs: 60_000,
+  leaseMs: 120_000, blobsPerSync: 8, perWorkerLimit: 16, tagsAhead: 8, idleTimeoutMs: 60_000,
 };
 
 /** A repomirrorworker declaration with `overrides` of the engine's settings (tests shorten the lease). */

@@ -64,12 +64,27 @@ export async function leaseHeldBlob(deps: StoreDeps, repository: RepositoryRow, 
   });
 }
 
+const locationIds = new WeakMap<Pool, Map<string, Promise<number>>>();
+
+// imagestoragelocation ids never change once created: one query per process and location.
+function locationIdOf(db: Pool, location: string): Promise<number> {
+  let byName = locationIds.get(db);
+  if (!byName) locationIds.set(db, byName = new Map());
+  let id = byName.get(location);
+  if (!id) {
+    id = ensureLocations(db, [location]).then((ids) => ids.get(location)!);
+    id.catch(() => byName.delete(location));
+    byName.set(location, id);
+  }
+  return id;
+}
+
 /** Records a verified upload object as blob `digest` at `location`, leased to the repository. */
 export async function commitMirroredBlob(
   deps: StoreDeps, repository: RepositoryRow, input: { digest: string; size: number; objectKey: string; location: string },
 ): Promise<void> {
   const store = deps.storage.store(input.location);
-  const locationId = (await ensureLocations(deps.db, [input.location])).get(input.location)!;
+  const locationId = await locationIdOf(deps.db, input.location);
   let duplicate = false;
   await withTransaction(deps.db, async (tx) => {
     await lockBlobDigest(tx, input.digest);

@@ -22,7 +22,7 @@ import { getRepositoryById, type RepositoryRow } from '../../shared/db/repositor
 import { validateExternalReference } from '../../shared/net/registry-reference.ts';
 import type { Logger } from '../../shared/runtime/logger.ts';
 import type { DistributedStorage } from '../../shared/storage/distributed.ts';
-import { copyTag, newCopyContext, type CopyContext, type Semaphore } from './copy.ts';
+import { commitTag, newCopyContext, prepareTag, type CopyContext, type PreparedTag, type Semaphore } from './copy.ts';
 import { emitMirrorEvent, type MirrorEvent } from './events.ts';
 import * as m from './metrics.ts';
 import { rollbackTags, snapshotTags, type TagSnapshot } from './rollback.ts';
@@ -44,6 +44,8 @@ export interface SyncSettings {
   readonly blobsPerSync: number;
   /** Blob transfers of the whole process at once (shared by its syncs). */
   readonly perWorker: Semaphore;
+  /** Tags prepared (manifests fetched, blobs copied) ahead of the one being applied; tags are applied in order. */
+  readonly tagsAhead?: number;
   /** Socket inactivity limit toward the upstream. */
   readonly idleTimeoutMs: number;
   /** Extra trusted CA certificates (PEM). */
@@ -204,6 +206,18 @@ async function copyAll(run: Run, upstream: UpstreamRepository, selected: string[
   let outcome: 'SUCCESS' | 'FAIL' | 'CANCEL' = 'SUCCESS';
   let internalError: string | undefined;
   m.lagTags.labels(labels).set(selected.length);
+  // Tags are applied one by one in sorted order (Quay's order); the copies of the next few overlap.
+  const ahead = Math.max(0, run.settings.tagsAhead ?? 3);
+  const preparing = new Map<number, Promise<PreparedTag>>();
+  const prepared = (i: number): Promise<PreparedTag> => {
+    for (let j = i; j <= Math.min(i + ahead, selected.length - 1); j++) {
+      if (preparing.has(j)) continue;
+      const pending = prepareTag(ctx, selected[j]!);
+      pending.catch(() => undefined); // awaited in its turn; a cancel may leave it unawaited
+      preparing.set(j, pending);
+    }
+    return preparing.get(i)!;
+  };
   try {
     for (const [i, tag] of selected.entries()) {
       if (run.abort.signal.aborted && !(await cancelled(run))) return interrupted(run);
@@ -213,7 +227,7 @@ async function copyAll(run: Run, upstream: UpstreamRepository, selected: string[
       }
       m.pendingTags.labels(labels).set(selected.length - i);
       try {
-        const result = await copyTag(ctx, tag);
+        const result = await commitTag(ctx, tag, await prepared(i));
         await event(run, { kind: 'repo_mirror_sync_tag_success', verb: 'finish', message: `${what}: ${result}`, tag, notify: false });
       } catch (error) {
         if (run.abort.signal.aborted) continue; // decided at the top of the loop
