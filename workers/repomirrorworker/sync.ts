@@ -11,6 +11,7 @@
  * sync (the first attempt, the final failure), not once per retry, and never twice for one run.
  */
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Config } from '../../shared/config/index.ts';
 import { DecryptionFailureError, FieldEncrypter } from '../../shared/db/encrypted-field.ts';
 import { compileRule, tagsToMirror } from '../../shared/db/mirror-rules.ts';
@@ -81,6 +82,8 @@ export async function performMirror(deps: SyncDeps, repositoryId: number, settin
     return 'not_due';
   }
   const abort = new AbortController();
+  // Every request and storage write of the sync listens on it (bounded by the transfer limits).
+  setMaxListeners(256, abort.signal);
   const onShutdown = (): void => abort.abort(new Error('worker shutting down'));
   shutdown.addEventListener('abort', onShutdown);
   const run: Run = {
