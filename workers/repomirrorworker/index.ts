@@ -5,7 +5,7 @@ import { Semaphore } from './copy.ts';
 import { repoMirrorHandler, type RepoMirrorServices } from './handler.ts';
 import type { SyncSettings } from './sync.ts';
 
-/** The engine's defaults: a 2 min lease renewed every 40 s, 4 transfers per sync, 8 per process. */
+/** The engine's defaults: a 2 min lease renewed every 40 s, 8 transfers per sync and 16 per process, 8 tags copied ahead. */
 export const DEFAULT_SYNC_SETTINGS: Omit<SyncSettings, 'perWorker'> & { perWorkerLimit: number } = {
   leaseMs: 120_000, blobsPerSync: 8, perWorkerLimit: 16, tagsAhead: 8, idleTimeoutMs: 60_000,
 };
