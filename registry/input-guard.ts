@@ -39,6 +39,8 @@ export function answerFrameworkError(error: FastifyError, request: FastifyReques
 
 /** The 400 for a request target carrying text Postgres cannot store, or undefined when it is clean. */
 export function refusalForUrl(url: string): OciError | ApiError | undefined {
+  // The common request (a pull) has no escapes at all: one scan and done.
+  if (!url.includes('%') && !url.includes('\u0000')) return undefined;
   const queryAt = url.indexOf('?');
   const path = queryAt === -1 ? url : url.slice(0, queryAt);
   const query = queryAt === -1 ? '' : url.slice(queryAt + 1);
