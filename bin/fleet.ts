@@ -7,16 +7,17 @@
 import { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
 import { buildRegistryApp } from '../registry/app.ts';
+import { registryHealthChecks } from '../registry/health.ts';
 import { ensureLocations } from '../shared/db/blobs.ts';
 import { migrate } from '../shared/db/migrate.ts';
 import { createPool, type Pool } from '../shared/db/pool.ts';
-import { databaseCheck, redisCheck, type HealthCheck, type HealthChecks } from '../shared/runtime/health.ts';
+import { diskPathsOf, workerHealthChecks, type HealthChecks } from '../shared/runtime/health.ts';
 import { setProcessLabels } from '../shared/metrics/index.ts';
 import { startMetricsServer, type MetricsServer } from '../shared/runtime/metrics-server.ts';
 import { createProducer, type Producer } from '../shared/runtime/producer.ts';
 import { registerQueueGauges } from '../shared/runtime/queue-gauges.ts';
 import { runWorker, type RunningWorker } from '../shared/runtime/run-worker.ts';
-import { onShutdownSignal } from '../shared/runtime/shutdown.ts';
+import { closeHttpWithin, onShutdownSignal } from '../shared/runtime/shutdown.ts';
 import { startOutboxRelay, type OutboxRelay } from '../shared/runtime/outbox-relay.ts';
 import { createDistributedStorage, type DistributedStorage } from '../shared/storage/distributed.ts';
 import type { FleetWorker } from '../workers/index.ts';
@@ -47,6 +48,8 @@ export interface Fleet {
 }
 
 const DEFAULT_SHUTDOWN_DEADLINE_MS = 25_000;
+/** After the deadline: closing Redis, Postgres, storage and embedded servers; then the process exits regardless. */
+const SHUTDOWN_CLEANUP_MS = 10_000;
 
 /** The shutdown deadline: QUAYFLEET_SHUTDOWN_DEADLINE_SECONDS (set below the pod's grace period), else 25 s. */
 export function shutdownDeadlineMs(env: NodeJS.ProcessEnv = process.env): number {
@@ -73,8 +76,9 @@ export async function startFleet(booted: Booted, options: FleetOptions): Promise
 
   const services: FleetServices = { db, storage, config };
   const running = await startWorkers(options.workers, booted, services);
-  const health = healthChecks(db, pinger, storage);
-  const http = options.registry ? await startRegistry(booted, db, storage, relay, health) : undefined;
+  const secret = options.registry ? tokenSecret(config, log, { persistInDataDir: !config.dbUri }) : undefined;
+  const health = healthChecks(config, db, pinger, storage, secret);
+  const http = secret ? await startRegistry(booted, db, storage, relay, health, secret) : undefined;
   const metrics = await startMetricsServer({ port: config.metricsPort, log, health })
     .catch(portInUse({ port: config.metricsPort, variable: 'QUAYFLEET_METRICS_PORT' }));
   log.info({ registry: options.registry ? config.httpPort : false, metricsPort: metrics.port, workers: running.map((w) => w.name) }, 'quayfleet is running');
@@ -82,7 +86,7 @@ export async function startFleet(booted: Booted, options: FleetOptions): Promise
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => (stopping ??= (async () => {
     const deadline = options.shutdownDeadlineMs ?? shutdownDeadlineMs();
-    await Promise.all([http?.close(), ...running.map((w) => w.stop(deadline))]);
+    await Promise.all([http && closeHttpWithin(() => http.close(), http.server, deadline, log), ...running.map((w) => w.stop(deadline))]);
     await relay.stop();
     unregisterGauges();
     await producer.close();
@@ -104,10 +108,10 @@ async function startWorkers(workers: readonly FleetWorker[], booted: Booted, ser
   return running;
 }
 
-async function startRegistry(booted: Booted, db: Pool, storage: DistributedStorage, relay: OutboxRelay, health: HealthChecks): Promise<FastifyInstance> {
+async function startRegistry(booted: Booted, db: Pool, storage: DistributedStorage, relay: OutboxRelay, health: HealthChecks, secret: Uint8Array): Promise<FastifyInstance> {
   const app = await buildRegistryApp({
     config: booted.config, db, storage, log: booted.log,
-    tokenSecret: tokenSecret(booted.config, booted.log, { persistInDataDir: !booted.config.dbUri }),
+    tokenSecret: secret,
     // Publish outbox rows at once when this process wrote them; the relay's LISTEN covers the rest.
     onOutboxWrite: () => relay.wake(),
     health,
@@ -117,17 +121,11 @@ async function startRegistry(booted: Booted, db: Pool, storage: DistributedStora
   return app;
 }
 
-function healthChecks(db: Pool, redis: Redis, storage: DistributedStorage): HealthChecks {
-  const storageCheck: HealthCheck = async () => {
-    await Promise.all(storage.locations.map((location) => storage.store(location).ping()));
-    return true;
-  };
-  const database = databaseCheck(db);
-  return {
-    instance: { database },
-    endtoend: { database, redis: redisCheck(redis), storage: storageCheck },
-    warning: {},
-  };
+/** The front end's Quay keys (registry/health.ts) when it runs here, else a worker's (database, redis, storage). */
+function healthChecks(config: Booted['config'], db: Pool, redis: Redis, storage: DistributedStorage, secret: Uint8Array | undefined): HealthChecks {
+  const base = { db, redis, storage, diskPaths: diskPathsOf(config.quay.DISTRIBUTED_STORAGE_CONFIG), diskWarningThreshold: config.quay.DISKSPACE_HEALTH_WARNING_THRESHOLD };
+  if (!secret) return workerHealthChecks(base);
+  return registryHealthChecks({ ...base, config, tokenSecret: secret, selfUrl: `http://127.0.0.1:${config.httpPort}`, diskThreshold: config.quay.DISKSPACE_HEALTH_THRESHOLD });
 }
 
 /**
@@ -142,7 +140,7 @@ export async function runFleet(booted: Booted, options: FleetOptions): Promise<F
     const fleet = await starting.catch(() => undefined);
     if (fleet) await fleet.stop();
     else await booted.stopEmbedded();
-  }, booted.log);
+  }, booted.log, { hardDeadlineMs: (options.shutdownDeadlineMs ?? shutdownDeadlineMs()) + SHUTDOWN_CLEANUP_MS });
   // A closed terminal (SIGHUP) stops the fleet as SIGTERM does, unless the handler covers it already.
   if (process.listenerCount('SIGHUP') === hupListeners) process.on('SIGHUP', () => process.kill(process.pid, 'SIGTERM'));
   booted.handOverSignals();

@@ -157,6 +157,11 @@ export const quayConfigSchema = z.looseObject({
   SECURITY_SCANNER_V4_PSK: z.string().optional(),
   ACTION_LOG_ARCHIVE_LOCATION: z.string().optional(),
   ACTION_LOG_ARCHIVE_PATH: z.string().optional(),
+
+  // Health (Quay's health/services.py): free-space fractions below which disk_space fails / disk_space_warning is raised.
+  DISKSPACE_HEALTH_THRESHOLD: z.number().min(0).max(1).default(0.01),
+  DISKSPACE_HEALTH_WARNING_THRESHOLD: z.number().min(0).max(1).default(0.1),
+  GUNICORN_HEALTH_CHECK_TIMEOUT: seconds.default(2),
 });
 
 export type QuayConfig = z.output<typeof quayConfigSchema>;

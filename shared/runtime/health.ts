@@ -4,9 +4,16 @@
  * otherwise. Checks are injected functions (database, redis, storage, ...), each bounded by a
  * timeout so a hung dependency reports unhealthy instead of hanging the probe.
  *
+ * Which keys a process answers: the front end Quay's own (registry/health.ts); every other process
+ * `workerHealthChecks` below (HEALTH-5: database, redis, storage).
+ *
  * `/health/warning` follows seed GAP-7: a warning check returns true when its warning condition
  * is active (`disk_space_warning: true`), and any active warning makes the status 503.
  */
+
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import { dirname } from 'node:path';
 
 /** Resolves true when healthy (for warnings: when the warning is active). A throw counts as false. */
 export type HealthCheck = (signal: AbortSignal) => Promise<boolean>;
@@ -73,4 +80,81 @@ export function databaseCheck(db: { query(sql: string): Promise<unknown> }): Hea
 /** A check that Redis answers PING. */
 export function redisCheck(redis: { ping(): Promise<string> }): HealthCheck {
   return async () => (await redis.ping()) === 'PONG';
+}
+
+/** A check that every storage location answers `ping` (reachable, bucket or directory usable). */
+export function storageCheck(storage: { readonly locations: readonly string[]; store(location: string): { ping(): Promise<void> } }): HealthCheck {
+  return async () => {
+    await Promise.all(storage.locations.map((location) => storage.store(location).ping()));
+    return true;
+  };
+}
+
+/**
+ * The volumes a process writes to: its working directory and the temp directory (as Quay checks),
+ * plus the directories of LocalStorage locations. Paths that do not exist are left out.
+ */
+export function diskPathsOf(storageConfig: Readonly<Record<string, readonly [string, Readonly<Record<string, unknown>>]>> | undefined): string[] {
+  const local = Object.values(storageConfig ?? {})
+    .filter(([driver, params]) => driver === 'LocalStorage' && typeof params.storage_path === 'string')
+    .map(([, params]) => params.storage_path as string);
+  return [process.cwd(), os.tmpdir(), ...local];
+}
+
+/** The fraction of `path`'s volume an unprivileged writer can still use (statfs bavail / blocks). */
+export async function freeFraction(path: string): Promise<number> {
+  const stats = await fs.statfs(path);
+  return stats.blocks > 0 ? stats.bavail / stats.blocks : 0;
+}
+
+/**
+ * Disk space on every path in `paths` (the nearest existing ancestor of each): true while each
+ * keeps at least `minFreeFraction` free. With `warning`, the result is inverted to a warning
+ * (true = the warning is active: less than `minFreeFraction` free somewhere), GAP-7's meaning.
+ */
+export function diskSpaceCheck(paths: readonly string[], minFreeFraction: number, options: { warning?: boolean } = {}): HealthCheck {
+  return async () => {
+    const fractions = await Promise.all(paths.map(async (path) => freeFraction(await existingAncestor(path))));
+    const enough = fractions.every((fraction) => fraction >= minFreeFraction);
+    return options.warning ? !enough : enough;
+  };
+}
+
+async function existingAncestor(path: string): Promise<string> {
+  let current = path;
+  for (;;) {
+    try {
+      await fs.access(current);
+      return current;
+    } catch {
+      const parent = dirname(current);
+      if (parent === current) return current;
+      current = parent;
+    }
+  }
+}
+
+/** What a worker process's checks look at. */
+export interface WorkerHealthDeps {
+  readonly db: { query(sql: string): Promise<unknown> };
+  readonly redis: { ping(): Promise<string> };
+  readonly storage: Parameters<typeof storageCheck>[0];
+  /** Volumes for `disk_space_warning` (diskPathsOf). */
+  readonly diskPaths: readonly string[];
+  /** Free fraction below which `disk_space_warning` is raised (DISKSPACE_HEALTH_WARNING_THRESHOLD). */
+  readonly diskWarningThreshold: number;
+}
+
+/**
+ * The checks of a worker process (HEALTH-5): the services every worker depends on, `database`,
+ * `redis` (its queue) and `storage`, on both /health/instance and /health/endtoend, and Quay's
+ * `disk_space_warning`.
+ */
+export function workerHealthChecks(deps: WorkerHealthDeps): HealthChecks {
+  const services = { database: databaseCheck(deps.db), redis: redisCheck(deps.redis), storage: storageCheck(deps.storage) };
+  return {
+    instance: services,
+    endtoend: services,
+    warning: { disk_space_warning: diskSpaceCheck(deps.diskPaths, deps.diskWarningThreshold, { warning: true }) },
+  };
 }

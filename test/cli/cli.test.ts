@@ -114,7 +114,12 @@ describe('quayfleet CLI', { timeout: 180_000 }, () => {
         if (!health) await new Promise((r) => setTimeout(r, 200));
       }
       expect(health?.status).toBe(200);
-      expect(await health!.json()).toEqual({ data: { services: { database: true, redis: true, storage: true } }, status_code: 200 });
+      expect(await health!.json()).toEqual({ data: { services: { auth: true, database: true, redis: true, storage: true } }, status_code: 200 });
+      // Quay's instance keys, the gunicorn ones answered by the process's own listener over loopback.
+      const instance = await fetch('http://127.0.0.1:18491/health/instance');
+      expect([instance.status, await instance.json()]).toEqual([200, {
+        data: { services: { auth: true, database: true, disk_space: true, registry_gunicorn: true, service_key: true, web_gunicorn: true } }, status_code: 200,
+      }]);
       const v2 = await fetch('http://127.0.0.1:18481/v2/');
       expect(v2.status).toBe(401);
       expect(v2.headers.get('www-authenticate')).toContain('realm="http://localhost:18481/v2/auth"');
