@@ -74,7 +74,9 @@ class Relay implements OutboxRelay {
   private pass: Promise<void> | undefined;
   private again = false;
   private failures = 0;
-  private listener: pg.Client | undefined;
+  /** The LISTEN connection being opened or listening; undefined while a reconnect waits. */
+  private current: pg.Client | undefined;
+  private readonly lost = new WeakSet<pg.Client>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly safetyTimer: NodeJS.Timeout;
 
@@ -104,24 +106,28 @@ class Relay implements OutboxRelay {
     this.stopped = true;
     clearInterval(this.safetyTimer);
     for (const timer of this.timers) clearTimeout(timer);
-    const listener = this.listener;
-    this.listener = undefined;
+    const listener = this.current;
+    this.current = undefined;
     await listener?.end().catch(() => undefined);
     await this.pass;
   }
 
-  /** Opens the LISTEN connection; on failure schedules a reconnect (and still returns). */
+  /**
+   * Opens the LISTEN connection; on failure schedules a reconnect (and still returns). At most one
+   * connection is being opened or listening at any time (`current`): a loss reported twice, or by
+   * a connection already replaced, never starts a second reconnect chain.
+   */
   async listen(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || this.current) return;
     const client = createClient({ connectionString: this.options.connectionString, applicationName: 'quayfleet-outbox-relay' });
+    this.current = client;
     client.on('notification', () => this.wake());
     client.on('error', (error) => this.lostListener(client, error));
     client.on('end', () => this.lostListener(client, undefined));
     try {
       await client.connect();
       await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
-      this.listener = client;
-      this.failures = 0;
+      if (this.current === client) this.failures = 0;
     } catch (error) {
       this.lostListener(client, error);
     }
@@ -130,11 +136,15 @@ class Relay implements OutboxRelay {
   }
 
   private lostListener(client: pg.Client, error: unknown): void {
+    // A connection lost during LISTEN both rejects the query and emits 'error': handle it once.
+    if (this.lost.has(client)) return;
+    this.lost.add(client);
     client.removeAllListeners('end');
     client.removeAllListeners('notification');
     client.on('error', () => undefined);
     client.end().catch(() => undefined);
-    if (this.listener === client) this.listener = undefined;
+    if (this.current !== client) return;
+    this.current = undefined;
     if (this.stopped) return;
     this.options.log.warn({ err: error }, 'outbox relay lost its LISTEN connection; reconnecting');
     this.later(() => void this.listen());

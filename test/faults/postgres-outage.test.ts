@@ -48,8 +48,12 @@ async function expectRecovered(fleet: FleetProcess, dbUri: string, token: string
   // The outbox relay's LISTEN connection came back.
   const pool = createPool({ connectionString: dbUri, max: 1 });
   try {
-    await eventually('the outbox relay listens again', async () => (await pool.query(
-      `SELECT 1 FROM pg_stat_activity WHERE application_name = 'quayfleet-outbox-relay' AND query ILIKE 'LISTEN%'`)).rowCount === 1);
+    // Exactly one: a connection lost during LISTEN once reconnected twice and leaked the first.
+    const listening = async () => (await pool.query(
+      `SELECT 1 FROM pg_stat_activity WHERE application_name = 'quayfleet-outbox-relay' AND query ILIKE 'LISTEN%'`)).rowCount;
+    await eventually('the outbox relay listens again', async () => (await listening()) === 1).catch(async (error: Error) => {
+      throw new Error(`${error.message} (${await listening()} LISTEN connections)`);
+    });
   } finally {
     await pool.end();
   }
