@@ -20,7 +20,10 @@ export interface PoolOptions {
   max?: number;
   /** Application name shown in pg_stat_activity. */
   applicationName?: string;
-  /** How long a new connection may take before it fails (an unreachable host). Default 10 s. */
+  /**
+   * How long a checkout may wait, for a free client or a new connection, before it fails. Default
+   * none: pg-pool counts the wait for a free client too, so a bound turns a busy pool into errors.
+   */
   connectionTimeoutMs?: number;
   /**
    * Told about every connection this pool loses (backend terminated, server restarted), idle or
@@ -44,7 +47,7 @@ export function createPool(options: PoolOptions): pg.Pool {
     max: options.max ?? 20,
     application_name: options.applicationName ?? 'quayfleet',
     idleTimeoutMillis: 30_000,
-    connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
+    connectionTimeoutMillis: options.connectionTimeoutMs,
     // Finds a dead peer (a partition, a host gone) without waiting for the next query.
     keepAlive: true,
   });

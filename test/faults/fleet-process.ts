@@ -80,14 +80,14 @@ export async function startFleetProcess(options: FleetProcessOptions): Promise<F
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
-  const deadline = Date.now() + 90_000;
+  const deadline = Date.now() + 180_000;
   for (;;) {
     if (!fleet.alive()) throw new Error(`fleet process exited during startup:\n${output}`);
     const ok = await fetch(`${fleet.metricsBase}/health/instance`).then((r) => r.status === 200, () => false);
     if (ok) return fleet;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`fleet process not healthy within 90 s:\n${output}`);
+      throw new Error(`fleet process not healthy within 180 s:\n${output}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }

@@ -67,7 +67,7 @@ function expectOnly503(tally: LoadTally): void {
   for (const body of tally.unavailableBodies) expect(JSON.parse(body)).toMatchObject({ errors: [{ code: 'UNAVAILABLE' }] });
 }
 
-describe('Postgres connection loss', { timeout: 240_000 }, () => {
+describe('Postgres connection loss', { timeout: 420_000 }, () => {
   it('pg_terminate_backend of every backend, repeatedly, under pushes and GC: the process stays up and recovers', async () => {
     const database = await createTestDatabase('outage');
     let fleet: FleetProcess | undefined;

@@ -50,7 +50,7 @@ interface Deployment {
   } } };
 }
 
-describe('shutdown', { timeout: 180_000 }, () => {
+describe('shutdown', { timeout: 300_000 }, () => {
   it('closes a slow pull still being read at the deadline and exits, instead of waiting for the client', async () => {
     const database = await createTestDatabase('shutdown');
     const fleet = await startFleetProcess({
