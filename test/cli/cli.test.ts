@@ -109,7 +109,7 @@ describe('quayfleet CLI', { timeout: 180_000 }, () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
       let health: Response | undefined;
-      for (let i = 0; i < 100 && !health; i++) {
+      for (let i = 0; i < 400 && !health; i++) { // up to ~80 s: a loaded machine starts the process slowly
         health = await fetch('http://127.0.0.1:18481/health/endtoend').catch(() => undefined);
         if (!health) await new Promise((r) => setTimeout(r, 200));
       }
