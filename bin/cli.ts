@@ -8,8 +8,10 @@ import { registerDlq } from './commands/dlq.ts';
 import { registerGc } from './commands/gc.ts';
 import { registerMigrate } from './commands/migrate.ts';
 import { registerQueues } from './commands/queues.ts';
+import { registerReplication } from './commands/replication.ts';
 import { registerServeCommands } from './commands/serve.ts';
 import { registerUploads } from './commands/uploads.ts';
+import { registerStorage } from './commands/storage.ts';
 
 const program = new Command();
 program
@@ -23,6 +25,8 @@ registerMigrate(program);
 registerQueues(program);
 registerAccounts(program);
 registerGc(program);
+registerReplication(program);
+registerStorage(program);
 registerDlq(program);
 registerUploads(program);
 
