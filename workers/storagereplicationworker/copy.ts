@@ -92,14 +92,18 @@ export async function copyBlob(
 }
 
 /**
- * Proves `key` at `store` is blob `digest` of `size` bytes: stat, then the whole object read back
+ * Proves `key` at `store` is blob `digest` of `size` bytes: the whole object read back, counted
  * and hashed (streamed). Throws CorruptCopyError when it is not; storage errors pass through.
  */
 export async function verifyAt(store: ObjectStore, location: string, key: string, digest: string, size: number, signal?: AbortSignal): Promise<void> {
-  const stat = await store.stat(key);
-  if (stat.size !== size) throw new CorruptCopyError(location, `${stat.size} bytes, expected ${size}`);
   const { hash, expected } = hashOf(digest);
-  for await (const chunk of await store.get(key, undefined, signal)) hash.update(chunk as Buffer);
+  let bytes = 0;
+  for await (const chunk of await store.get(key, undefined, signal)) {
+    bytes += (chunk as Buffer).length;
+    if (bytes > size) throw new CorruptCopyError(location, `more than the ${size} bytes expected`);
+    hash.update(chunk as Buffer);
+  }
+  if (bytes !== size) throw new CorruptCopyError(location, `${bytes} bytes, expected ${size}`);
   const actual = hash.digest('hex');
   if (actual !== expected) throw new CorruptCopyError(location, `bytes hash to ${actual}, not ${digest}`);
 }

@@ -59,6 +59,8 @@ export class SourceMissingError extends Error {
 
 /** Most rounds one job makes when new required locations appear while it runs. */
 const MAX_ROUNDS = 3;
+/** Blobs from this size up are checked for a copy left by an interrupted attempt before copying. */
+const REUSE_MIN_BYTES = 16 * 1024 * 1024;
 /** Destinations copied to at once. */
 const DESTINATION_CONCURRENCY = 4;
 
@@ -145,8 +147,9 @@ async function replicateOne(ctx: Ctx, blob: ReplicationBlob, source: { name: str
   let method: CopyMethod | 'none' = 'none';
   let outcome: CopyOutcome = 'failed';
   try {
-    // An earlier attempt may have copied and died before recording: reuse a copy that verifies.
-    if (!(await alreadyThere(destination, location, blob, ctx.signal))) {
+    // An earlier attempt may have copied a large blob and died before recording: reuse a copy that
+    // verifies. Small blobs are copied again (cheaper than the extra round trip on every job).
+    if (blob.size < REUSE_MIN_BYTES || !(await alreadyThere(destination, location, blob, ctx.signal))) {
       method = await copyBlob({ source: source.store, destination, destinationName: location, key, digest: blob.digest, size: blob.size, signal: ctx.signal });
       await verifyAt(destination, location, key, blob.digest, blob.size, ctx.signal);
     }
