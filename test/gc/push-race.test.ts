@@ -13,6 +13,7 @@ import { collectBlobs } from '../../shared/db/gc/collect.ts';
 import { drainPendingDeletions } from '../../shared/db/gc/pending-deletions.ts';
 import { runRepositoryGc } from '../../shared/db/gc/run.ts';
 import { orphanBlobIds } from '../../shared/db/gc/sweep.ts';
+import { resolveUploadIntents } from '../../shared/db/gc/upload-intents.ts';
 import { startTestRegistry, type TestRegistry } from '../helpers/registry.ts';
 
 const REPOSITORIES = ['alice/a', 'alice/b'];
@@ -90,6 +91,10 @@ async function collector(r: TestRegistry, repositoryIds: number[], deadline: num
     race.deleted += drain.deleted;
     race.reborn += drain.kept;
     race.busy += swept.busyIds.length + drain.busy;
+    // The sweep also settles the commit intents of pushes that failed after moving their bytes.
+    const intents = await resolveUploadIntents(r.db, r.deps.storage);
+    race.deleted += intents.deleted;
+    race.busy += intents.busy;
     race.runs++;
   }
   return race;
