@@ -1,6 +1,6 @@
 /**
  * Streams one export in a process of its own and prints its figures as one JSON line, so that
- * peak RSS belongs to the export alone (the memory test and bench/logs). Test and bench only.
+ * peak RSS belongs to the export alone (the memory test and bench/log-export). Test and bench only.
  *
  *   node --import tsx workers/exportactionlogsworker/memory-child.ts <db url> <namespace id> <storage dir> <start ISO> <end ISO>
  */

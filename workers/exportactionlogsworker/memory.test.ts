@@ -1,6 +1,6 @@
 /**
  * An export's memory stays flat as rows grow: 200,000 entries streamed in a child process grow
- * its RSS by a bounded amount (bench/logs compares 200k and 1M rows: the same growth).
+ * its RSS by a bounded amount (bench/log-export compares 200k and 1M rows: the same growth).
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -38,7 +38,7 @@ it(`streams ${ROWS} entries with flat memory`, async () => {
   expect(file.size).toBe(figures.bytes);
   const growth = figures.peakRssBytes - figures.rssBeforeBytes;
   // The export holds one page (2000 rows) and one 1 MiB part; the rest of the growth is garbage V8
-  // collects lazily, and it plateaus: bench/logs measured +75 MiB at 200k rows and +80 MiB at 1M
+  // collects lazily, and it plateaus: bench/log-export measured +75 MiB at 200k rows and +80 MiB at 1M
   // (a 37 MiB and a 180 MiB document).
   expect(figures.bytes).toBeGreaterThan(30 * 1024 * 1024);
   expect(growth).toBeLessThan(112 * 1024 * 1024);

@@ -9,7 +9,7 @@
  * 2. Pull-log cost: 20,000 pull_repo entries written one INSERT each (Quay's way, inside the
  *    request) against the PullLogBuffer (one INSERT per 500), in µs per pull.
  *
- *   npm run bench -- logs
+ *   npm run bench -- log-export
  *
  * Needs Postgres at TEST_DATABASE_URL (default 127.0.0.1:5432) and psql. The last line is one JSON object.
  */
@@ -107,7 +107,7 @@ try {
   const pulls = await pullCost();
   console.log(`pull logs: one INSERT per pull ${pulls.perInsertUs.toFixed(0)} µs, batched ${pulls.batchedUs.toFixed(1)} µs per pull`);
   console.log(JSON.stringify({
-    bench: 'logs', rows: big.rows, exportRowsPerS: rowsPerS(big.rows, big.ms), copyRowsPerS: rowsPerS(ROWS, copy.ms),
+    bench: 'log-export', rows: big.rows, exportRowsPerS: rowsPerS(big.rows, big.ms), copyRowsPerS: rowsPerS(ROWS, copy.ms),
     ratio: Number((copy.ms / big.ms).toFixed(3)), exportBytes: big.bytes,
     peakRssMiB: Math.round(big.peakRssBytes / MiB), rssGrowthMiB: Math.round((big.peakRssBytes - big.rssBeforeBytes) / MiB),
     rssGrowthSmallMiB: Math.round((small.peakRssBytes - small.rssBeforeBytes) / MiB), smallRows: small.rows,
