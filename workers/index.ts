@@ -47,10 +47,12 @@ export const WORKERS: Readonly<Record<string, FleetWorker>> = Object.fromEntries
 
 /**
  * Workers that run in the pod of another (`quayfleet worker <pod>`), where one deployment serves
- * two queues: the `chunkcleanupworker` pod consumes `chunk_cleanup` and `blobuploadcleanup`.
+ * two queues: the `chunkcleanupworker` pod consumes `chunk_cleanup` and `blobuploadcleanup`, the
+ * `quotatotalworker` pod `quotatotal` and `quotaregistrysize` (as its Deployment says).
  */
 const COMPANIONS: Readonly<Record<string, readonly string[]>> = {
   chunkcleanupworker: ['blobuploadcleanupworker'],
+  quotatotalworker: ['quotaregistrysizeworker'],
 };
 
 /** The definitions `quayfleet worker <name>` runs: the worker and its companions. */
