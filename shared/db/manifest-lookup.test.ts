@@ -96,7 +96,10 @@ describe('the plan', () => {
         const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN EXECUTE "${name}"(${repositoryId}, '${digest(1_000_011)}', ${NOW})`);
         const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
         expect(plan, plan).not.toMatch(/Seq Scan|hashed SubPlan/);
-        expect(plan, plan).toMatch(/Index Scan using manifest_repository_id_digest_key on manifest/);
+        // Either index of (repository, digest) is an exact probe; the repository must be part of the
+        // index condition, never a filter over every repository holding the digest.
+        expect(plan, plan).toMatch(/Index Scan using (manifest_repository_id_digest_key|manifest_digest) on manifest/);
+        expect(plan, plan).toMatch(/Index Cond: \(\((repository_id = \$1\) AND \(digest = \$2|digest = \$2\) AND \(repository_id = \$1)\)\)/);
         expect(plan, plan).toMatch(/Index (Only )?Scan using tag_manifest_end on tag/);
         expect(plan, plan).toMatch(/Index Scan using manifestchild_child on manifestchild/);
       }
