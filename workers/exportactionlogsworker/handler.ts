@@ -7,13 +7,14 @@
 import { randomUUID } from 'node:crypto';
 import type { ExportActionLogsPayload } from '../../queues/exportactionlogs.ts';
 import type { Config } from '../../shared/config/index.ts';
+import { mailConfigured } from '../../shared/mail/smtp.ts';
 import { ssrfPolicyOf, SsrfRefusedError } from '../../shared/net/ssrf.ts';
 import { PermanentFailureError } from '../../shared/runtime/outcomes.ts';
 import type { JobContext, WorkerServices } from '../../shared/runtime/worker.ts';
 import type { DistributedStorage } from '../../shared/storage/distributed.ts';
 import { ExportTimedOutError, streamExport } from './export.ts';
 import { exportDuration, exportedBytes, exportedRows, exportsTotal } from './metrics.ts';
-import { CallbackFailedError, mailConfigured, postCallback, sendReportEmail, type ExportReport, type ExportStatus } from './report.ts';
+import { CallbackFailedError, postCallback, sendReportEmail, type ExportReport, type ExportStatus } from './report.ts';
 import { finishExport, loadExport, markReported, type ExportRow } from './rows.ts';
 
 /** What the exportactionlogsworker needs from its process. */

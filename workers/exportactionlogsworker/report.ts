@@ -6,8 +6,8 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import nodemailer, { type Transporter } from 'nodemailer';
 import type { Config } from '../../shared/config/index.ts';
+import { sendMail } from '../../shared/mail/smtp.ts';
 import { checkUrl, guardedLookup, type SsrfPolicy } from '../../shared/net/ssrf.ts';
 
 /** Quay's export statuses. */
@@ -59,34 +59,9 @@ export async function postCallback(url: string, report: ExportReport, policy: Ss
   if (status < 200 || status > 299) throw new CallbackFailedError(`callback ${target.host} answered ${status}`);
 }
 
-/** Whether the config can send mail (FEATURE_MAILING and a MAIL_SERVER). */
-export function mailConfigured(config: Config): boolean {
-  return config.quay.FEATURE_MAILING && config.quay.MAIL_SERVER !== '';
-}
-
-const transports = new WeakMap<Config, Transporter>();
-
-function transportOf(config: Config): Transporter {
-  let transport = transports.get(config);
-  if (!transport) {
-    const q = config.quay;
-    const timeoutMs = q.NOTIFICATION_SEND_TIMEOUT * 1000;
-    // MAIL_USE_TLS is STARTTLS, as in Flask-Mail (and the notification worker's e-mail method).
-    transport = nodemailer.createTransport({
-      host: q.MAIL_SERVER, port: q.MAIL_PORT, secure: false, requireTLS: q.MAIL_USE_TLS, ignoreTLS: !q.MAIL_USE_TLS,
-      ...(q.MAIL_USE_AUTH || q.MAIL_USERNAME ? { auth: { user: q.MAIL_USERNAME ?? '', pass: q.MAIL_PASSWORD ?? '' } } : {}),
-      connectionTimeout: timeoutMs, socketTimeout: timeoutMs,
-    });
-    transports.set(config, transport);
-  }
-  return transport;
-}
-
 /** Sends Quay's `logsexported` e-mail ("Export Action Logs Complete"). */
 export async function sendReportEmail(config: Config, to: string, report: ExportReport): Promise<void> {
-  const q = config.quay;
-  const from = Array.isArray(q.MAIL_DEFAULT_SENDER) ? { name: q.MAIL_DEFAULT_SENDER[0], address: q.MAIL_DEFAULT_SENDER[1] } : q.MAIL_DEFAULT_SENDER;
-  const seconds = q.EXPORT_ACTION_LOGS_SECONDS;
+  const seconds = config.quay.EXPORT_ACTION_LOGS_SECONDS;
   const lines = report.status === 'success'
     ? [`The exported logs for export ${report.export_id} (${report.start_time} to ${report.end_time}) are ready.`,
       `Download them from ${report.exported_data_url ?? ''}`,
@@ -94,5 +69,5 @@ export async function sendReportEmail(config: Config, to: string, report: Export
     : report.status === 'timedout'
       ? [`The export ${report.export_id} took too long to complete and was stopped. Try a shorter time range.`]
       : [`The export ${report.export_id} failed (${report.status}). Please try again or contact support.`];
-  await transportOf(config).sendMail({ from, to, subject: 'Export Action Logs Complete', text: lines.join('\n\n') });
+  await sendMail(config, { to, subject: 'Export Action Logs Complete', text: lines.join('\n\n') });
 }

@@ -3,9 +3,9 @@
  * quay_notification (in-app rows). Each resolves when the target accepted the event and throws
  * DeliveryFailedError when it did not.
  */
-import nodemailer, { type Transporter } from 'nodemailer';
 import type { Config } from '../../shared/config/index.ts';
 import type { Queryable } from '../../shared/db/pool.ts';
+import { mailConfigured, sendMail } from '../../shared/mail/smtp.ts';
 import type { SsrfPolicy } from '../../shared/net/ssrf.ts';
 import { METHOD_CONFIGS, type NotificationMethod } from '../../shared/notifications/methods.ts';
 import { renderTemplate } from '../../shared/notifications/template.ts';
@@ -67,37 +67,14 @@ const slack: Method = async (delivery) => {
   await postJson(url, body, { policy: delivery.policy, timeoutMs: timeoutOf(delivery.config), signal: delivery.signal });
 };
 
-const transports = new WeakMap<Config, Transporter>();
-
-/** The SMTP transport of a config (Quay's MAIL_* keys; MAIL_USE_TLS is STARTTLS, as in Flask-Mail). */
-export function mailTransportOf(config: Config): Transporter {
-  let transport = transports.get(config);
-  if (!transport) {
-    const q = config.quay;
-    transport = nodemailer.createTransport({
-      host: q.MAIL_SERVER,
-      port: q.MAIL_PORT,
-      secure: false,
-      requireTLS: q.MAIL_USE_TLS,
-      ignoreTLS: !q.MAIL_USE_TLS,
-      ...(q.MAIL_USE_AUTH || q.MAIL_USERNAME ? { auth: { user: q.MAIL_USERNAME ?? '', pass: q.MAIL_PASSWORD ?? '' } } : {}),
-      connectionTimeout: timeoutOf(config),
-      socketTimeout: timeoutOf(config),
-    });
-    transports.set(config, transport);
-  }
-  return transport;
-}
-
 /** An SMTP message: subject the summary, body the HTML message. */
 const email: Method = async (delivery) => {
   const { email: to } = configOf('email', delivery);
   const q = delivery.config.quay;
-  if (!q.FEATURE_MAILING || q.MAIL_SERVER === '') throw new DeliveryFailedError('mailing is not configured (FEATURE_MAILING, MAIL_SERVER)');
-  const from = Array.isArray(q.MAIL_DEFAULT_SENDER) ? { name: q.MAIL_DEFAULT_SENDER[0], address: q.MAIL_DEFAULT_SENDER[1] } : q.MAIL_DEFAULT_SENDER;
+  if (!mailConfigured(delivery.config)) throw new DeliveryFailedError('mailing is not configured (FEATURE_MAILING, MAIL_SERVER)');
   try {
-    await mailTransportOf(delivery.config).sendMail({
-      from, to,
+    await sendMail(delivery.config, {
+      to,
       subject: summaryOf(delivery.event, delivery.eventData),
       html: `<p>${htmlMessageOf(delivery.event, delivery.eventData)}</p>`,
     });
