@@ -4,7 +4,6 @@
  * disabled, reset, SSRF refusal at delivery, at most once per (notification, event id) including
  * a worker SIGKILLed after its POST left.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
@@ -17,6 +16,7 @@ import { runWorker, type RunningWorker } from '../../shared/runtime/run-worker.t
 import { captureLogger, waitFor } from '../../shared/runtime/test-support/index.ts';
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/db.ts';
 import { REDIS_URL, uniquePrefix } from '../../test/helpers/redis.ts';
+import { killWorkerChild, spawnWorkerChild } from '../../test/helpers/worker-child.ts';
 import { deliveryState } from './deliveries.ts';
 import { notificationworker } from './index.ts';
 import { startReceiver, type Receiver } from './test-support/receiver.ts';
@@ -268,22 +268,16 @@ describe('notificationworker', () => {
 
   it('does not deliver again when the worker is SIGKILLed after its POST left', async () => {
     const uuid = await addNotification('webhook', { url: `${receiver.url}/hold` });
-    const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'workers/notificationworker/test-support/child.ts'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, QF_DATABASE_URL: db.url, QF_REDIS_URL: REDIS_URL, QF_PREFIX: prefix, QF_CONFIG: JSON.stringify({ ...rawConfig, NOTIFICATION_SEND_TIMEOUT: 30 }) },
+    const child = await spawnWorkerChild({
+      worker: 'notificationworker', databaseUrl: db.url, redisUrl: REDIS_URL, prefix, config: { ...rawConfig, NOTIFICATION_SEND_TIMEOUT: 30 },
     });
     try {
-      await new Promise<void>((resolve, reject) => {
-        child.stdout!.on('data', (chunk: Buffer) => { if (chunk.toString().includes('ready')) resolve(); });
-        child.on('exit', (code) => reject(new Error(`child exited ${code}`)));
-      });
       const p = payload(uuid);
       const arrived = receiver.next('/hold');
       await producer.enqueue(notification, p);
       await arrived;
       // The target has the event; the worker dies before it hears back.
-      child.kill('SIGKILL');
-      await new Promise((resolve) => child.once('exit', resolve));
+      await killWorkerChild(child);
       receiver.release();
       expect(await deliveryState(db.pool, uuid, p.eventId)).toMatchObject({ state: 'sending' });
 
@@ -293,7 +287,7 @@ describe('notificationworker', () => {
       expect(receiver.received.filter((r) => r.path === '/hold')).toHaveLength(1);
       expect(await deliveryState(db.pool, uuid, p.eventId)).toMatchObject({ state: 'in_doubt' });
     } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
+      await killWorkerChild(child);
     }
   }, 120_000);
 });

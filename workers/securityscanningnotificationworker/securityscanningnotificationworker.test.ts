@@ -4,7 +4,6 @@
  * Redis: Quay's acceptance cases, paging with checkpoints, PSK-signed requests, no N² fan-out,
  * a SIGKILL mid-page, and the fan-out's cost on 10k manifests across 1k repositories.
  */
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { secscanv4 } from '../../queues/secscanv4.ts';
@@ -16,6 +15,7 @@ import { captureLogger, waitFor } from '../../shared/runtime/test-support/index.
 import { startClairNotifier, type ClairEntry, type ClairNotifier } from '../../test/servers/clair-notifier.ts';
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/db.ts';
 import { REDIS_URL, uniquePrefix } from '../../test/helpers/redis.ts';
+import { killWorkerChild, spawnWorkerChild } from '../../test/helpers/worker-child.ts';
 import { securityscanningnotificationworker } from './index.ts';
 
 const PSK = randomBytes(32).toString('base64');
@@ -178,23 +178,15 @@ describe('securityscanningnotificationworker', () => {
     clair.add('n-kill', Array.from({ length: 1500 }, (_, i) => entry(img.digest, 'High', `CVE-K${i}`)));
     // The second page is held: the worker has committed page one and checkpointed when it dies.
     clair.holdWhen((r) => r.id === 'n-kill' && r.next !== null);
-    const child = spawn(process.execPath, ['--import', 'tsx', 'workers/securityscanningnotificationworker/test-support/child.ts'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, QF_DATABASE_URL: db.url, QF_REDIS_URL: REDIS_URL, QF_PREFIX: prefix, QF_CONFIG: JSON.stringify(rawConfig) },
-    });
+    const child = await spawnWorkerChild({ worker: 'securityscanningnotificationworker', databaseUrl: db.url, redisUrl: REDIS_URL, prefix, config: rawConfig });
     try {
-      await new Promise<void>((resolve, reject) => {
-        child.stdout!.on('data', (chunk: Buffer) => { if (chunk.toString().includes('ready')) resolve(); });
-        child.on('exit', (code) => reject(new Error(`child exited ${code}`)));
-      });
       await producer.enqueue(secscanv4, { v: 1, notificationId: 'n-kill' });
       await waitFor(async () => ((await notificationJobs()).length === 500 ? true : undefined), 15_000);
       await waitFor(async () => {
         const job = await producer.queue(secscanv4.name).getJob('secscanv4/with_id/n-kill');
         return (job?.data as { _checkpoint?: { pages: number } })._checkpoint?.pages === 1 ? true : undefined;
       }, 15_000);
-      child.kill('SIGKILL');
-      await new Promise((resolve) => child.once('exit', resolve));
+      await killWorkerChild(child);
       const beforeResume = clair.requests.length;
       clair.holdWhen(undefined);
       clair.release();
@@ -209,7 +201,7 @@ describe('securityscanningnotificationworker', () => {
       expect(jobs).toHaveLength(1500);
       expect(new Set(jobs.map((j) => j.job_id)).size).toBe(1500);
     } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
+      await killWorkerChild(child);
     }
   }, 120_000);
 
