@@ -74,7 +74,7 @@ export async function startFleet(booted: Booted, options: FleetOptions): Promise
   const relay = await startOutboxRelay({ db, connectionString: booted.dbUri, producer, log });
   const pinger = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
 
-  const services: FleetServices = { db, storage, config };
+  const services: FleetServices = { db, storage, config, onOutboxWrite: () => relay.wake() };
   const running = await startWorkers(options.workers, booted, services);
   const secret = options.registry ? tokenSecret(config, log, { persistInDataDir: !config.dbUri }) : undefined;
   const health = healthChecks(config, db, pinger, storage, secret);
