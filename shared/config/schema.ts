@@ -115,7 +115,8 @@ export const quayConfigSchema = z.looseObject({
 
   REPO_MIRROR_INTERVAL: seconds.default(30),
   REPO_MIRROR_SERVER_HOSTNAME: z.string().optional(),
-  REPO_MIRROR_TLS_VERIFY: z.boolean().default(false),
+  // Quay's config.py default (the seed's table says false); only skopeo's push into Quay used it.
+  REPO_MIRROR_TLS_VERIFY: z.boolean().default(true),
   REPO_MIRROR_ROLLBACK: z.boolean().default(false),
   FEATURE_SPARSE_INDEX: z.boolean().default(false),
 

@@ -1,13 +1,17 @@
 /**
  * The CNCF distribution registry (Debian's /usr/bin/docker-registry) as a mirror upstream for
  * tests and benchmarks: a fixed loopback port, filesystem storage in a temp dir, deletes enabled,
- * optionally htpasswd Basic auth. Populated with skopeo from an OCI layout. Stopped by its pid.
+ * optionally htpasswd Basic auth and TLS (a certificate from tls-certs.ts). Populated with skopeo
+ * from an OCI layout. Stopped by its pid.
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
+import readline from 'node:readline';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -15,6 +19,17 @@ const BINARY = '/usr/bin/docker-registry';
 
 /** A bcrypt htpasswd line for user `mirror`, password `mirrorpass` (distribution accepts only bcrypt). */
 export const HTPASSWD_USER = { username: 'mirror', password: 'mirrorpass', line: 'mirror:$2b$04$q05fd2JGCVgcX2moXynjUuJybd6M3.xDqufYVkRoIo52XcsKFKwYO' };
+
+export interface DistributionOptions {
+  /** Require HTPASSWD_USER's credentials. */
+  readonly htpasswd?: boolean;
+  /** Storage and config directory (kept at stop); default a fresh temp dir. Two servers may share one. */
+  readonly dir?: string;
+  /** Serve HTTPS with this certificate and key (PEM paths). */
+  readonly tls?: { readonly certificate: string; readonly key: string };
+  /** Called with each access-log line (Apache combined format, with the response size). */
+  readonly onAccess?: (line: string) => void;
+}
 
 export interface Distribution {
   /** `127.0.0.1:<port>` */
@@ -27,31 +42,46 @@ export interface Distribution {
   stop(): Promise<void>;
 }
 
+function answers(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const request = (url.startsWith('https:') ? https : http).get(url, { rejectUnauthorized: false }, (response) => {
+      response.resume();
+      resolve(response.statusCode === 200 || response.statusCode === 401);
+    });
+    request.on('error', () => resolve(false));
+  });
+}
+
 /** Starts distribution on `port`; with `htpasswd` it requires HTPASSWD_USER's credentials. */
-export async function startDistribution(port: number, options: { htpasswd?: boolean; dir?: string } = {}): Promise<Distribution> {
+export async function startDistribution(port: number, options: DistributionOptions = {}): Promise<Distribution> {
   await fs.access(BINARY).catch(() => {
     throw new Error(`${BINARY} is missing: apt-get install docker-registry`);
   });
   const dir = options.dir ?? await fs.mkdtemp(path.join(os.tmpdir(), 'quayfleet-upstream-'));
   const auth = options.htpasswd ? [`auth: {htpasswd: {realm: upstream, path: ${path.join(dir, 'htpasswd')}}}`] : [];
   if (options.htpasswd) await fs.writeFile(path.join(dir, 'htpasswd'), `${HTPASSWD_USER.line}\n`);
-  const configFile = path.join(dir, 'config.yml');
+  const configFile = path.join(dir, `config-${port}.yml`);
+  const tls = options.tls ? `, tls: {certificate: ${options.tls.certificate}, key: ${options.tls.key}}` : '';
   await fs.writeFile(configFile, [
     'version: 0.1',
-    'log: {level: error, accesslog: {disabled: true}}',
+    `log: {level: error, accesslog: {disabled: ${options.onAccess ? 'false' : 'true'}}}`,
     `storage: {filesystem: {rootdirectory: ${path.join(dir, 'data')}}, delete: {enabled: true}}`,
-    `http: {addr: 127.0.0.1:${port}, secret: ${randomBytes(16).toString('hex')}}`,
+    `http: {addr: 127.0.0.1:${port}, secret: ${randomBytes(16).toString('hex')}${tls}}`,
     ...auth,
   ].join('\n'));
-  const child = spawn(BINARY, ['serve', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(BINARY, ['serve', configFile], { stdio: ['ignore', options.onAccess ? 'pipe' : 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  if (options.onAccess) {
+    const onAccess = options.onAccess;
+    readline.createInterface({ input: child.stdout! }).on('line', onAccess);
+  }
   const authority = `127.0.0.1:${port}`;
+  const base = `${options.tls ? 'https' : 'http'}://${authority}`;
   const deadline = Date.now() + 10_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`distribution exited with ${child.exitCode}: ${stderr}`);
-    const ok = await fetch(`http://${authority}/v2/`).then((r) => r.status === 200 || r.status === 401, () => false);
-    if (ok) break;
+    if (await answers(`${base}/v2/`)) break;
     if (Date.now() > deadline) throw new Error(`distribution did not answer on ${authority}: ${stderr}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

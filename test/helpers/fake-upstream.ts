@@ -1,7 +1,7 @@
 /**
  * A scriptable registry on loopback for the failure cases a real one will not produce on demand:
  * a blob whose bytes do not match its digest, a request held until the test lets it go, a 503 with
- * Retry-After. Serves `/v2/<repo>/tags/list`, manifests by tag or digest, blobs by digest.
+ * Retry-After, a redirect to another place. Serves `/v2/<repo>/tags/list`, manifests by tag or digest, blobs by digest.
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
@@ -36,6 +36,8 @@ export interface FakeUpstream {
   readonly tags: Map<string, FakeImage>;
   /** Requests seen, as `METHOD path`. */
   readonly requests: string[];
+  /** path fragment -> Location: such requests answer 307 there (e.g. a blob redirected to storage). */
+  readonly redirects: Map<string, string>;
   /** Holds the next request whose path includes `fragment` until the returned function is called. */
   holdNext(fragment: string): { reached: Promise<void>; release: () => void };
   /** Answers the next `count` requests with 503 and `Retry-After: <seconds>`. */
@@ -47,6 +49,7 @@ export interface FakeUpstream {
 export async function startFakeUpstream(repo: string): Promise<FakeUpstream> {
   const tags = new Map<string, FakeImage>();
   const requests: string[] = [];
+  const redirects = new Map<string, string>();
   const holds: { fragment: string; reached: () => void; released: Promise<void> }[] = [];
   let unavailable = { count: 0, retryAfterS: 0 };
   const server = http.createServer(async (request, response) => {
@@ -62,6 +65,8 @@ export async function startFakeUpstream(repo: string): Promise<FakeUpstream> {
       unavailable.count -= 1;
       return response.writeHead(503, { 'retry-after': String(unavailable.retryAfterS) }).end();
     }
+    const redirect = [...redirects].find(([fragment]) => path.includes(fragment));
+    if (redirect) return response.writeHead(307, { location: redirect[1] }).end();
     if (path === '/v2/') return response.writeHead(200).end('{}');
     const prefix = `/v2/${repo}/`;
     if (!path.startsWith(prefix)) return response.writeHead(404).end();
@@ -82,7 +87,7 @@ export async function startFakeUpstream(repo: string): Promise<FakeUpstream> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    authority: `127.0.0.1:${port}`, tags, requests,
+    authority: `127.0.0.1:${port}`, tags, requests, redirects,
     holdNext(fragment) {
       let release!: () => void;
       let reached!: () => void;

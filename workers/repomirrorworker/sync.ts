@@ -20,12 +20,13 @@ import {
 } from '../../shared/db/mirrors.ts';
 import { withTransaction, type Pool } from '../../shared/db/pool.ts';
 import { getRepositoryById, type RepositoryRow } from '../../shared/db/repositories.ts';
-import { validateExternalReference } from '../../shared/net/registry-reference.ts';
+import { validateExternalReference, type ExternalReference } from '../../shared/net/registry-reference.ts';
 import type { Logger } from '../../shared/runtime/logger.ts';
 import type { DistributedStorage } from '../../shared/storage/distributed.ts';
 import { commitTag, newCopyContext, prepareTag, type CopyContext, type PreparedTag, type Semaphore } from './copy.ts';
 import { emitMirrorEvent, type MirrorEvent } from './events.ts';
 import * as m from './metrics.ts';
+import { extraCaDirOf, extraCaFor } from './extra-ca.ts';
 import { rollbackTags, snapshotTags, type TagSnapshot } from './rollback.ts';
 import { aliveTagNames, deleteTags, type MirrorTarget } from './store.ts';
 import { UpstreamRepository } from './upstream.ts';
@@ -49,8 +50,8 @@ export interface SyncSettings {
   readonly tagsAhead?: number;
   /** Socket inactivity limit toward the upstream. */
   readonly idleTimeoutMs: number;
-  /** Extra trusted CA certificates (PEM). */
-  readonly ca?: readonly string[];
+  /** Quay's extra CA directory (extra-ca.ts); default `extra_ca_certs` beside config.yaml. */
+  readonly extraCaDir?: string;
   /** Called for each upstream request (metrics, tests). */
   readonly onUpstreamRequest?: (method: string, url: URL) => void;
 }
@@ -103,6 +104,8 @@ export async function performMirror(deps: SyncDeps, repositoryId: number, settin
   try {
     return await syncClaimed(run);
   } finally {
+    // Ends what a tag abandoned at its skopeo_timeout may still be transferring.
+    abort.abort(new Error('the sync ended'));
     clearInterval(heartbeat);
     shutdown.removeEventListener('abort', onShutdown);
     m.workersActive.dec();
@@ -147,28 +150,59 @@ async function syncClaimed(run: Run): Promise<SyncResult> {
   const what = `'${mirror.external_reference}' with tag pattern '${run.patterns}'`;
   // Logged on every attempt, as Quay; notified once per sync.
   await event(run, { kind: 'repo_mirror_sync_started', verb: 'start', message: what, notify: run.firstAttempt });
-  let upstream: UpstreamRepository;
-  let selected: string[];
+  let credentials: { username?: string; password?: string };
   try {
-    const credentials = decryptCredentials(deps.config, mirror);
-    const rule = compileRule(mirror.rule_type ?? 1, mirror.rule_value);
-    const registryConfig = mirror.external_registry_config ?? {};
-    upstream = new UpstreamRepository({
-      reference, ...credentials, verifyTls: registryConfig.verify_tls !== false, proxy: registryConfig.proxy,
-      ca: run.settings.ca, idleTimeoutMs: run.settings.idleTimeoutMs, signal: run.abort.signal, onRequest: run.settings.onUpstreamRequest,
-    });
-    selected = tagsToMirror(rule, await upstream.listTags());
+    credentials = decryptCredentials(deps.config, mirror);
   } catch (error) {
-    if (run.abort.signal.aborted) return interrupted(run);
-    const message = (error as Error).message;
-    return failEarly(run, `${what}: ${error instanceof DecryptionFailureError ? 'INTERNAL ERROR' : 'listing tags failed'}`, message);
+    return failEarly(run, `${what}: INTERNAL ERROR`, (error as Error).message);
   }
-  if (selected.length === 0) {
-    // Quay: nothing matched is a success, and local tags are left alone (PR #5852 was not merged).
-    await event(run, { kind: 'repo_mirror_sync_success', verb: 'end', message: what, tags: 'No tags matched', notify: true });
-    return finish(run, 'SUCCESS');
+  const upstream = newUpstream(run, reference, credentials);
+  try {
+    let selected: string[];
+    try {
+      const rule = compileRule(mirror.rule_type ?? 1, mirror.rule_value);
+      // Quay runs `skopeo list-tags` under skopeo_timeout too.
+      const deadline = AbortSignal.timeout(timeoutMs(mirror));
+      selected = tagsToMirror(rule, await upstream.listTags(deadline).catch((error: unknown) => {
+        if (deadline.aborted && !run.abort.signal.aborted) throw new Error(`listing tags did not finish within skopeo_timeout (${mirror.skopeo_timeout} s)`);
+        throw error;
+      }));
+    } catch (error) {
+      if (run.abort.signal.aborted) return await interrupted(run);
+      const message = (error as Error).message;
+      return await failEarly(run, `${what}: listing tags failed`, message);
+    }
+    if (selected.length === 0) {
+      // Quay: nothing matched is a success, and local tags are left alone (PR #5852 was not merged).
+      await event(run, { kind: 'repo_mirror_sync_success', verb: 'end', message: what, tags: 'No tags matched', notify: true });
+      return await finish(run, 'SUCCESS');
+    }
+    return await copyAll(run, upstream, selected, what);
+  } finally {
+    upstream.close();
   }
-  return copyAll(run, upstream, selected, what);
+}
+
+function withinTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(message)), ms); });
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
+}
+
+/** Quay's per-command limit: `skopeo_timeout` seconds (the API keeps it at 300 or more). */
+function timeoutMs(mirror: MirrorConfigRow): number {
+  return Math.max(1, mirror.skopeo_timeout) * 1000;
+}
+
+function newUpstream(run: Run, reference: ExternalReference, credentials: { username?: string; password?: string }): UpstreamRepository {
+  const { mirror, deps } = run;
+  const registryConfig = mirror.external_registry_config ?? {};
+  const extraCaDir = run.settings.extraCaDir ?? extraCaDirOf(deps.config);
+  return new UpstreamRepository({
+    reference, ...credentials, verifyTls: registryConfig.verify_tls !== false, proxy: registryConfig.proxy,
+    caFor: (url) => extraCaFor(extraCaDir, url), ssrf: { allowedHosts: deps.config.quay.SSRF_ALLOWED_HOSTS, blockedHostnames: [] },
+    idleTimeoutMs: run.settings.idleTimeoutMs, signal: run.abort.signal, onRequest: run.settings.onUpstreamRequest,
+  });
 }
 
 function decryptCredentials(config: Config, mirror: MirrorConfigRow): { username?: string; password?: string } {
@@ -230,7 +264,10 @@ async function copyAll(run: Run, upstream: UpstreamRepository, selected: string[
       }
       m.pendingTags.labels(labels).set(selected.length - i);
       try {
-        const result = await commitTag(ctx, tag, await prepared(i));
+        // Quay bounds each `skopeo copy` by skopeo_timeout: a tag gets that long from its turn
+        // (copies prepared ahead only help); past it the tag fails and the sync goes on.
+        const ready = await withinTimeout(prepared(i), timeoutMs(mirror), `copying tag ${tag} did not finish within skopeo_timeout (${mirror.skopeo_timeout} s)`);
+        const result = await commitTag(ctx, tag, ready);
         await event(run, { kind: 'repo_mirror_sync_tag_success', verb: 'finish', message: `${what}: ${result}`, tag, notify: false });
       } catch (error) {
         if (run.abort.signal.aborted) continue; // decided at the top of the loop

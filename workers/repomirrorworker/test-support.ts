@@ -10,6 +10,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { OciLayout } from '../../test/fixtures/oci/layout.ts';
 import { startTestRegistry, type TestRegistry } from '../../test/helpers/registry.ts';
+import type { Config } from '../../shared/config/index.ts';
 import { FieldEncrypter } from '../../shared/db/encrypted-field.ts';
 import { createMirror, getMirrorByRepository, type ExternalRegistryConfig } from '../../shared/db/mirrors.ts';
 import { findNamespace } from '../../shared/db/namespaces.ts';
@@ -59,6 +60,8 @@ export interface MirrorSetup {
   readonly registryConfig?: ExternalRegistryConfig;
   readonly architectures?: string[];
   readonly isEnabled?: boolean;
+  /** Seconds (the API's minimum is 300; the worker honours what is stored). */
+  readonly skopeoTimeout?: number;
 }
 
 /** Creates repository `mirrors/<name>` in state MIRROR with its config (as the API's POST does). */
@@ -70,7 +73,7 @@ export async function createMirrorRepo(reg: TestRegistry, name: string, setup: M
     repositoryId: repo.id, isEnabled: setup.isEnabled ?? true, robotId: robot.id, externalReference: setup.external,
     username: setup.username ? encrypter.encrypt(setup.username) : null, password: setup.password ? encrypter.encrypt(setup.password) : null,
     registryConfig: setup.registryConfig ?? { verify_tls: false }, architectureFilter: setup.architectures ?? [], syncInterval: 86_400,
-    syncStartDate: new Date(Date.now() - 1000), ruleType: setup.ruleType ?? 1, ruleValue: setup.patterns, skopeoTimeout: 300,
+    syncStartDate: new Date(Date.now() - 1000), ruleType: setup.ruleType ?? 1, ruleValue: setup.patterns, skopeoTimeout: setup.skopeoTimeout ?? 300,
   }));
   return repo.id;
 }
@@ -80,9 +83,12 @@ export function testSettings(overrides: Partial<SyncSettings> = {}): SyncSetting
   return { leaseMs: 3000, blobsPerSync: 4, perWorker: new Semaphore(8), idleTimeoutMs: 5000, ...overrides };
 }
 
-/** Runs one sync of `repositoryId` now. */
-export function syncNow(reg: TestRegistry, repositoryId: number, settings: SyncSettings = testSettings(), signal = new AbortController().signal): Promise<SyncResult> {
-  return performMirror({ db: reg.db, storage: reg.deps.storage, config: reg.deps.config }, repositoryId, settings, silentLog, signal);
+/** Runs one sync of `repositoryId` now; `quay` overrides keys of the registry's config for this sync. */
+export function syncNow(
+  reg: TestRegistry, repositoryId: number, settings: SyncSettings = testSettings(), signal = new AbortController().signal, quay: Partial<Config['quay']> = {},
+): Promise<SyncResult> {
+  const config = { ...reg.deps.config, quay: { ...reg.deps.config.quay, ...quay } };
+  return performMirror({ db: reg.db, storage: reg.deps.storage, config }, repositoryId, settings, silentLog, signal);
 }
 
 /** Makes the mirror due again (as if its interval passed). */

@@ -1,13 +1,21 @@
 /**
- * HTTP(S) requests to an upstream registry with what a mirror config asks for: TLS verification
- * on or off, extra CA certificates, and Quay's proxy settings (`http_proxy`, `https_proxy`,
- * `no_proxy`: plain HTTP through the proxy with an absolute URI, HTTPS through a CONNECT tunnel).
+ * HTTP(S) connections of one sync to an upstream registry (and to where it redirects blobs), with
+ * what the mirror config asks for: TLS verification on or off, extra CA certificates (all
+ * upstreams, or one host), Quay's proxy settings (`http_proxy`, `https_proxy`, `no_proxy`: plain
+ * HTTP through the proxy with an absolute URI, HTTPS through a CONNECT tunnel), and the SSRF
+ * policy applied to every connection made directly (the resolver refuses a private address at
+ * connect time, so a name re-pointed after the sync's pre-check is refused: DNS rebinding).
+ *
+ * One keep-alive agent per origin, so a sync's hundreds of blob and manifest requests reuse a few
+ * connections (and TLS sessions) instead of a handshake each; `close()` ends them with the sync.
  * Responses stream; nothing here buffers a body.
  */
 import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
-import { isIP, type Socket } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
+import { assertAddressAllowed, guardedLookup, SsrfRefusedError, type SsrfPolicy } from '../../shared/net/ssrf.ts';
 
 /** Quay's `external_registry_config.proxy`. */
 export interface ProxySettings {
@@ -19,19 +27,45 @@ export interface ProxySettings {
 /** How requests reach the upstream. */
 export interface TransportOptions {
   readonly verifyTls: boolean;
-  /** Extra trusted CA certificates (PEM), beside Node's defaults. */
-  readonly ca?: readonly string[];
-  readonly proxy?: ProxySettings;
+  /** Extra trusted CA certificates (PEM) for a host (`host:port` of the URL), beside Node's defaults. */
+  readonly caFor?: (url: URL) => Promise<readonly string[]>;
+  readonly proxy?: ProxySettings | undefined;
   /** Socket inactivity limit. */
   readonly idleTimeoutMs: number;
+  /**
+   * Addresses direct connections may reach (SSRF_ALLOWED_HOSTS; `host` and `host:port` entries
+   * admit that name); undefined: no check. Connections through a proxy are the proxy's to resolve.
+   */
+  readonly ssrf?: SsrfPolicy | undefined;
+  /** Connections kept per origin. */
+  readonly maxSocketsPerOrigin?: number;
 }
 
-/** The upstream could not be reached (DNS, refused, reset, TLS, timeout). */
+/** The upstream could not be reached (DNS, refused, reset, TLS, timeout, or an address the SSRF policy refuses). */
 export class UpstreamConnectionError extends Error {
   constructor(readonly url: string, cause: unknown) {
-    super(`cannot reach ${url}: ${(cause as Error).message ?? String(cause)}`, { cause });
+    super(`cannot reach ${url}: ${describeConnectionError(cause)}`, { cause });
     this.name = 'UpstreamConnectionError';
   }
+}
+
+const UNKNOWN_AUTHORITY = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+]);
+
+// Operators search for Go's wording (what skopeo printed under Quay); say it, then what to do.
+function describeConnectionError(cause: unknown): string {
+  const error = cause as NodeJS.ErrnoException;
+  const message = error?.message ?? String(cause);
+  if (error?.code && UNKNOWN_AUTHORITY.has(error.code)) {
+    return `x509: certificate signed by unknown authority (${message}): put the upstream's CA certificate in the extra_ca_certs directory, or turn verify_tls off`;
+  }
+  if (error?.code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `x509: certificate is not valid for this host (${message})`;
+  if (error?.code === 'CERT_HAS_EXPIRED') return `x509: certificate has expired (${message})`;
+  if (/wrong version number|packet length too long/i.test(message)) {
+    return `the upstream does not speak TLS (${message}): verify_tls requires HTTPS; turn verify_tls off for a plain-HTTP registry`;
+  }
+  return message;
 }
 
 function matchesNoProxy(host: string, port: string, noProxy: string | null | undefined): boolean {
@@ -47,11 +81,14 @@ function matchesNoProxy(host: string, port: string, noProxy: string | null | und
   });
 }
 
+function portOf(url: URL): string {
+  return url.port || (url.protocol === 'https:' ? '443' : '80');
+}
+
 function proxyFor(url: URL, proxy: ProxySettings | undefined): URL | undefined {
   const raw = url.protocol === 'https:' ? proxy?.https_proxy : proxy?.http_proxy;
   if (!raw) return undefined;
-  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
-  if (matchesNoProxy(url.hostname, port, proxy?.no_proxy)) return undefined;
+  if (matchesNoProxy(url.hostname, portOf(url), proxy?.no_proxy)) return undefined;
   return new URL(raw.includes('://') ? raw : `http://${raw}`);
 }
 
@@ -61,12 +98,12 @@ function proxyAuthorization(proxy: URL): OutgoingHttpHeaders {
   return { 'proxy-authorization': `Basic ${Buffer.from(credentials).toString('base64')}` };
 }
 
-function tunnel(proxy: URL, target: URL, options: TransportOptions, signal: AbortSignal | undefined): Promise<Socket> {
-  const port = target.port || '443';
+function tunnel(proxy: URL, target: URL, idleTimeoutMs: number): Promise<Duplex> {
+  const authority = `${target.hostname}:${portOf(target)}`;
   return new Promise((resolve, reject) => {
     const request = http.request({
-      host: proxy.hostname, port: proxy.port || 80, method: 'CONNECT', path: `${target.hostname}:${port}`,
-      headers: { host: `${target.hostname}:${port}`, ...proxyAuthorization(proxy) }, signal, timeout: options.idleTimeoutMs,
+      host: proxy.hostname, port: proxy.port || 80, method: 'CONNECT', path: authority,
+      headers: { host: authority, ...proxyAuthorization(proxy) }, timeout: idleTimeoutMs, agent: false,
     });
     request.once('connect', (response, socket) => {
       if (response.statusCode !== 200) {
@@ -80,51 +117,117 @@ function tunnel(proxy: URL, target: URL, options: TransportOptions, signal: Abor
   });
 }
 
-/** Sends one request and resolves with the response head (the body streams). UpstreamConnectionError on network failure. */
-export async function send(
-  url: URL, init: { method: string; headers: OutgoingHttpHeaders; signal?: AbortSignal }, options: TransportOptions,
-): Promise<IncomingMessage> {
-  const proxy = proxyFor(url, options.proxy);
-  const isHttps = url.protocol === 'https:';
-  const tlsOptions: tls.ConnectionOptions = {
-    rejectUnauthorized: options.verifyTls, ...(isIP(url.hostname.replace(/^\[|\]$/g, '')) ? {} : { servername: url.hostname }),
-    ...(options.ca?.length ? { ca: [...tls.rootCertificates, ...options.ca] } : {}),
-  };
-  try {
-    let request: http.ClientRequest;
-    if (proxy && !isHttps) {
-      request = http.request({
-        host: proxy.hostname, port: proxy.port || 80, method: init.method, path: url.href,
-        headers: { ...init.headers, host: url.host, ...proxyAuthorization(proxy) }, signal: init.signal,
-      });
-    } else if (proxy && isHttps) {
-      const socket = await tunnel(proxy, url, options, init.signal);
-      request = https.request({
-        ...tlsOptions, method: init.method, path: url.pathname + url.search, headers: { ...init.headers, host: url.host }, signal: init.signal,
-        createConnection: () => tls.connect({ ...tlsOptions, socket }), agent: false,
-      });
-    } else {
-      request = (isHttps ? https : http).request(url, { ...tlsOptions, method: init.method, headers: init.headers, signal: init.signal });
-    }
-    return await new Promise<IncomingMessage>((resolve, reject) => {
-      request.setTimeout(options.idleTimeoutMs, () => request.destroy(new Error(`no answer within ${options.idleTimeoutMs} ms`)));
-      request.once('response', (response) => {
-        // The idle limit keeps applying while the body streams; the listener goes with the
-        // response, as a kept-alive socket serves many.
-        const socket = response.socket;
-        const onIdle = (): void => void response.destroy(new Error(`body stalled for ${options.idleTimeoutMs} ms`));
-        socket.setTimeout(options.idleTimeoutMs);
-        socket.on('timeout', onIdle);
-        response.once('close', () => socket.off('timeout', onIdle));
-        resolve(response);
-      });
-      request.once('error', reject);
-      request.end();
-    });
-  } catch (error) {
-    if (init.signal?.aborted) throw error;
-    throw new UpstreamConnectionError(url.href, error);
+/** Keep-alive HTTPS over CONNECT tunnels: each pooled socket is a TLS session inside its own tunnel. */
+class TunnelingAgent extends https.Agent {
+  constructor(private readonly proxy: URL, private readonly target: URL, private readonly idleTimeoutMs: number, options: https.AgentOptions) {
+    super(options);
   }
+
+  override createConnection(options: tls.ConnectionOptions, callback?: (error: Error | null, socket: Duplex) => void): Duplex | undefined {
+    tunnel(this.proxy, this.target, this.idleTimeoutMs).then(
+      (socket) => {
+        const secure = tls.connect({ ...options, socket });
+        secure.once('secureConnect', () => callback?.(null, secure));
+        secure.once('error', (error) => callback?.(error, secure));
+      },
+      (error: Error) => callback?.(error, undefined as unknown as Duplex),
+    );
+    return undefined;
+  }
+}
+
+// `host` and `host:port` allow-list entries admit a name; ssrf.ts matches names, addresses and ranges.
+function policyFor(policy: SsrfPolicy, url: URL): SsrfPolicy {
+  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  const authority = `${host}:${portOf(url)}`;
+  const named = policy.allowedHosts.some((entry) => entry.trim().toLowerCase() === authority);
+  return named ? { ...policy, allowedHosts: [...policy.allowedHosts, host] } : policy;
+}
+
+/** The connections of one sync. */
+export class Transport {
+  private readonly agents = new Map<string, Promise<{ agent: http.Agent; proxy: URL | undefined; lookup: LookupFunction | undefined }>>();
+
+  constructor(private readonly options: TransportOptions) {}
+
+  private route(url: URL) {
+    const key = `${url.protocol}//${url.host}`;
+    let route = this.agents.get(key);
+    if (!route) {
+      route = this.newRoute(url);
+      route.catch(() => this.agents.delete(key));
+      this.agents.set(key, route);
+    }
+    return route;
+  }
+
+  private async newRoute(url: URL) {
+    const { options } = this;
+    const proxy = proxyFor(url, options.proxy);
+    const common = { keepAlive: true, maxSockets: options.maxSocketsPerOrigin ?? 16, timeout: options.idleTimeoutMs, scheduling: 'lifo' as const };
+    let lookup: LookupFunction | undefined;
+    if (options.ssrf && !proxy) {
+      const policy = policyFor(options.ssrf, url);
+      const host = url.hostname.replace(/^\[|\]$/g, '');
+      // Node connects to an address literal without a lookup: check it here.
+      if (isIP(host)) assertAddressAllowed(policy, host.toLowerCase(), host);
+      else lookup = guardedLookup(policy);
+    }
+    if (url.protocol !== 'https:') return { agent: new http.Agent(common), proxy, lookup };
+    const extra = (await options.caFor?.(url)) ?? [];
+    const tlsOptions: https.AgentOptions = {
+      ...common, rejectUnauthorized: options.verifyTls,
+      ...(extra.length ? { ca: [...tls.rootCertificates, ...extra] } : {}),
+    };
+    return { agent: proxy ? new TunnelingAgent(proxy, url, options.idleTimeoutMs, tlsOptions) : new https.Agent(tlsOptions), proxy, lookup };
+  }
+
+  /** Sends one request and resolves with the response head (the body streams). UpstreamConnectionError on network failure. */
+  async send(url: URL, init: { method: string; headers: OutgoingHttpHeaders; signal?: AbortSignal | undefined }): Promise<IncomingMessage> {
+    const { idleTimeoutMs } = this.options;
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    try {
+      const { agent, proxy, lookup } = await this.route(url);
+      const servername = url.protocol === 'https:' && !isIP(host) ? { servername: host } : {};
+      const request = proxy && url.protocol === 'http:'
+        ? http.request({
+          host: proxy.hostname, port: proxy.port || 80, method: init.method, path: url.href, agent,
+          headers: { ...init.headers, host: url.host, ...proxyAuthorization(proxy) }, signal: init.signal,
+        })
+        : (url.protocol === 'https:' ? https : http).request(url, {
+          method: init.method, headers: init.headers, signal: init.signal, agent, ...servername, ...(lookup ? { lookup } : {}),
+        });
+      return await new Promise<IncomingMessage>((resolve, reject) => {
+        request.setTimeout(idleTimeoutMs, () => request.destroy(new Error(`no answer within ${idleTimeoutMs} ms`)));
+        request.once('response', (response) => {
+          // The idle limit keeps applying while the body streams; the listener goes with the
+          // response, as a kept-alive socket serves many.
+          const socket = response.socket;
+          const onIdle = (): void => void response.destroy(new Error(`body stalled for ${idleTimeoutMs} ms`));
+          socket.setTimeout(idleTimeoutMs);
+          socket.on('timeout', onIdle);
+          response.once('close', () => socket.off('timeout', onIdle));
+          resolve(response);
+        });
+        request.once('error', reject);
+        request.end();
+      });
+    } catch (error) {
+      if (init.signal?.aborted) throw error;
+      throw new UpstreamConnectionError(url.href, error);
+    }
+  }
+
+  /** Closes every kept-alive connection (the end of the sync). */
+  close(): void {
+    for (const route of this.agents.values()) route.then(({ agent }) => agent.destroy(), () => undefined);
+    this.agents.clear();
+  }
+}
+
+/** Whether `error` (or its cause) is an SSRF refusal. */
+export function isSsrfRefusal(error: unknown): boolean {
+  return error instanceof SsrfRefusedError || (error instanceof Error && error.cause instanceof SsrfRefusedError);
 }
 
 /** Reads a (small, bounded) response body; refuses more than `maxBytes`. */

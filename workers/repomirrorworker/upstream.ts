@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExternalReference } from '../../shared/net/registry-reference.ts';
-import { discard, readBody, send, type TransportOptions } from './transport.ts';
+import { discard, readBody, Transport, type TransportOptions } from './transport.ts';
 
 /** Manifest media types the mirror asks for (Docker schema 2, OCI, lists and indexes). */
 export const MANIFEST_ACCEPT = [
@@ -64,8 +64,16 @@ export class UpstreamRepository {
   private scheme: 'https:' | 'http:' = 'https:';
   private schemeSettled = false;
   private authorization: string | undefined;
+  private readonly transport: Transport;
 
-  constructor(private readonly options: UpstreamOptions) {}
+  constructor(private readonly options: UpstreamOptions) {
+    this.transport = new Transport(options);
+  }
+
+  /** Ends the kept-alive connections (the end of the sync). */
+  close(): void {
+    this.transport.close();
+  }
 
   private get basic(): string | undefined {
     const { username, password } = this.options;
@@ -77,12 +85,12 @@ export class UpstreamRepository {
   }
 
   /** Sends with auth, scheme fallback, Retry-After and redirects; resolves with a 2xx response or throws. */
-  private async request(method: string, path: string, headers: OutgoingHttpHeaders = {}): Promise<IncomingMessage> {
+  private async request(method: string, path: string, headers: OutgoingHttpHeaders = {}, signal = this.options.signal): Promise<IncomingMessage> {
     let retries = 0;
     for (let authTries = 0; ; ) {
-      const response = await this.sendFollowing(method, this.url(path), headers);
+      const response = await this.sendFollowing(method, this.url(path), headers, signal);
       const status = response.statusCode ?? 0;
-      if (status === 401 && authTries < 1 && await this.authenticate(response)) {
+      if (status === 401 && authTries < 1 && await this.authenticate(response, signal)) {
         authTries += 1;
         continue;
       }
@@ -91,7 +99,7 @@ export class UpstreamRepository {
         discard(response);
         if (waitMs <= (this.options.maxRetryAfterMs ?? 60_000)) {
           retries += 1;
-          await sleep(waitMs, undefined, { signal: this.options.signal });
+          await sleep(waitMs, undefined, { signal });
           continue;
         }
       }
@@ -101,13 +109,13 @@ export class UpstreamRepository {
     }
   }
 
-  private async sendFollowing(method: string, first: URL, headers: OutgoingHttpHeaders): Promise<IncomingMessage> {
+  private async sendFollowing(method: string, first: URL, headers: OutgoingHttpHeaders, signal: AbortSignal | undefined): Promise<IncomingMessage> {
     let url = first;
     let sameOrigin = true;
     for (let hops = 0; ; hops += 1) {
       const auth = sameOrigin && this.authorization ? { authorization: this.authorization } : {};
       this.options.onRequest?.(method, url);
-      const response = await this.sendSettlingScheme(url, { method, headers: { ...headers, ...auth } });
+      const response = await this.sendSettlingScheme(url, { method, headers: { ...headers, ...auth }, signal });
       const status = response.statusCode ?? 0;
       if (![301, 302, 303, 307, 308].includes(status) || !response.headers.location || hops >= MAX_REDIRECTS) return response;
       discard(response);
@@ -118,23 +126,23 @@ export class UpstreamRepository {
   }
 
   // With TLS verification off, an upstream that does not speak TLS is tried over plain HTTP once.
-  private async sendSettlingScheme(url: URL, init: { method: string; headers: OutgoingHttpHeaders }): Promise<IncomingMessage> {
+  private async sendSettlingScheme(url: URL, init: { method: string; headers: OutgoingHttpHeaders; signal: AbortSignal | undefined }): Promise<IncomingMessage> {
     const onUpstream = url.host === this.options.reference.authority || url.host === `${this.options.reference.host}:${this.options.reference.port}`;
     try {
-      const response = await send(url, { ...init, signal: this.options.signal }, this.options);
+      const response = await this.transport.send(url, init);
       if (onUpstream) this.schemeSettled = true;
       return response;
     } catch (error) {
-      if (!onUpstream || this.schemeSettled || this.options.verifyTls || url.protocol !== 'https:' || this.options.signal?.aborted) throw error;
+      if (!onUpstream || this.schemeSettled || this.options.verifyTls || url.protocol !== 'https:' || init.signal?.aborted) throw error;
       this.scheme = 'http:';
       this.schemeSettled = true;
       const plain = new URL(url.href.replace(/^https:/, 'http:'));
-      return send(plain, { ...init, signal: this.options.signal }, this.options);
+      return this.transport.send(plain, init);
     }
   }
 
   // Answers a 401 challenge; false when there is nothing new to try.
-  private async authenticate(response: IncomingMessage): Promise<boolean> {
+  private async authenticate(response: IncomingMessage, signal: AbortSignal | undefined): Promise<boolean> {
     const challenge = parseChallenge(response.headers['www-authenticate'] as string | undefined);
     discard(response);
     if (challenge?.scheme === 'basic') {
@@ -147,7 +155,7 @@ export class UpstreamRepository {
     if (challenge.params.service) realm.searchParams.set('service', challenge.params.service);
     realm.searchParams.append('scope', challenge.params.scope ?? `repository:${this.options.reference.repository}:pull`);
     this.options.onRequest?.('GET', realm);
-    const tokenResponse = await send(realm, { method: 'GET', headers: this.basic ? { authorization: this.basic } : {}, signal: this.options.signal }, this.options);
+    const tokenResponse = await this.transport.send(realm, { method: 'GET', headers: this.basic ? { authorization: this.basic } : {}, signal });
     const body = await readBody(tokenResponse, 1024 * 1024);
     if ((tokenResponse.statusCode ?? 0) !== 200) {
       throw new UpstreamError(`token request to ${realm.origin}${realm.pathname} answered ${tokenResponse.statusCode} (authentication failed: check the username and password)`, tokenResponse.statusCode);
@@ -159,12 +167,13 @@ export class UpstreamRepository {
     return true;
   }
 
-  /** Every tag of the repository, following pagination. */
-  async listTags(): Promise<string[]> {
+  /** Every tag of the repository, following pagination; `signal` also ends it (skopeo_timeout). */
+  async listTags(signal?: AbortSignal): Promise<string[]> {
+    const combined = signal && this.options.signal ? AbortSignal.any([this.options.signal, signal]) : signal ?? this.options.signal;
     const tags: string[] = [];
     let path = '/tags/list?n=1000';
     for (let pages = 0; pages < 10_000; pages += 1) {
-      const response = await this.request('GET', path);
+      const response = await this.request('GET', path, {}, combined);
       const link = response.headers.link;
       const body = JSON.parse((await readBody(response, 16 * 1024 * 1024)).toString('utf8')) as { tags?: string[] | null };
       tags.push(...(body.tags ?? []));
