@@ -78,7 +78,7 @@ export async function startFleet(booted: Booted, options: FleetOptions): Promise
   const running = await startWorkers(options.workers, booted, services);
   const secret = options.registry ? tokenSecret(config, log, { persistInDataDir: !config.dbUri }) : undefined;
   const health = healthChecks(config, db, pinger, storage, secret);
-  const http = secret ? await startRegistry(booted, db, storage, relay, health, secret) : undefined;
+  const http = secret ? await startRegistry(booted, db, storage, relay, health, secret, producer) : undefined;
   const metrics = await startMetricsServer({ port: config.metricsPort, log, health })
     .catch(portInUse({ port: config.metricsPort, variable: 'QUAYFLEET_METRICS_PORT' }));
   log.info({ registry: options.registry ? config.httpPort : false, metricsPort: metrics.port, workers: running.map((w) => w.name) }, 'quayfleet is running');
@@ -108,13 +108,14 @@ async function startWorkers(workers: readonly FleetWorker[], booted: Booted, ser
   return running;
 }
 
-async function startRegistry(booted: Booted, db: Pool, storage: DistributedStorage, relay: OutboxRelay, health: HealthChecks, secret: Uint8Array): Promise<FastifyInstance> {
+async function startRegistry(booted: Booted, db: Pool, storage: DistributedStorage, relay: OutboxRelay, health: HealthChecks, secret: Uint8Array, queues: Producer): Promise<FastifyInstance> {
   const app = await buildRegistryApp({
     config: booted.config, db, storage, log: booted.log,
     tokenSecret: secret,
     // Publish outbox rows at once when this process wrote them; the relay's LISTEN covers the rest.
     onOutboxWrite: () => relay.wake(),
     health,
+    queues,
   });
   await app.listen({ host: '0.0.0.0', port: booted.config.httpPort })
     .catch(portInUse({ port: booted.config.httpPort, variable: 'QUAYFLEET_HTTP_PORT' }));

@@ -6,6 +6,7 @@ import type { Config } from '../shared/config/index.ts';
 import type { Pool } from '../shared/db/pool.ts';
 import type { HealthChecks } from '../shared/runtime/health.ts';
 import type { Logger } from '../shared/runtime/logger.ts';
+import type { QueueSource } from '../shared/runtime/queue-status.ts';
 import type { DistributedStorage } from '../shared/storage/distributed.ts';
 
 export interface RegistryDeps {
@@ -21,4 +22,6 @@ export interface RegistryDeps {
   readonly onOutboxWrite?: () => void;
   /** Checks behind /health/* on the registry port (the metrics port serves the same). */
   readonly health?: HealthChecks;
+  /** The fleet's queues, for the queue console (served only when config.queueConsole is on). */
+  readonly queues?: QueueSource;
 }

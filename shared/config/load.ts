@@ -27,6 +27,8 @@ export interface Config {
   readonly storagePreferenceOverride: string | undefined;
   readonly httpPort: number;
   readonly metricsPort: number;
+  /** Serve the queue console (bull-board) under /admin/queues to superusers (QUAYFLEET_QUEUE_CONSOLE); off by default. */
+  readonly queueConsole: boolean;
   /** Root of the embedded defaults (local storage, embedded Postgres data). */
   readonly dataDir: string;
   /** DEFAULT_TAG_EXPIRATION in seconds. */
@@ -65,6 +67,7 @@ const envSchema = z.object({
   QUAYFLEET_HTTP_PORT: port(1, 8080),
   QUAYFLEET_METRICS_PORT: port(0, 9091),
   QUAYFLEET_DATA_DIR: z.string().min(1).default('./data'),
+  QUAYFLEET_QUEUE_CONSOLE: z.enum(['true', 'false'], { error: 'expected true or false' }).default('false').transform((v) => v === 'true'),
 });
 
 /** Reads the config file and environment and returns the Config, or throws ConfigError. */
@@ -102,6 +105,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, source = 
     storagePreferenceOverride: e.QUAY_DISTRIBUTED_STORAGE_PREFERENCE,
     httpPort: e.QUAYFLEET_HTTP_PORT,
     metricsPort: e.QUAYFLEET_METRICS_PORT,
+    queueConsole: e.QUAYFLEET_QUEUE_CONSOLE,
     dataDir,
     defaultTagExpirationSeconds: parseDurationSeconds(q.DEFAULT_TAG_EXPIRATION)!,
     tagExpirationOptionsSeconds: q.TAG_EXPIRATION_OPTIONS.map((o) => parseDurationSeconds(o)!),
