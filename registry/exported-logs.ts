@@ -2,7 +2,8 @@
  * `GET /exportedlogs/<file>`: exported action logs kept in a LocalStorage location, which has no
  * signed URLs (Quay's endpoints/web.py route, like it without auth: the random file key in the
  * name is the secret). The file is found through its `logexport` row, so only export results are
- * served, from the location they were written to. 404 when no location is LocalStorage.
+ * served, from the location they were written to, until their retention (EXPORT_ACTION_LOGS_SECONDS,
+ * as a signed URL would expire). 404 when no location is LocalStorage.
  */
 import type { FastifyInstance } from 'fastify';
 import { NotFoundError } from '../shared/storage/errors.ts';
@@ -19,7 +20,8 @@ export async function registerExportedLogsRoute(app: FastifyInstance): Promise<v
     if (!hasLocal || !FILE_NAME.test(file)) throw apiErrors.notFound();
     const key = `${config.quay.EXPORT_ACTION_LOGS_STORAGE_PATH}/${file}`;
     const { rows } = await db.query<{ location: string }>(
-      `SELECT location FROM logexport WHERE result_key = $1 AND status = 'success' AND location IS NOT NULL`, [key]);
+      `SELECT location FROM logexport
+       WHERE result_key = $1 AND status = 'success' AND location IS NOT NULL AND removed IS NULL AND expires_at > now()`, [key]);
     const location = rows[0]?.location;
     if (location === undefined || !storage.locations.includes(location)) throw apiErrors.notFound();
     const store = storage.store(location);

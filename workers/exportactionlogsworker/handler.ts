@@ -5,7 +5,7 @@
  * by a time limit is reported `timedout` (once, not followed by `failed` as in Quay).
  */
 import { randomUUID } from 'node:crypto';
-import type { ExportActionLogsPayload } from '../../queues/exportactionlogs.ts';
+import type { ExportRequestPayload } from '../../queues/exportactionlogs.ts';
 import type { Config } from '../../shared/config/index.ts';
 import { mailConfigured } from '../../shared/mail/smtp.ts';
 import { ssrfPolicyOf, SsrfRefusedError } from '../../shared/net/ssrf.ts';
@@ -15,7 +15,7 @@ import type { DistributedStorage } from '../../shared/storage/distributed.ts';
 import { ExportTimedOutError, streamExport } from './export.ts';
 import { exportDuration, exportedBytes, exportedRows, exportsTotal } from './metrics.ts';
 import { CallbackFailedError, postCallback, sendReportEmail, type ExportReport, type ExportStatus } from './report.ts';
-import { finishExport, loadExport, markReported, type ExportRow } from './rows.ts';
+import { claimExportFile, finishExport, loadExport, markReported, type ExportRow } from './rows.ts';
 
 /** What the exportactionlogsworker needs from its process. */
 export interface ExportServices extends WorkerServices {
@@ -26,7 +26,7 @@ export interface ExportServices extends WorkerServices {
 const FINAL: ReadonlySet<string> = new Set(['success', 'failed', 'timedout', 'invalidrequest']);
 
 /** Handles one export job. */
-export async function handleExport(payload: ExportActionLogsPayload, ctx: JobContext<ExportServices>): Promise<void> {
+export async function handleExport(payload: ExportRequestPayload, ctx: JobContext<ExportServices>): Promise<void> {
   let row = await loadExport(ctx.db, payload.exportId);
   if (!row) throw new PermanentFailureError(`export ${payload.exportId} has no logexport row`);
   if (!FINAL.has(row.status)) {
@@ -49,10 +49,13 @@ export async function handleExport(payload: ExportActionLogsPayload, ctx: JobCon
 async function runExport(row: ExportRow, ctx: JobContext<ExportServices>): Promise<void> {
   const { config, storage } = ctx;
   const q = config.quay;
-  const location = storage.preferredLocation;
+  // The file is claimed before it is written, so the expiry sweep finds it even if this attempt
+  // dies after the upload completes; the hold outlasts the attempt (its time limit plus the link's lifetime).
+  const fresh = { key: `${q.EXPORT_ACTION_LOGS_STORAGE_PATH}/${row.export_id}-${randomUUID()}`, location: storage.preferredLocation };
+  const { key, location } = await claimExportFile(ctx.db, row.export_id, fresh, storage.locations,
+    q.EXPORT_ACTION_LOGS_MAXIMUM_SECONDS + q.EXPORT_ACTION_LOGS_SECONDS);
   const store = storage.store(location);
-  const fileName = `${row.export_id}-${randomUUID()}`;
-  const key = `${q.EXPORT_ACTION_LOGS_STORAGE_PATH}/${fileName}`;
+  const fileName = key.slice(key.lastIndexOf('/') + 1);
   const started = process.hrtime.bigint();
   try {
     const result = await streamExport(ctx.db, store, key,
@@ -63,7 +66,9 @@ async function runExport(row: ExportRow, ctx: JobContext<ExportServices>): Promi
     const url = store.capabilities.signedUrls
       ? await store.signedReadUrl(key, q.EXPORT_ACTION_LOGS_SECONDS)
       : `${q.PREFERRED_URL_SCHEME}://${q.SERVER_HOSTNAME}/exportedlogs/${fileName}`;
-    await finishExport(ctx.db, row.export_id, { status: 'success', key, location, url, rows: result.rows, bytes: result.bytes });
+    await finishExport(ctx.db, row.export_id, {
+      status: 'success', url, rows: result.rows, bytes: result.bytes, retentionSeconds: q.EXPORT_ACTION_LOGS_SECONDS,
+    });
     exportsTotal.labels({ outcome: 'success' }).inc();
     exportedRows.inc(result.rows);
     exportedBytes.inc(result.bytes);

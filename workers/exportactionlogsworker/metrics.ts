@@ -20,3 +20,7 @@ export const exportDuration = metric('quayfleet_log_export_duration_seconds', ()
   name: 'quayfleet_log_export_duration_seconds', help: 'time to stream one action log export into storage',
   buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 1800, 7200],
 }));
+/** Exported files removed after their retention (Quay removes none). */
+export const exportedFilesRemoved = metric('quayfleet_log_export_files_removed_total', () => new client.Counter({
+  name: 'quayfleet_log_export_files_removed_total', help: 'exported action log files removed from storage after their retention',
+}));

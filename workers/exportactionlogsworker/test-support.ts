@@ -5,7 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
-import { exportactionlogs, type ExportActionLogsPayload } from '../../queues/exportactionlogs.ts';
+import { exportactionlogs, type ExportRequestPayload } from '../../queues/exportactionlogs.ts';
 import type { Pool } from '../../shared/db/pool.ts';
 import { createLogger } from '../../shared/runtime/logger.ts';
 import type { JobContext } from '../../shared/runtime/worker.ts';
@@ -26,10 +26,10 @@ export function jobContext(services: ExportServices, attempt = 1, signal = new A
 }
 
 /** The payloads of export jobs waiting in the outbox (then removed, as a relay would). */
-export async function takeExportJobs(db: Pool): Promise<ExportActionLogsPayload[]> {
-  const { rows } = await db.query<{ payload: ExportActionLogsPayload }>(
+export async function takeExportJobs(db: Pool): Promise<ExportRequestPayload[]> {
+  const { rows } = await db.query<{ payload: unknown }>(
     `DELETE FROM outbox WHERE queue_name = $1 RETURNING payload`, [exportactionlogs.name]);
-  return rows.map((r) => exportactionlogs.parse(r.payload));
+  return rows.map((r) => exportactionlogs.parse(r.payload)).filter((p): p is ExportRequestPayload => 'exportId' in p);
 }
 
 /** An HTTP server recording JSON POST bodies; `statuses` are answered in turn, then 200. */
