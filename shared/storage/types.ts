@@ -92,7 +92,7 @@ export interface DeleteManyResult {
 
 /** The driver interface. One instance serves one storage location. */
 export interface ObjectStore {
-  /** Quay's driver name (`LocalStorage`, `S3Storage`, `RadosGWStorage`, `GoogleCloudStorage`, `AzureStorage`). */
+  /** Quay's driver name (`LocalStorage`, `S3Storage`, `RadosGWStorage`, `GoogleCloudStorage`, `AzureStorage`, `SwiftStorage`). */
   readonly driverName: string;
   readonly capabilities: StorageCapabilities;
   /** Smallest part a multipart writer accepts for every part but the last, in bytes. */

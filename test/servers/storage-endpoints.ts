@@ -34,3 +34,18 @@ export const GCS_EMULATOR = {
   bucket: 'quayfleet-test',
   projectId: 'demo-quayfleet',
 } as const;
+
+/**
+ * RadosGW's Swift API on the same frontend: v1 auth at /auth/1.0, the account at /swift/v1. Its own
+ * RGW user (a subuser with a Swift key, made by radosgw-swift.ts), so its containers and its temp
+ * URL key never meet the S3 user's buckets.
+ */
+export const RADOSGW_SWIFT = {
+  authUrl: 'http://127.0.0.1:17480/auth/1.0',
+  storageUrl: 'http://127.0.0.1:17480/swift/v1',
+  uid: 'quayfleet-swift',
+  user: 'quayfleet-swift:swift',
+  key: 'quayfleet-swift-secret',
+  container: 'quayfleet-swift-test',
+  tempUrlKey: 'quayfleet-temp-url-key',
+} as const;

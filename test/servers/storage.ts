@@ -1,7 +1,7 @@
 /**
  * Starts the storage servers the conformance suite needs (Ceph RadosGW, Azurite, the GCS emulator)
- * when their fixed ports do not already answer, creates the test bucket and container, and returns
- * a function that stops the servers test runs started, by PID. A server that cannot be started
+ * when their fixed ports do not already answer, creates the test bucket and containers (and RadosGW's
+ * Swift user), and returns a function that stops the servers test runs started, by PID. A server that cannot be started
  * fails the run with the reason and the package to install; nothing is skipped.
  *
  * Several test runs may share this machine (engineers, CI), so starting and stopping happen under
@@ -14,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
+import { prepareRadosgwSwift } from './radosgw-swift.ts';
 import { AZURITE, GCS_EMULATOR, RADOSGW } from './storage-endpoints.ts';
 import {
   isAlive, portAnswers, recordOwned, registerUser, releaseUser, runToCompletion, spawnDaemon, stopOwned, stopPid, waitForPort,
@@ -40,6 +41,8 @@ export async function startStorageServers(): Promise<() => Promise<void>> {
       if (failures.length > 0) throw new Error(`storage test servers unavailable:\n  ${failures.join('\n  ')}`);
     });
     await Promise.all([createRadosgwBucket(), createAzuriteContainer()]);
+    // Under the lock: two runs must not race radosgw-admin on the same user.
+    await withStartLock(() => prepareRadosgwSwift(LOG_DIR));
   } catch (error) {
     await stop();
     throw error;

@@ -4,7 +4,7 @@ import { UnsupportedError } from '../errors.ts';
 import type { SuiteContext } from './context.ts';
 
 // The query parameter holding the signature, per backend family.
-const SIGNATURE_PARAMS = ['X-Amz-Signature', 'X-Goog-Signature', 'sig'];
+const SIGNATURE_PARAMS = ['X-Amz-Signature', 'X-Goog-Signature', 'sig', 'temp_url_sig'];
 
 /** `url` with the last character of its signature changed. */
 function tamper(url: string): string {
@@ -50,7 +50,8 @@ export function signedUrlCases(ctx: SuiteContext): void {
     await store.put(key('signed/tampered'), Buffer.from('secret'));
     const response = await fetch(tamper(await store.signedReadUrl(key('signed/tampered'), 300)));
     await response.arrayBuffer();
-    if (verifies) expect(response.status).toBe(403);
+    // Swift's tempurl middleware answers 401, the others 403: both refuse.
+    if (verifies) expect([401, 403]).toContain(response.status);
     else expect(response.status).toBe(200);
     await store.delete(key('signed/tampered'));
   });

@@ -22,9 +22,9 @@ function configError(driver: string, params: Record<string, unknown>, env: NodeJ
 
 describe('createObjectStore parameter validation', () => {
   it('knows exactly Quay\'s driver names and lists them for an unknown one', () => {
-    expect([...DRIVER_NAMES].sort()).toEqual(['AzureStorage', 'GoogleCloudStorage', 'LocalStorage', 'RadosGWStorage', 'S3Storage']);
-    const error = configError('SwiftStorage', {});
-    expect(error.message).toBe('SwiftStorage: unknown storage driver (known: LocalStorage, S3Storage, RadosGWStorage, GoogleCloudStorage, AzureStorage)');
+    expect([...DRIVER_NAMES].sort()).toEqual(['AzureStorage', 'GoogleCloudStorage', 'LocalStorage', 'RadosGWStorage', 'S3Storage', 'SwiftStorage']);
+    const error = configError('CloudFrontedS3Storage', {});
+    expect(error.message).toBe('CloudFrontedS3Storage: unknown storage driver (known: LocalStorage, S3Storage, RadosGWStorage, GoogleCloudStorage, AzureStorage, SwiftStorage)');
   });
 
   it('names each missing or invalid parameter without echoing values', () => {
@@ -36,6 +36,9 @@ describe('createObjectStore parameter validation', () => {
     const rados = configError('RadosGWStorage', { hostname: 'rgw', bucket_name: 'b', port: 'eighty', is_secure: 'maybe', secret_key: SECRET });
     expect(rados.issues.map((i) => i.split(':')[0])).toEqual(['invalid parameter "port"', 'invalid parameter "is_secure"']);
     expect(configError('AzureStorage', { azure_container: 'c' }).issues).toEqual(['missing required parameter "azure_account_name"']);
+    const swift = configError('SwiftStorage', { swift_container: 'a/b', auth_url: 'keystone:5000', auth_version: 2, swift_password: SECRET, large_object: 'xlo' });
+    expect(swift.issues.map((i) => i.split(':')[0])).toEqual(['invalid parameter "swift_container"', 'invalid parameter "auth_url"', 'invalid parameter "auth_version"', 'invalid parameter "large_object"']);
+    expect(swift.issues[2]).toContain('Keystone v2.0 is retired');
   });
 
   it('reports rules spanning parameters and the environment', () => {
@@ -46,6 +49,10 @@ describe('createObjectStore parameter validation', () => {
     expect(configError('GoogleCloudStorage', { bucket_name: 'b' }, { REGISTRY_STORAGE_GCS_KEYFILE: `{"private_key": "${SECRET}"}` }).issues)
       .toEqual(['the service-account key lacks client_email or private_key']);
     expect(configError('GoogleCloudStorage', { bucket_name: 'b', key_file: '/nonexistent/key.json' }).issues).toEqual(['the service-account key file cannot be read (ENOENT)']);
+    const swift = { swift_container: 'c', auth_url: 'https://keystone.example/v3', auth_version: 3 };
+    expect(configError('SwiftStorage', { ...swift, swift_user: 'u' }).issues).toEqual(['needs swift_password (or REGISTRY_STORAGE_SWIFT_PASSWORD)']);
+    expect(configError('SwiftStorage', swift, { REGISTRY_STORAGE_SWIFT_PASSWORD: SECRET }).issues).toEqual(['needs swift_user (or REGISTRY_STORAGE_SWIFT_USER)']);
+    expect(configError('SwiftStorage', { ...swift, swift_user: 'u', swift_password: SECRET }).issues[0]).toContain('Keystone v3 needs os_options.project_name or project_id');
   });
 
   it('keeps credentials out of the messages of backend errors', async () => {

@@ -10,6 +10,7 @@ import { azureParamsSchema, type AzureParams } from './azure-params.ts';
 import { gcsParamsSchema, type GcsParams } from './gcs-params.ts';
 import { LocalStorage, localParamsSchema } from './local.ts';
 import { radosgwParamsSchema, radosgwSettings, s3ParamsSchema, s3Settings } from './s3-params.ts';
+import { swiftParamsSchema, swiftSettings } from './swift-params.ts';
 
 type Factory<P> = (params: P, env: NodeJS.ProcessEnv) => ObjectStore;
 
@@ -47,6 +48,10 @@ const DRIVERS = {
   AzureStorage: entry(azureParamsSchema, async () => {
     const { AzureStore } = await import('./azure.ts');
     return (params: AzureParams, env) => new AzureStore(params, env);
+  }),
+  SwiftStorage: entry(swiftParamsSchema, async () => {
+    const { SwiftStore } = await import('./swift.ts');
+    return (params, env) => new SwiftStore(swiftSettings(params, env));
   }),
 } satisfies Record<string, DriverEntry<z.ZodType>>;
 
