@@ -207,9 +207,17 @@ describe('REPO_MIRROR_ROLLBACK', () => {
     return { id, before };
   }
 
-  it('on: the tags return to their pre-sync state', async () => {
+  it('on: the tags return to their pre-sync state, and what they un-tag is scheduled for GC', async () => {
     const { id, before } = await scenario('rollback-on', true);
     expect(await localTags(reg, id)).toEqual({ keep: before });
+    // Every tag row the rollback ended ('added', and 'keep' on the synced manifest) is covered by
+    // a garbagecollection job due when it leaves the time machine.
+    const { rows } = await reg.db.query<{ ended_s: number; window_s: number; due_s: number | null }>(
+      `SELECT ceil(max(t.lifetime_end_ms) / 1000.0)::int AS ended_s, max(n.removed_tag_expiration_s)::int AS window_s,
+         (SELECT max((o.payload->>'dueAtS')::int) FROM outbox o WHERE o.queue_name = 'garbagecollection' AND (o.payload->>'repositoryId')::int = $1) AS due_s
+       FROM tag t JOIN repository r ON r.id = t.repository_id JOIN namespace n ON n.id = r.namespace_user_id
+       WHERE t.repository_id = $1 AND t.lifetime_end_ms IS NOT NULL`, [id]);
+    expect(rows[0]!.due_s).toBeGreaterThanOrEqual(rows[0]!.ended_s + rows[0]!.window_s);
   });
 
   it('off (default): what synced stays; the failed tag never appeared', async () => {

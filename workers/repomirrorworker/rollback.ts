@@ -7,8 +7,8 @@
  */
 import { withTransaction, type Pool, type Queryable } from '../../shared/db/pool.ts';
 import { markReversion } from '../../shared/db/tag-history.ts';
-import { endTag, setTag } from '../../shared/db/tags.ts';
-import type { MirrorTarget } from './store.ts';
+import { endTag, setTag, type EndedTag } from '../../shared/db/tags.ts';
+import { scheduleCollection, type MirrorTarget } from './store.ts';
 
 /** Alive visible tags before a sync: name -> manifest id. */
 export type TagSnapshot = ReadonlyMap<string, number>;
@@ -21,19 +21,26 @@ export async function snapshotTags(db: Queryable, repositoryId: number): Promise
   return new Map(rows.map((r) => [r.name, r.manifest_id]));
 }
 
-/** Restores `snapshot`: tags created since are ended, moved or deleted ones re-pointed (one transaction). */
+/**
+ * Restores `snapshot`: tags created since are ended, moved or deleted ones re-pointed (one
+ * transaction); the tag rows it ends get their GC job, as any other tag the sync ends, so what the
+ * failed sync brought in is collected once it leaves the time machine.
+ */
 export async function rollbackTags(deps: { db: Pool }, target: MirrorTarget, snapshot: TagSnapshot): Promise<void> {
   const { repository } = target;
   await withTransaction(deps.db, async (tx) => {
     const nowMs = Date.now();
     const current = await snapshotTags(tx, repository.id);
+    const ended: EndedTag[] = [];
     for (const name of current.keys()) {
-      if (!snapshot.has(name)) await endTag(tx, { repositoryId: repository.id, name, nowMs });
+      if (!snapshot.has(name)) ended.push(...await endTag(tx, { repositoryId: repository.id, name, nowMs }));
     }
     for (const [name, manifestId] of snapshot) {
       if (current.get(name) === manifestId) continue;
-      const { unchanged } = await setTag(tx, { repositoryId: repository.id, name, manifestId, nowMs });
-      if (!unchanged) await markReversion(tx, { repositoryId: repository.id, name, nowMs });
+      const moved = await setTag(tx, { repositoryId: repository.id, name, manifestId, nowMs });
+      ended.push(...moved.ended);
+      if (!moved.unchanged) await markReversion(tx, { repositoryId: repository.id, name, nowMs });
     }
+    await scheduleCollection(tx, repository, ended);
   });
 }

@@ -5,8 +5,9 @@
  *   row, placement and lease (invariant 1: GC takes the same lock before deleting);
  * - a tag: ONE transaction inserting its manifests (children before the index, exact bytes), their
  *   blob and child links, the quota accounting (refused over a Reject limit, as a push), the tag
- *   move with the GC job for the row it ends, the `push_repo` log and replication outbox rows. A
- *   failure leaves nothing half-visible.
+ *   move with the GC job for the row it ends, the `push_repo` log, the `repo_push` notifications
+ *   (Quay's skopeo pushed every mirrored tag through the registry, which raised them) and
+ *   replication outbox rows. A failure leaves nothing half-visible.
  */
 import { garbagecollection } from '../../queues/garbagecollection.ts';
 import { imagestoragereplication } from '../../queues/imagestoragereplication.ts';
@@ -16,6 +17,7 @@ import { lockBlobDigest } from '../../shared/db/locks.ts';
 import { logAction } from '../../shared/db/logs.ts';
 import { findManifestIds, insertManifest, linkManifestBlobs, linkManifestChildren } from '../../shared/db/manifests.ts';
 import { getNamespaceById } from '../../shared/db/namespaces.ts';
+import { enqueueRepositoryEvent } from '../../shared/db/notifications.ts';
 import { enqueueInTransaction } from '../../shared/db/outbox.ts';
 import { withTransaction, type Pool, type Queryable } from '../../shared/db/pool.ts';
 import { onManifestBlobsAdded } from '../../shared/db/quota-hook.ts';
@@ -38,6 +40,8 @@ export interface StoreDeps {
 export interface MirrorTarget {
   readonly repository: RepositoryRow;
   readonly robotId: number | null;
+  /** The robot's name (`org+robot`), the performer of the `repo_push` notifications. */
+  readonly robotName?: string | null;
 }
 
 async function leaseInTransaction(deps: StoreDeps, tx: Queryable, repository: RepositoryRow, blobId: number, at: Date): Promise<void> {
@@ -114,7 +118,8 @@ async function enqueueReplication(deps: StoreDeps, tx: Queryable, repository: Re
   }
 }
 
-async function scheduleCollection(tx: Queryable, repository: RepositoryRow, ended: readonly EndedTag[]): Promise<void> {
+/** Schedules the GC job of the repository for when the tag rows `ended` leave the namespace's time machine. */
+export async function scheduleCollection(tx: Queryable, repository: RepositoryRow, ended: readonly EndedTag[]): Promise<void> {
   if (ended.length === 0) return;
   const windowS = (await getNamespaceById(tx, repository.namespace_user_id))?.removed_tag_expiration_s ?? 0;
   for (const dueAtS of new Set(ended.map((t) => Math.ceil(t.lifetime_end_ms / 1000) + windowS))) {
@@ -168,6 +173,8 @@ export async function storeTag(deps: StoreDeps, target: MirrorTarget, tag: strin
         metadata: { repo: repository.name, namespace: repository.namespace, tag, digest: top.digest, media_type: top.mediaType, 'user-agent': 'quayfleet-repomirror' },
         datetime: at,
       });
+      const performerData = target.robotId === null ? {} : { entity_id: target.robotId, entity_name: target.robotName ?? undefined };
+      await enqueueRepositoryEvent(tx, repository.id, 'repo_push', { updated_tags: [tag] }, { site: deps.config.quay, performerData });
     }
     return !unchanged;
   });

@@ -233,7 +233,7 @@ async function cancelled(run: Run): Promise<boolean> {
 async function copyAll(run: Run, upstream: UpstreamRepository, selected: string[], what: string): Promise<SyncResult> {
   const { deps, repository, mirror } = run;
   const labels = { namespace: repository.namespace, repository: repository.name };
-  const target: MirrorTarget = { repository, robotId: mirror.internal_robot_id };
+  const target: MirrorTarget = { repository, robotId: mirror.internal_robot_id, robotName: mirror.robot_username };
   const snapshot: TagSnapshot = await snapshotTags(deps.db, repository.id);
   const ctx: CopyContext = newCopyContext({
     deps, target, upstream, architectures: mirror.architecture_filter ?? [], perSyncLimit: run.settings.blobsPerSync,

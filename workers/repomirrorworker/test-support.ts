@@ -60,14 +60,16 @@ export interface MirrorSetup {
   readonly registryConfig?: ExternalRegistryConfig;
   readonly architectures?: string[];
   readonly isEnabled?: boolean;
+  /** The mirror robot (default `mirrors+sync`). */
+  readonly robot?: string;
   /** Seconds (the API's minimum is 300; the worker honours what is stored). */
   readonly skopeoTimeout?: number;
 }
 
-/** Creates repository `mirrors/<name>` in state MIRROR with its config (as the API's POST does). */
+/** Creates repository `mirrors/<name>` (or `<name>` when it has a namespace) in state MIRROR with its config (as the API's POST does). */
 export async function createMirrorRepo(reg: TestRegistry, name: string, setup: MirrorSetup): Promise<number> {
-  const repo = await reg.createRepository(`mirrors/${name}`);
-  const robot = (await findNamespace(reg.db, 'mirrors+sync'))!;
+  const repo = await reg.createRepository(name.includes('/') ? name : `mirrors/${name}`);
+  const robot = (await findNamespace(reg.db, setup.robot ?? 'mirrors+sync'))!;
   const encrypter = new FieldEncrypter(SECRET_KEY);
   await withTransaction(reg.db, (tx) => createMirror(tx, {
     repositoryId: repo.id, isEnabled: setup.isEnabled ?? true, robotId: robot.id, externalReference: setup.external,
