@@ -1,7 +1,7 @@
 /**
- * Upload cleanup on every backend (Ceph RadosGW, Azurite, the GCS emulator, the filesystem):
- * sessions inactive for 3 days are cancelled with their stored bytes, those inactive for 1 day and
- * live ones are kept; ownerless multipart writes and uploads-folder objects older than the
+ * Upload cleanup on every backend (Ceph RadosGW's S3 and Swift APIs, Azurite, the GCS emulator, the
+ * filesystem): sessions inactive for 3 days are cancelled with their stored bytes, those inactive
+ * for 1 day and live ones are kept; ownerless multipart writes and uploads-folder objects older than the
  * threshold go, newer ones and anything a session owns stay; afterwards nothing is left under
  * `uploads/` that no session owns, the storage-versus-database audit is clean, and the multipart
  * counters add up (started = completed + aborted + in flight).
@@ -14,7 +14,7 @@ import { loadStorageDrivers } from '../../shared/storage/drivers/index.ts';
 import { uploadKey } from '../../shared/storage/keys.ts';
 import type { ObjectStore } from '../../shared/storage/types.ts';
 import { createGcFixture, namespace, repository, type GcFixture } from '../../test/gc/fixtures.ts';
-import { AZURITE, GCS_EMULATOR, RADOSGW } from '../../test/servers/storage-endpoints.ts';
+import { AZURITE, GCS_EMULATOR, RADOSGW, RADOSGW_SWIFT } from '../../test/servers/storage-endpoints.ts';
 import { runUploadCleanup } from './cleanup.ts';
 import { STALE_MULTIPART_MS, type UploadCleanupSettings } from './settings.ts';
 import { UPLOADS_PREFIX, uploadUuidOf } from './storage-sweep.ts';
@@ -43,6 +43,9 @@ const BACKENDS: [string, () => [string, Record<string, unknown>] | undefined][] 
   }]],
   ['GoogleCloudStorage on the Cloud Storage emulator', () => ['GoogleCloudStorage', {
     bucket_name: GCS_EMULATOR.bucket, storage_path: prefix(), api_endpoint: GCS_EMULATOR.endpoint, keyfile: gcsKeyFile(),
+  }]],
+  ['SwiftStorage on RadosGW\'s Swift API', () => ['SwiftStorage', {
+    auth_url: RADOSGW_SWIFT.authUrl, swift_user: RADOSGW_SWIFT.user, swift_password: RADOSGW_SWIFT.key, swift_container: RADOSGW_SWIFT.container, storage_path: prefix(),
   }]],
   ['LocalStorage', () => undefined],
 ];
