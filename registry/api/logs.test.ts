@@ -143,3 +143,63 @@ describe('GET .../aggregatelogs', () => {
     expect((await t.api('GET', '/organization/acme/aggregatelogs', { as: bob })).statusCode).toBe(403);
   });
 });
+
+describe('GET /superuser/logs and /superuser/aggregatelogs', () => {
+  const acmeNamespace = { kind: 'org', name: 'acme', avatar: { name: 'acme', hash: '', color: '#000000', kind: 'org' } };
+
+  it('pages every namespace\'s entries for a superuser, each with its namespace (none for a namespace-less entry)', async () => {
+    await t.db.query(`INSERT INTO logentry (kind, account_id, metadata_json, datetime) VALUES ('user_create', NULL, '{"username": "carol"}', '2026-03-03 09:00:00+00')`);
+    const { pages, logs } = await allPages('/superuser/logs?starttime=03/01/2026&endtime=03/05/2026', root);
+    expect(logs).toHaveLength(45 + 5 + 2 + 1);
+    expect(pages).toBe(3);
+    expect(logs[0]).toMatchObject({ kind: 'pull_repo', metadata: { j: 4 }, datetime: 'Wed, 04 Mar 2026 08:00:00 -0000', namespace: acmeNamespace });
+    expect(logs[0]).not.toHaveProperty('performer');
+    const orphan = logs.find((l) => l.kind === 'user_create')!;
+    expect(orphan).toEqual({ kind: 'user_create', metadata: { username: 'carol' }, ip: null, datetime: 'Tue, 03 Mar 2026 09:00:00 -0000' });
+    // Service-level kinds are in (only the user view leaves them out); a user's entries name the user.
+    expect(logs.find((l) => l.kind === 'service_key_create')).toMatchObject({ namespace: { kind: 'user', name: 'alice' } });
+    expect(logs.find((l) => l.kind === 'push_repo')).toMatchObject({ namespace: acmeNamespace, performer: { name: 'alice' } });
+  });
+
+  it('counts every namespace per kind and UTC day, within Quay\'s month', async () => {
+    const body = (await t.api('GET', '/superuser/aggregatelogs?starttime=03/02/2026&endtime=03/04/2026', { as: root })).json();
+    expect(body.aggregated).toEqual([
+      { kind: 'create_app_specific_token', count: 1, datetime: 'Mon, 02 Mar 2026 00:00:00 -0000' },
+      { kind: 'push_repo', count: 45, datetime: 'Mon, 02 Mar 2026 00:00:00 -0000' },
+      { kind: 'service_key_create', count: 1, datetime: 'Mon, 02 Mar 2026 00:00:00 -0000' },
+      { kind: 'user_create', count: 1, datetime: 'Tue, 03 Mar 2026 00:00:00 -0000' },
+      { kind: 'pull_repo', count: 5, datetime: 'Wed, 04 Mar 2026 00:00:00 -0000' },
+    ]);
+    const tooLong = await t.api('GET', '/superuser/aggregatelogs?starttime=01/01/2026&endtime=03/05/2026', { as: root });
+    expect(tooLong.statusCode).toBe(400);
+    expect(tooLong.json().error_message).toBe('Cannot lookup aggregated logs over a period longer than a month');
+  });
+
+  it('answers 401 to anonymous callers and 403 to users, organization admins and robots', async () => {
+    const robot = await t.createRobot('acme', 'auditor');
+    for (const url of ['/superuser/logs', '/superuser/aggregatelogs']) {
+      const anonymous = await t.api('GET', url);
+      expect(anonymous.statusCode, url).toBe(401);
+      expect(anonymous.json().error_type).toBe('invalid_token');
+      for (const as of [alice, bob, [robot.username, robot.token] as [string, string]]) {
+        const refused = await t.api('GET', url, { as });
+        expect(refused.statusCode, `${url} as ${as[0]}`).toBe(403);
+        expect(refused.json().error_type).toBe('insufficient_scope');
+      }
+    }
+  });
+
+  it('refuses bad dates and forged page tokens with 400, and answers Method not implemented under LOGS_MODEL splunk', async () => {
+    for (const query of ['starttime=2026-03-01', 'starttime=03/05/2026&endtime=03/01/2026', 'next_page=garbage']) {
+      const response = await t.api('GET', `/superuser/logs?${query}`, { as: root });
+      expect(response.statusCode, query).toBe(400);
+      expect(response.json().error_type).toBe('invalid_request');
+    }
+    await splunk.createUser('root', PASSWORD, { superuser: true });
+    for (const url of ['/superuser/logs', '/superuser/aggregatelogs']) {
+      const refused = await splunk.api('GET', url, { as: root });
+      expect(refused.statusCode).toBe(501);
+      expect(refused.json().error_message).toBe('Method not implemented');
+    }
+  });
+});

@@ -2,14 +2,15 @@
  * Action log lookups (Quay's endpoints/api/logs.py): `/logs` pages (20 entries, newest first,
  * `next_page` token) and `/aggregatelogs` counts per kind and day, for a repository (repository
  * admins), an organization (its admins) and the signed-in user's own namespace. Superusers are
- * admins everywhere. Entries are rendered by Postgres in Quay's view (shared/db/log-views.ts).
+ * admins everywhere, and alone see every namespace's entries at `/superuser/logs` (each with its
+ * `namespace`, Quay's include_namespace) and `/superuser/aggregatelogs`. Entries are rendered by Postgres in Quay's view (shared/db/log-views.ts).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { countLogsByKindAndDay, readLogPage, type LogCursor, type LogFilter } from '../../shared/db/log-views.ts';
 import { findNamespace } from '../../shared/db/namespaces.ts';
 import { nowMs } from '../auth/credentials.ts';
 import { apiErrors } from '../errors.ts';
-import { parseInput, repositoryParams, requireOrganizationAdmin, requireRepositoryRole, requireUser } from './common.ts';
+import { apiPrincipalOf, denied, parseInput, repositoryParams, requireOrganizationAdmin, requireRepositoryRole, requireUser } from './common.ts';
 import { logTimeSpan, parseLogQuery } from './log-dates.ts';
 import { formatDate } from './views.ts';
 import { z } from 'zod';
@@ -62,6 +63,23 @@ export async function registerLogRoutes(app: FastifyInstance): Promise<void> {
     const user = await requireUser(request);
     return aggregate(request, { namespaceId: user.id, excludeKinds: SERVICE_LEVEL_LOG_KINDS }, { performer: true });
   });
+
+  // Quay's SuperUserLogs and SuperUserAggregateLogs: every namespace, no performer filter, and
+  // (unlike the namespace aggregates) not behind FEATURE_AGGREGATED_LOG_COUNT_RETRIEVAL.
+  app.get('/superuser/logs', async (request) => {
+    await requireSuperuser(request);
+    return logsPage(request, { namespaceId: null }, { performer: false, includeNamespace: true });
+  });
+  app.get('/superuser/aggregatelogs', async (request) => {
+    await requireSuperuser(request);
+    return aggregate(request, { namespaceId: null }, { performer: false });
+  });
+}
+
+/** Quay's `Unauthorized()` for a superuser route: 401 when anonymous, 403 for anyone else who is not a superuser. */
+async function requireSuperuser(request: FastifyRequest): Promise<void> {
+  const principal = await apiPrincipalOf(request);
+  if (!principal.superuser) throw denied(principal);
 }
 
 function requireAggregates(request: FastifyRequest): void {
@@ -85,11 +103,11 @@ async function filterOf(request: FastifyRequest, scope: Scope, options: { perfor
   return { filter: { ...scope, ...span, performerId }, query };
 }
 
-async function logsPage(request: FastifyRequest, scope: Scope, options: { performer: boolean }): Promise<Record<string, unknown>> {
+async function logsPage(request: FastifyRequest, scope: Scope, options: { performer: boolean; includeNamespace?: boolean }): Promise<Record<string, unknown>> {
   const { filter, query } = await filterOf(request, scope, options);
   const span = filter ?? logTimeSpan(query, nowMs(request.server.deps));
   const token = query.next_page === undefined ? undefined : decodePageToken(query.next_page);
-  const rows = filter ? await readLogPage(request.server.deps.db, filter, { direction: 'desc', limit: LOGS_PER_PAGE + 1, cursor: token }) : [];
+  const rows = filter ? await readLogPage(request.server.deps.db, filter, { direction: 'desc', limit: LOGS_PER_PAGE + 1, cursor: token, includeNamespace: options.includeNamespace }) : [];
   const page = rows.slice(0, LOGS_PER_PAGE);
   const pageNumber = (token?.page ?? 0) + 1;
   const maxPage = request.server.deps.config.quay.ACTION_LOG_MAX_PAGE;

@@ -1,17 +1,18 @@
 /**
  * Reading action logs back in Quay's JSON view (`Log.to_dict(avatar, include_namespace=False)`:
- * kind, metadata, ip, datetime as RFC 2822, performer only when there is one), rendered by
+ * kind, metadata, ip, datetime as RFC 2822, performer only when there is one; the superuser
+ * listing adds the namespace), rendered by
  * Postgres so that listing pages and exports of millions of rows never build objects in Node.
  * Used by the front end's /logs routes and by the exportactionlogsworker.
  *
  * Rows are walked by keyset on (datetime, id), which the (account|repository, datetime, id)
- * indexes serve in order.
+ * indexes serve in order (and `logentry_datetime` across every namespace).
  */
 import type { Queryable } from './pool.ts';
 
-/** Which entries: a namespace, optionally one repository and one performer, minus some kinds, in [start, end). */
+/** Which entries: a namespace (null: every namespace), optionally one repository and one performer, minus some kinds, in [start, end). */
 export interface LogFilter {
-  readonly namespaceId: number;
+  readonly namespaceId: number | null;
   readonly repositoryId?: number | null;
   readonly performerId?: number | null;
   /** Kinds left out (Quay's `filter_kinds`). */
@@ -43,11 +44,16 @@ const PERFORMER = `json_build_object('kind', 'user', 'name', p.username, 'is_rob
 const VIEW = `CASE WHEN p.id IS NULL
   THEN json_build_object('kind', e.kind, 'metadata', e.metadata_json, 'ip', e.ip, 'datetime', ${RFC2822})
   ELSE json_build_object('kind', e.kind, 'metadata', e.metadata_json, 'ip', e.ip, 'datetime', ${RFC2822}, 'performer', ${PERFORMER})
-  END::text`;
+  END`;
+// Quay's include_namespace=True (the superuser listing): the entry's namespace, when it has one.
+const NAMESPACE = `json_build_object('kind', CASE WHEN a.organization THEN 'org' ELSE 'user' END, 'name', a.username,
+  'avatar', json_build_object('name', a.username, 'hash', '', 'color', '#000000', 'kind', CASE WHEN a.organization THEN 'org' ELSE 'user' END))`;
+const VIEW_WITH_NAMESPACE = `CASE WHEN a.id IS NULL THEN (${VIEW})::jsonb ELSE (${VIEW})::jsonb || jsonb_build_object('namespace', ${NAMESPACE}) END`;
 
 function where(filter: LogFilter, direction: 'asc' | 'desc', cursor: LogCursor | undefined): { sql: string; values: unknown[] } {
-  const values: unknown[] = [filter.namespaceId, filter.start, filter.end];
-  const clauses = ['e.account_id = $1', 'e.datetime >= $2', 'e.datetime < $3'];
+  const values: unknown[] = [filter.start, filter.end];
+  const clauses = ['e.datetime >= $1', 'e.datetime < $2'];
+  if (filter.namespaceId !== null) clauses.push(`e.account_id = $${values.push(filter.namespaceId)}`);
   if (filter.repositoryId != null) clauses.push(`e.repository_id = $${values.push(filter.repositoryId)}`);
   if (filter.performerId != null) clauses.push(`e.performer_id = $${values.push(filter.performerId)}`);
   if (filter.excludeKinds?.length) clauses.push(`NOT (e.kind = ANY($${values.push(filter.excludeKinds)}::text[]))`);
@@ -63,13 +69,14 @@ function where(filter: LogFilter, direction: 'asc' | 'desc', cursor: LogCursor |
  * (`desc`, listing pages). `statementTimeoutMs` bounds the query on the server.
  */
 export async function readLogPage(
-  db: Queryable, filter: LogFilter, options: { direction: 'asc' | 'desc'; limit: number; cursor?: LogCursor },
+  db: Queryable, filter: LogFilter, options: { direction: 'asc' | 'desc'; limit: number; cursor?: LogCursor; includeNamespace?: boolean },
 ): Promise<RenderedLog[]> {
   const { sql, values } = where(filter, options.direction, options.cursor);
   const order = options.direction === 'asc' ? 'ASC' : 'DESC';
   const { rows } = await db.query<{ datetime: string; id: number; json: string }>(
-    `SELECT e.datetime::text AS datetime, e.id, ${VIEW} AS json
+    `SELECT e.datetime::text AS datetime, e.id, ${options.includeNamespace ? VIEW_WITH_NAMESPACE : VIEW}::text AS json
      FROM logentry e LEFT JOIN namespace p ON p.id = e.performer_id
+     ${options.includeNamespace ? 'LEFT JOIN namespace a ON a.id = e.account_id' : ''}
      WHERE ${sql}
      ORDER BY e.datetime ${order}, e.id ${order}
      LIMIT ${Math.max(1, Math.floor(options.limit))}`,
