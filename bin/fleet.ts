@@ -6,10 +6,7 @@
  */
 import { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
-import { buildRegistryApp } from '../registry/app.ts';
-import { registryHealthChecks } from '../registry/health.ts';
 import { ensureLocations } from '../shared/db/blobs.ts';
-import { migrate } from '../shared/db/migrate.ts';
 import { createPool, type Pool } from '../shared/db/pool.ts';
 import { diskPathsOf, workerHealthChecks, type HealthChecks } from '../shared/runtime/health.ts';
 import { setProcessLabels } from '../shared/metrics/index.ts';
@@ -20,7 +17,7 @@ import { runWorker, type RunningWorker } from '../shared/runtime/run-worker.ts';
 import { closeHttpWithin, onShutdownSignal } from '../shared/runtime/shutdown.ts';
 import { startOutboxRelay, type OutboxRelay } from '../shared/runtime/outbox-relay.ts';
 import { createDistributedStorage, type DistributedStorage } from '../shared/storage/distributed.ts';
-import type { FleetWorker } from '../workers/index.ts';
+import type { FleetWorker } from '../workers/catalog.ts';
 import type { FleetServices } from '../workers/services.ts';
 import type { Booted } from './boot.ts';
 import { portInUse } from './ports.ts';
@@ -61,7 +58,8 @@ export function shutdownDeadlineMs(env: NodeJS.ProcessEnv = process.env): number
 export async function startFleet(booted: Booted, options: FleetOptions): Promise<Fleet> {
   const { config, log } = booted;
   setProcessLabels(options.processName);
-  if (options.migrate) await migrate(booted.dbUri);
+  // node-pg-migrate is loaded only here: pods run `quayfleet migrate` once, not in every process.
+  if (options.migrate) await (await import('../shared/db/migrate.ts')).migrate(booted.dbUri);
   const db = createPool({
     connectionString: booted.dbUri, applicationName: `quayfleet-${options.processName}`, max: config.quay.DB_CONNECTION_ARGS.max_connections ?? 20,
     onConnectionLost: (error) => log.warn({ err: error }, 'database connection lost; the pool reconnects on next use'),
@@ -77,7 +75,7 @@ export async function startFleet(booted: Booted, options: FleetOptions): Promise
   const services: FleetServices = { db, storage, config, onOutboxWrite: () => relay.wake() };
   const running = await startWorkers(options.workers, booted, services);
   const secret = options.registry ? tokenSecret(config, log, { persistInDataDir: !config.dbUri }) : undefined;
-  const health = healthChecks(config, db, pinger, storage, secret);
+  const health = await healthChecks(config, db, pinger, storage, secret);
   const http = secret ? await startRegistry(booted, db, storage, relay, health, secret, producer) : undefined;
   const metrics = await startMetricsServer({ port: config.metricsPort, log, health })
     .catch(portInUse({ port: config.metricsPort, variable: 'QUAYFLEET_METRICS_PORT' }));
@@ -109,6 +107,8 @@ async function startWorkers(workers: readonly FleetWorker[], booted: Booted, ser
 }
 
 async function startRegistry(booted: Booted, db: Pool, storage: DistributedStorage, relay: OutboxRelay, health: HealthChecks, secret: Uint8Array, queues: Producer): Promise<FastifyInstance> {
+  // Imported here: a worker pod never loads the front end (Fastify, routes, auth, manifest parsers).
+  const { buildRegistryApp } = await import('../registry/app.ts');
   const app = await buildRegistryApp({
     config: booted.config, db, storage, log: booted.log,
     tokenSecret: secret,
@@ -123,9 +123,10 @@ async function startRegistry(booted: Booted, db: Pool, storage: DistributedStora
 }
 
 /** The front end's Quay keys (registry/health.ts) when it runs here, else a worker's (database, redis, storage). */
-function healthChecks(config: Booted['config'], db: Pool, redis: Redis, storage: DistributedStorage, secret: Uint8Array | undefined): HealthChecks {
+async function healthChecks(config: Booted['config'], db: Pool, redis: Redis, storage: DistributedStorage, secret: Uint8Array | undefined): Promise<HealthChecks> {
   const base = { db, redis, storage, diskPaths: diskPathsOf(config.quay.DISTRIBUTED_STORAGE_CONFIG), diskWarningThreshold: config.quay.DISKSPACE_HEALTH_WARNING_THRESHOLD };
   if (!secret) return workerHealthChecks(base);
+  const { registryHealthChecks } = await import('../registry/health.ts');
   return registryHealthChecks({ ...base, config, tokenSecret: secret, selfUrl: `http://127.0.0.1:${config.httpPort}`, diskThreshold: config.quay.DISKSPACE_HEALTH_THRESHOLD });
 }
 

@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import type { Config } from '../../shared/config/index.ts';
-import { WORKERS, workerNamed, workersOfPod } from '../../workers/index.ts';
+import { WORKER_NAMES, loadPod, loadWorker } from '../../workers/catalog.ts';
 import { boot, fail, loadConfigOrExit, type Booted } from '../boot.ts';
 import { createLogger } from '../../shared/runtime/logger.ts';
 import type { FleetOptions } from '../fleet.ts';
@@ -55,10 +55,11 @@ export function registerServeCommands(program: Command): void {
   program
     .command('worker')
     .description('run exactly one worker type')
-    .argument('<name>', `one of: ${Object.keys(WORKERS).join(', ') || '(none yet)'}`)
+    .argument('<name>', `one of: ${WORKER_NAMES.join(', ')}`)
     .action(async (name: string) => {
-      const definition = workerNamed(name);
-      if (!definition) fail(`unknown worker "${name}"; known workers: ${Object.keys(WORKERS).join(', ') || '(none)'}`);
+      // Only this worker's module graph is loaded (and its companions' below), never the others'.
+      const definition = await loadWorker(name);
+      if (!definition) fail(`unknown worker "${name}"; known workers: ${WORKER_NAMES.join(', ')}`);
       // A disabled worker exits 0 before opening any connection, so it never crash-loops.
       const gate = definition.gate?.(loadConfigOrExit());
       if (gate && !gate.enabled) {
@@ -67,7 +68,7 @@ export function registerServeCommands(program: Command): void {
       }
       await checkPorts(false);
       const booted = await boot(name, { redis: true, allowEmbedded: false, reuseEmbedded: true });
-      await run(booted, { processName: name, registry: false, workers: workersOfPod(definition.name), migrate: false });
+      await run(booted, { processName: name, registry: false, workers: await loadPod(definition.name), migrate: false });
     });
 
   program
@@ -77,6 +78,7 @@ export function registerServeCommands(program: Command): void {
       await checkPorts(true);
       if (launchedByNpm()) shutDownWithParent();
       const booted = await boot('all', { redis: true, allowEmbedded: true });
+      const { WORKERS } = await import('../../workers/index.ts');
       await run(booted, { processName: 'all', registry: true, workers: Object.values(WORKERS), migrate: true });
     });
 }

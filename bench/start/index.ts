@@ -1,0 +1,125 @@
+/**
+ * Process start and idle memory of every process type, as a pod runs it: `quayfleet registry` and
+ * `quayfleet worker <name>` for each worker, each a fresh process with DB_URI and REDIS_URL set and
+ * LocalStorage configured, timed from spawn to its first 200 on /health/instance (what the
+ * startupProbe asks), then its RSS after settling idle for a moment.
+ *
+ * Two builds side by side, alternating per process type so load hits both alike: the compiled
+ * dist/ (what the image runs; built first when missing or stale) and the sources through tsx (the
+ * development path, and what the image ran before). Targets: a worker ready in < 1 s compiled.
+ *
+ *   npm run bench -- start          (BENCH_ROUNDS=3 starts per process type and build)
+ *
+ * The last line printed is one JSON object. Ports 21790 (HTTP) and 21791 (metrics).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WORKER_NAMES } from '../../workers/catalog.ts';
+import { createBenchDatabase, REDIS_URL } from '../gc/quayfleet.ts';
+import { loadLine, printResult } from '../report.ts';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
+const HTTP_PORT = 21790;
+const METRICS_PORT = 21791;
+const IDLE_SETTLE_MS = 1500;
+
+interface Start { readonly readyMs: number; readonly idleRssBytes: number }
+
+/** Starts one process, waits for health 200, samples RSS once idle, stops it with SIGTERM. */
+async function startOnce(args: string[], env: Record<string, string>): Promise<Start | undefined> {
+  const started = performance.now();
+  const child = spawn(process.execPath, ['bin/quayfleet.js', ...args], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    for (;;) {
+      // Exit 0 before answering: the worker's gate is off in this configuration (it says why on stderr).
+      if (child.exitCode === 0) return undefined;
+      if (child.exitCode !== null) throw new Error(`quayfleet ${args.join(' ')} exited with ${child.exitCode}: ${stderr.slice(-2000)}`);
+      const ok = await fetch(`http://127.0.0.1:${METRICS_PORT}/health/instance`).then((r) => r.status === 200, () => false);
+      if (ok) break;
+      if (performance.now() - started > 60_000) throw new Error(`quayfleet ${args.join(' ')} not healthy after 60 s: ${stderr.slice(-2000)}`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const readyMs = performance.now() - started;
+    await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
+    const status = await fs.readFile(`/proc/${child.pid}/status`, 'utf8');
+    return { readyMs, idleRssBytes: Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024 };
+  } finally {
+    child.kill('SIGTERM');
+    const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(kill);
+  }
+}
+
+const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const MiB = 1024 * 1024;
+
+console.log(loadLine('before'));
+// The compiled side runs dist/: build it when missing or older than the sources (bin/quayfleet.js
+// would otherwise fall back to the sources and both sides would measure tsx).
+const version = execFileSync(process.execPath, ['bin/quayfleet.js', '--version'], { cwd: root, encoding: 'utf8', env: { ...process.env, QUAYFLEET_FROM_SOURCE: '' } });
+if (!version.includes('(dist)')) {
+  console.log('building dist/ (npm run build)');
+  execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
+}
+const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'quayfleet-bench-start-'));
+const db = await createBenchDatabase();
+try {
+  const config = path.join(dir, 'config.yaml');
+  await fs.writeFile(config, [
+    'DISTRIBUTED_STORAGE_CONFIG:', `  default: [LocalStorage, {storage_path: ${path.join(dir, 'storage')}}]`,
+    'DISTRIBUTED_STORAGE_PREFERENCE: [default]', 'SERVER_HOSTNAME: 127.0.0.1', 'SETUP_COMPLETE: true',
+    // Every worker's gate on, so each process type starts (one still off is reported as disabled).
+    'FEATURE_QUOTA_MANAGEMENT: true', 'QUOTA_BACKFILL: true', 'FEATURE_REPO_MIRROR: true', 'FEATURE_SECURITY_SCANNER: true',
+    'FEATURE_SECURITY_NOTIFICATIONS: true', 'SECURITY_SCANNER_V4_ENDPOINT: http://127.0.0.1:21799', 'FEATURE_ACTION_LOG_ROTATION: true',
+    'ACTION_LOG_ARCHIVE_LOCATION: default', 'ACTION_LOG_ARCHIVE_PATH: archived/', 'FEATURE_STORAGE_REPLICATION: true',
+    'STORAGE_REPLICATION_ALLOW_LOCAL_STORAGE: true',
+  ].join('\n'));
+  const env = (build: 'dist' | 'sources'): Record<string, string> => ({
+    PATH: process.env.PATH!, HOME: process.env.HOME ?? dir, LOG_LEVEL: 'warn', DB_URI: db.url, REDIS_URL,
+    QUAYFLEET_CONFIG: config, QUAYFLEET_DATA_DIR: path.join(dir, 'data'), QUAYFLEET_HTTP_PORT: String(HTTP_PORT),
+    QUAYFLEET_METRICS_PORT: String(METRICS_PORT), QUAYFLEET_FROM_SOURCE: build === 'sources' ? '1' : '',
+  });
+  const processes = [['registry'], ...WORKER_NAMES.map((name) => ['worker', name])];
+  const rows: Record<string, { dist: { readyMs: number; idleRssMiB: number }; sources: { readyMs: number; idleRssMiB: number } }> = {};
+  const disabled: string[] = [];
+  for (const args of processes) {
+    const runs = { dist: [] as Start[], sources: [] as Start[] };
+    let off = false;
+    for (let round = 0; round < ROUNDS && !off; round++) {
+      for (const build of round % 2 === 0 ? (['dist', 'sources'] as const) : (['sources', 'dist'] as const)) {
+        const start = await startOnce(args, env(build));
+        if (start) runs[build].push(start);
+        else off = true;
+      }
+    }
+    if (off) {
+      disabled.push(args.at(-1)!);
+      console.log(`${args.at(-1)!.padEnd(36)} disabled by its gate in this configuration`);
+      continue;
+    }
+    const figure = (list: Start[]) => ({ readyMs: Math.round(median(list.map((s) => s.readyMs))), idleRssMiB: Math.round(median(list.map((s) => s.idleRssBytes)) / MiB) });
+    const name = args.at(-1)!;
+    rows[name] = { dist: figure(runs.dist), sources: figure(runs.sources) };
+    console.log(`${name.padEnd(36)} compiled: ready ${String(rows[name].dist.readyMs).padStart(5)} ms, idle RSS ${rows[name].dist.idleRssMiB} MiB;`
+      + ` tsx: ready ${String(rows[name].sources.readyMs).padStart(5)} ms, idle RSS ${rows[name].sources.idleRssMiB} MiB`);
+  }
+  const workers = Object.entries(rows).filter(([name]) => name !== 'registry');
+  const slowestWorkerMs = Math.max(...workers.map(([, r]) => r.dist.readyMs));
+  const ratio = {
+    readyMs: median(Object.values(rows).map((r) => r.sources.readyMs / r.dist.readyMs)),
+    idleRss: median(Object.values(rows).map((r) => r.sources.idleRssMiB / r.dist.idleRssMiB)),
+  };
+  console.log(`slowest compiled worker ready in ${slowestWorkerMs} ms (target < 1000 ms); tsx/compiled medians: ready ${ratio.readyMs.toFixed(2)}x, idle RSS ${ratio.idleRss.toFixed(2)}x`);
+  printResult({ benchmark: 'start', rounds: ROUNDS, disabled, slowestWorkerReadyMs: slowestWorkerMs, targetMet: slowestWorkerMs < 1000, processes: rows, ratio });
+} finally {
+  await db.drop();
+  await fs.rm(dir, { recursive: true, force: true });
+}
