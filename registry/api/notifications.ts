@@ -1,6 +1,7 @@
 /**
  * Repository notifications (Quay's endpoints/api/repositorynotification.py) and the in-app
- * notifications of the signed-in user (endpoints/api/user.py). Same paths and JSON shapes:
+ * notifications of the signed-in user (endpoints/api/user.py); namespace notifications are in
+ * namespace-notifications.ts. Same paths and JSON shapes:
  * `{uuid, title, event, method, config, event_config, number_of_failures}`; the create body uses
  * Quay's camelCase `eventConfig`. Webhook and Slack URLs pass the SSRF checks at creation.
  */
@@ -15,22 +16,15 @@ import {
 import { withTransaction } from '../../shared/db/pool.ts';
 import type { Queryable } from '../../shared/db/pool.ts';
 import type { RepositoryRow } from '../../shared/db/repositories.ts';
-import { checkUrlTarget, ssrfPolicyOf, SsrfRefusedError } from '../../shared/net/ssrf.ts';
-import { isNotificationMethod, MethodConfigError, validateMethodConfig } from '../../shared/notifications/methods.ts';
+import { isNotificationMethod } from '../../shared/notifications/methods.ts';
 import { isSeverity, SEVERITIES } from '../../shared/notifications/severity.ts';
 import type { Principal } from '../auth/access.ts';
 import { apiErrors } from '../errors.ts';
 import { clientIp, parseInput, repositoryParams, requireRepositoryRole } from './common.ts';
+import { createNotificationBody, validateMethodFor } from './notification-input.ts';
 import { sampleEventData } from './notification-samples.ts';
+import { registerNamespaceNotificationRoutes } from './namespace-notifications.ts';
 import { registerUserNotificationRoutes } from './user-notifications.ts';
-
-const createBody = z.object({
-  event: z.string().min(1),
-  method: z.string().min(1),
-  config: z.record(z.string(), z.unknown()),
-  eventConfig: z.record(z.string(), z.unknown()),
-  title: z.string().max(255).nullable().optional(),
-});
 
 const notificationParams = repositoryParams.extend({ uuid: z.string().min(1) });
 
@@ -53,7 +47,7 @@ export async function registerNotificationRoutes(app: FastifyInstance): Promise<
 
   app.post(`${base}/`, async (request, reply) => {
     const { principal, repository } = await adminOf(request);
-    const body = parseInput(createBody, request.body, 'notification');
+    const body = parseInput(createNotificationBody, request.body, 'notification');
     const input = await validateCreate(app, repository, body);
     const row = await withTransaction(app.deps.db, async (tx) => {
       const created = await createRepositoryNotification(tx, input);
@@ -104,6 +98,7 @@ export async function registerNotificationRoutes(app: FastifyInstance): Promise<
   });
 
   await app.register(registerUserNotificationRoutes);
+  await app.register(registerNamespaceNotificationRoutes);
 }
 
 async function adminOf(request: FastifyRequest) {
@@ -116,44 +111,15 @@ function notFoundFor(repository: RepositoryRow, uuid: string) {
   return apiErrors.badRequest(`No repository notification found for: ${repository.namespace}, ${repository.name}, ${uuid}`);
 }
 
-async function validateCreate(app: FastifyInstance, repository: RepositoryRow, body: z.output<typeof createBody>) {
+async function validateCreate(app: FastifyInstance, repository: RepositoryRow, body: z.output<typeof createNotificationBody>) {
   if (!(NOTIFICATION_EVENTS as readonly string[]).includes(body.event)) throw apiErrors.badRequest(`Unknown event: ${body.event}`);
   if (!isNotificationMethod(body.method)) throw apiErrors.badRequest(`Unknown method: ${body.method}`);
-  let config: Record<string, unknown>;
-  try {
-    config = validateMethodConfig(body.method, body.config);
-  } catch (error) {
-    if (error instanceof MethodConfigError) throw apiErrors.badRequest(error.message);
-    throw error;
-  }
-  if (body.method === 'webhook' || body.method === 'slack') {
-    try {
-      await checkUrlTarget(ssrfPolicyOf(app.deps.config.quay), config.url as string);
-    } catch (error) {
-      if (error instanceof SsrfRefusedError) throw apiErrors.badRequest(`Invalid ${body.method} URL: ${error.message}`);
-      throw error;
-    }
-  }
-  if (body.method === 'quay_notification') await checkQuayTarget(app.deps.db, repository, config.target as { kind: string; name: string });
+  const config = await validateMethodFor(app, { namespaceId: repository.namespace_user_id, namespace: repository.namespace }, body.method, body.config);
   if (body.event === 'vulnerability_found') checkSeverityConfig(body.eventConfig);
   return {
     repositoryId: repository.id, event: body.event as (typeof NOTIFICATION_EVENTS)[number], method: body.method,
     config, eventConfig: body.eventConfig, title: body.title ?? null,
   };
-}
-
-// Quay's QuayNotificationMethod.validate: the target must exist; an organization must be the repository's.
-async function checkQuayTarget(db: Queryable, repository: RepositoryRow, target: { kind: string; name: string }): Promise<void> {
-  if (target.kind === 'org') {
-    if (target.name !== repository.namespace) throw apiErrors.badRequest('Organization name must match repository namespace');
-    return;
-  }
-  const { rowCount } = await db.query(
-    target.kind === 'team'
-      ? `SELECT 1 FROM team WHERE organization_id = $1 AND name = $2`
-      : `SELECT 1 FROM namespace WHERE username = $2 AND NOT organization AND NOT robot AND NOT deleted AND $1::bigint IS NOT NULL`,
-    [repository.namespace_user_id, target.name]);
-  if (!rowCount) throw apiErrors.badRequest(target.kind === 'team' ? `Unknown team ${target.name}` : `Unknown user ${target.name}`);
 }
 
 function checkSeverityConfig(eventConfig: Record<string, unknown>): void {

@@ -34,6 +34,7 @@ export const LOG_KINDS = [
   'org_create_quota', 'org_change_quota', 'org_delete_quota',
   'org_create_quota_limit', 'org_change_quota_limit', 'org_delete_quota_limit',
   'add_repo_notification', 'delete_repo_notification', 'reset_repo_notification',
+  'create_namespace_notification', 'delete_namespace_notification', 'reset_namespace_notification',
   'add_repo_webhook', 'delete_repo_webhook',
   'repo_mirror_enabled', 'repo_mirror_disabled', 'repo_mirror_config_changed', 'repo_mirror_sync_now_requested',
   'repo_mirror_sync_started', 'repo_mirror_sync_success', 'repo_mirror_sync_failed',

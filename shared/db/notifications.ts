@@ -189,3 +189,52 @@ export async function resetRepositoryNotificationFailures(db: Queryable, reposit
     `UPDATE repositorynotification SET number_of_failures = 0 WHERE repository_id = $1 AND uuid = $2 RETURNING ${NOTIFICATION_COLUMNS}`, [repositoryId, uuid]);
   return row;
 }
+
+/** A `namespacenotification` row (quota events of an organization or user) as the API shows it. */
+export interface NamespaceNotificationRow extends Omit<RepositoryNotificationRow, 'repository_id'> {
+  readonly namespace_id: number;
+}
+
+const NAMESPACE_NOTIFICATION_COLUMNS = NOTIFICATION_COLUMNS.replace('repository_id', 'namespace_id');
+
+/** The notifications of a namespace, oldest first. */
+export async function listNamespaceNotifications(db: Queryable, namespaceId: number): Promise<NamespaceNotificationRow[]> {
+  const { rows } = await db.query<NamespaceNotificationRow>(
+    `SELECT ${NAMESPACE_NOTIFICATION_COLUMNS} FROM namespacenotification WHERE namespace_id = $1 ORDER BY id`, [namespaceId]);
+  return rows;
+}
+
+/** The notification `uuid` of a namespace; undefined when absent, another namespace's, or not a UUID. */
+export async function findNamespaceNotification(db: Queryable, namespaceId: number, uuid: string): Promise<NamespaceNotificationRow | undefined> {
+  if (!UUID.test(uuid)) return undefined;
+  const { rows: [row] } = await db.query<NamespaceNotificationRow>(
+    `SELECT ${NAMESPACE_NOTIFICATION_COLUMNS} FROM namespacenotification WHERE namespace_id = $1 AND uuid = $2`, [namespaceId, uuid]);
+  return row;
+}
+
+/** Creates a namespace notification (enabled, no failures). */
+export async function createNamespaceNotification(
+  db: Queryable, input: Omit<NewRepositoryNotification, 'repositoryId'> & { readonly namespaceId: number },
+): Promise<NamespaceNotificationRow> {
+  const { rows: [row] } = await db.query<NamespaceNotificationRow>(
+    `INSERT INTO namespacenotification (namespace_id, event, method, config_json, event_config_json, title)
+     VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${NAMESPACE_NOTIFICATION_COLUMNS}`,
+    [input.namespaceId, input.event, input.method, JSON.stringify(input.config), JSON.stringify(input.eventConfig), input.title]);
+  return row!;
+}
+
+/** Deletes a namespace's notification; returns it, or undefined when it did not exist. */
+export async function deleteNamespaceNotification(db: Queryable, namespaceId: number, uuid: string): Promise<NamespaceNotificationRow | undefined> {
+  if (!UUID.test(uuid)) return undefined;
+  const { rows: [row] } = await db.query<NamespaceNotificationRow>(
+    `DELETE FROM namespacenotification WHERE namespace_id = $1 AND uuid = $2 RETURNING ${NAMESPACE_NOTIFICATION_COLUMNS}`, [namespaceId, uuid]);
+  return row;
+}
+
+/** Quay's reset of a namespace notification: failures back to 0, which re-enables it. */
+export async function resetNamespaceNotificationFailures(db: Queryable, namespaceId: number, uuid: string): Promise<NamespaceNotificationRow | undefined> {
+  if (!UUID.test(uuid)) return undefined;
+  const { rows: [row] } = await db.query<NamespaceNotificationRow>(
+    `UPDATE namespacenotification SET number_of_failures = 0 WHERE namespace_id = $1 AND uuid = $2 RETURNING ${NAMESPACE_NOTIFICATION_COLUMNS}`, [namespaceId, uuid]);
+  return row;
+}
