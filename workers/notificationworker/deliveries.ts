@@ -5,7 +5,8 @@
  * 1. `claimDelivery` inserts the record as `sending` (or moves a `failed` one back to `sending`)
  *    and commits, before anything is sent;
  * 2. the method sends;
- * 3. `finishDelivery` marks it `delivered`, or `failed` when the send failed for certain.
+ * 3. `countSuccess` (targets.ts) marks it `delivered` together with the notification's count, or
+ *    `finishDelivery` marks it `failed` when the send failed for certain.
  *
  * A later run of the same job (BullMQ redelivers a job whose worker died) finds the record: if it
  * is `delivered`, nothing to do; if it is still `sending`, its predecessor died between 1 and 3 and

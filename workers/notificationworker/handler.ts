@@ -61,10 +61,9 @@ export async function handleNotification(payload: NotificationPayload, ctx: JobC
     }
     throw error;
   }
-  // Two statements, no transaction: a crash between them leaves a delivered record and a count
-  // that the next success or failure corrects.
-  await finishDelivery(ctx.db, target.uuid, payload.eventId, {});
-  await countSuccess(ctx.db, kind, target.uuid, Date.now());
+  // The record and the count in one round trip (a crash before it commits leaves the record
+  // 'sending': the event is then in doubt and not sent again).
+  await countSuccess(ctx.db, kind, target.uuid, payload.eventId, Date.now());
   count(method, 'delivered');
   deliveryLatency.labels({ method }).observe(Math.max(0, Date.now() - (ctx.job.createdAtMs ?? Date.now())) / 1000);
   if (Math.random() * PRUNE_EVERY < 1) await pruneDeliveries(ctx.db);

@@ -70,14 +70,17 @@ export async function countFailure(db: Queryable, kind: 'repository' | 'namespac
 }
 
 /**
- * A success: the failure count goes back to 0 and `last_ran_ms` records when. The row is written
- * only when that changes something visible (failures to clear, or `last_ran_ms` a second old), so
- * a burst of deliveries to one notification does not queue on its row lock.
+ * A success, in one statement: the delivery record of `eventId` becomes `delivered`, the failure
+ * count goes back to 0 and `last_ran_ms` records when. The notification row is written only when
+ * that changes something visible (failures to clear, or `last_ran_ms` a second old), so a burst
+ * of deliveries to one notification does not queue on its row lock.
  */
-export async function countSuccess(db: Queryable, kind: 'repository' | 'namespace', uuid: string, atMs: number): Promise<void> {
+export async function countSuccess(db: Queryable, kind: 'repository' | 'namespace', uuid: string, eventId: string, atMs: number): Promise<void> {
   await db.query(
-    `UPDATE ${TABLES[kind].table} SET number_of_failures = 0, last_ran_ms = $2::bigint
-     WHERE uuid = $1 AND (number_of_failures <> 0 OR last_ran_ms IS NULL OR last_ran_ms < $2::bigint - 1000)`, [uuid, atMs]);
+    `WITH delivered AS (
+       UPDATE notificationdelivery SET state = 'delivered', last_error = NULL, updated = now() WHERE notification_uuid = $1 AND event_id = $3)
+     UPDATE ${TABLES[kind].table} SET number_of_failures = 0, last_ran_ms = $2::bigint
+     WHERE uuid = $1 AND (number_of_failures <> 0 OR last_ran_ms IS NULL OR last_ran_ms < $2::bigint - 1000)`, [uuid, atMs, eventId]);
 }
 
 /** Disabled notifications by method, across both tables (the disabled gauge). */
