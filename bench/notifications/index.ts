@@ -11,10 +11,12 @@
  *
  *   npm run bench -- notifications        (BENCH_SCALE=0.1 for a tenth)
  *
- * Needs Postgres and Redis (TEST_DATABASE_URL, TEST_REDIS_URL). The last line printed is one JSON object.
+ * Needs Postgres and Redis (TEST_DATABASE_URL, TEST_REDIS_URL). The load average is printed before
+ * and after (the machine may be shared). The last line printed is one JSON object.
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
+import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'bullmq';
 import { notification } from '../../queues/notification.ts';
@@ -39,6 +41,8 @@ const REPOSITORIES = Math.max(100, Math.round(10_000 * scale));
 const PER_REPOSITORY = 10;
 const CONCURRENCY = notificationworker.concurrency;
 
+const loadBefore = os.loadavg();
+console.log(`load average before: ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`);
 await preparePostgresTemplate();
 const database = await createTestDatabase('notifybench');
 const receiver = await startReceiver();
@@ -154,9 +158,12 @@ await secscanProducer.close();
 await clair.close();
 await receiver.close();
 await database.drop();
+const loadAfter = os.loadavg();
+console.log(`load average after: ${loadAfter.map((l) => l.toFixed(2)).join(' ')}`);
 console.log(JSON.stringify({
   bench: 'notifications', deliveries: DELIVERIES,
   quayfleet: fleet, peer, ratio: fleet.perSecond / peer.perSecond,
+  loadAverage: { before: loadBefore[0], after: loadAfter[0] },
   secscan: { manifests: digests.length, repositories: REPOSITORIES, seconds: secscanSeconds, jobs: events, peakRssMiB: peakRss / 2 ** 20, addedRssMiB: (peakRss - baseRss) / 2 ** 20 },
 }));
 process.exit(0);
