@@ -13,6 +13,7 @@ import { registerApiRoutes } from './api/index.ts';
 import { registerHealthRoutes } from './health.ts';
 import { registerSecScanRoutes } from './secscan.ts';
 import { registerExportedLogsRoute } from './exported-logs.ts';
+import { registerEmailConfirmationRoute } from './api/authorized-emails.ts';
 import { registerQueueConsole } from './queue-console.ts';
 
 declare module 'fastify' {
@@ -43,6 +44,7 @@ export async function buildRegistryApp(deps: RegistryDeps): Promise<FastifyInsta
   await app.register(registerHealthRoutes);
   await app.register(registerSecScanRoutes);
   await app.register(registerExportedLogsRoute);
+  await app.register(registerEmailConfirmationRoute);
   if (deps.config.queueConsole) {
     if (!deps.queues) throw new Error('QUAYFLEET_QUEUE_CONSOLE is on but the front end was given no queues');
     await registerQueueConsole(app, deps.queues);

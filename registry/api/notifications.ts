@@ -3,11 +3,13 @@
  * notifications of the signed-in user (endpoints/api/user.py); namespace notifications are in
  * namespace-notifications.ts. Same paths and JSON shapes:
  * `{uuid, title, event, method, config, event_config, number_of_failures}`; the create body uses
- * Quay's camelCase `eventConfig`. Webhook and Slack URLs pass the SSRF checks at creation.
+ * Quay's camelCase `eventConfig`. Webhook and Slack URLs pass the SSRF checks at creation; an
+ * e-mail address must be confirmed for the repository first (authorized-emails.ts).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { NOTIFICATION_EVENTS } from '../../queues/notification.ts';
+import { findAuthorizedEmail } from '../../shared/db/authorized-emails.ts';
 import { logAction, type LogKind } from '../../shared/db/logs.ts';
 import {
   createRepositoryNotification, deleteRepositoryNotification, enqueueRepositoryEvents, findRepositoryNotification,
@@ -23,6 +25,7 @@ import { apiErrors } from '../errors.ts';
 import { clientIp, parseInput, repositoryParams, requireRepositoryRole } from './common.ts';
 import { createNotificationBody, validateMethodFor } from './notification-input.ts';
 import { sampleEventData } from './notification-samples.ts';
+import { registerAuthorizedEmailRoutes } from './authorized-emails.ts';
 import { registerNamespaceNotificationRoutes } from './namespace-notifications.ts';
 import { registerUserNotificationRoutes } from './user-notifications.ts';
 
@@ -99,6 +102,7 @@ export async function registerNotificationRoutes(app: FastifyInstance): Promise<
 
   await app.register(registerUserNotificationRoutes);
   await app.register(registerNamespaceNotificationRoutes);
+  await app.register(registerAuthorizedEmailRoutes);
 }
 
 async function adminOf(request: FastifyRequest) {
@@ -115,11 +119,19 @@ async function validateCreate(app: FastifyInstance, repository: RepositoryRow, b
   if (!(NOTIFICATION_EVENTS as readonly string[]).includes(body.event)) throw apiErrors.badRequest(`Unknown event: ${body.event}`);
   if (!isNotificationMethod(body.method)) throw apiErrors.badRequest(`Unknown method: ${body.method}`);
   const config = await validateMethodFor(app, { namespaceId: repository.namespace_user_id, namespace: repository.namespace }, body.method, body.config);
+  if (body.method === 'email') await checkEmailAuthorized(app.deps.db, repository, config.email as string);
   if (body.event === 'vulnerability_found') checkSeverityConfig(body.eventConfig);
   return {
     repositoryId: repository.id, event: body.event as (typeof NOTIFICATION_EVENTS)[number], method: body.method,
     config, eventConfig: body.eventConfig, title: body.title ?? null,
   };
+}
+
+// Quay's EmailMethod.validate: a repository mails only addresses confirmed for it (authorized-emails.ts).
+async function checkEmailAuthorized(db: Queryable, repository: RepositoryRow, email: string): Promise<void> {
+  if (!(await findAuthorizedEmail(db, repository.id, email))?.confirmed) {
+    throw apiErrors.badRequest('The specified e-mail address is not authorized to receive notifications for this repository');
+  }
 }
 
 function checkSeverityConfig(eventConfig: Record<string, unknown>): void {

@@ -67,14 +67,18 @@ const slack: Method = async (delivery) => {
   await postJson(url, body, { policy: delivery.policy, timeoutMs: timeoutOf(delivery.config), signal: delivery.signal });
 };
 
-/** An SMTP message: subject the summary, body the HTML message. */
+/**
+ * An SMTP message: subject the summary, body the HTML message. A repository notification mails its
+ * configured (confirmed) address; a namespace notification mails the namespace's own address (an
+ * organization's contact address, else every admin's), as Quay does.
+ */
 const email: Method = async (delivery) => {
-  const { email: to } = configOf('email', delivery);
   const q = delivery.config.quay;
   if (!mailConfigured(delivery.config)) throw new DeliveryFailedError('mailing is not configured (FEATURE_MAILING, MAIL_SERVER)');
+  const to = delivery.target.kind === 'namespace' ? await namespaceRecipients(delivery) : [configOf('email', delivery).email];
   try {
     await sendMail(delivery.config, {
-      to,
+      to: to.join(', '),
       subject: summaryOf(delivery.event, delivery.eventData),
       html: `<p>${htmlMessageOf(delivery.event, delivery.eventData)}</p>`,
     });
@@ -82,6 +86,16 @@ const email: Method = async (delivery) => {
     throw new DeliveryFailedError(`SMTP ${q.MAIL_SERVER}:${q.MAIL_PORT}: ${(error as Error).message}`, { cause: error });
   }
 };
+
+async function namespaceRecipients(delivery: Delivery): Promise<string[]> {
+  const { target } = delivery;
+  if (target.namespaceEmail) return [target.namespaceEmail];
+  const { rows } = await delivery.db.query<{ email: string }>(
+    `SELECT DISTINCT u.email FROM team t JOIN teammember m ON m.team_id = t.id JOIN namespace u ON u.id = m.user_id
+     WHERE t.organization_id = $1 AND t.role = 'admin' AND u.email IS NOT NULL AND u.email <> '' ORDER BY u.email`, [target.namespaceId]);
+  if (rows.length === 0) throw new DeliveryFailedError(`namespace ${target.namespace} has no e-mail address and no admin with one`);
+  return rows.map((r) => r.email);
+}
 
 /** In-app rows (`notification`), one per target user: the user, the organization, or a team's members. */
 const quayNotification: Method = async (delivery) => {

@@ -228,6 +228,30 @@ describe('notificationworker', () => {
       // The HTML part is quoted-printable: undo soft line breaks and =XX escapes before reading it.
       const body = messages[0]!.data.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16)));
       expect(body).toContain('<a href="http://localhost:8080/repository/acme/app">acme/app</a> has been pushed with the following tags updated: v1');
+
+      // Namespace notifications mail the namespace's own address, else its admins (Quay), not config.email.
+      const { rows: [org] } = await db.pool.query<{ id: number }>(
+        `INSERT INTO namespace (username, email, organization) VALUES ('quotaorg', 'contact@quotaorg.example', true) RETURNING id`);
+      const { rows: [team] } = await db.pool.query<{ id: number }>(`INSERT INTO team (organization_id, name, role) VALUES ($1, 'owners', 'admin') RETURNING id`, [org!.id]);
+      for (const name of ['ann', 'ben']) {
+        await db.pool.query(`INSERT INTO teammember (team_id, user_id) SELECT $1, id FROM namespace WHERE username = $2`,
+          [team!.id, (await db.pool.query(`INSERT INTO namespace (username, email) VALUES ($1, $2) RETURNING username`, [name, `${name}@example.com`])).rows[0].username]);
+      }
+      const { rows: [nsNotification] } = await db.pool.query<{ uuid: string }>(
+        `INSERT INTO namespacenotification (namespace_id, event, method, config_json) VALUES ($1, 'quota_warning', 'email', '{"email": "ignored@example.com"}') RETURNING uuid::text`, [org!.id]);
+      const quota = (): NotificationPayload => payload(nsNotification!.uuid, {
+        event: 'quota_warning', notificationType: 'namespace', eventData: { namespace: 'quotaorg', threshold_percent: 80, usage_percent: 85 },
+      });
+      const toContact = quota();
+      await producer.enqueue(notification, toContact);
+      expect(await settled(toContact)).toBe('completed');
+      expect(messages.at(-1)).toMatchObject({ to: ['contact@quotaorg.example'] });
+      expect(messages.at(-1)!.data).toContain('Subject: Quota warning for namespace quotaorg');
+      await db.pool.query(`UPDATE namespace SET email = NULL WHERE id = $1`, [org!.id]);
+      const toAdmins = quota();
+      await producer.enqueue(notification, toAdmins);
+      expect(await settled(toAdmins)).toBe('completed');
+      expect(messages.at(-1)!.to.sort()).toEqual(['ann@example.com', 'ben@example.com']);
     } finally {
       await new Promise<void>((resolve) => smtp.close(() => resolve()));
     }
