@@ -3,7 +3,7 @@
  * root logger, and the connections the command needs — Postgres from DB_URI or the embedded
  * server, Redis from REDIS_URL/BUILDLOGS_REDIS or the embedded redis-server.
  */
-import { ConfigError, loadConfig, type Config } from '../shared/config/index.ts';
+import { ConfigError, loadConfig, redactConfig, SPEC_LOCATION, toValidationErrors, type Config, type ConfigIssue } from '../shared/config/index.ts';
 import { createLogger, type Logger } from '../shared/runtime/logger.ts';
 import type { EmbeddedServer } from './embedded/postgres.ts';
 
@@ -25,6 +25,11 @@ export interface Booted {
 
 /** Which embedded servers a command may use when DB_URI or Redis is not configured. */
 export interface EmbeddedPolicy {
+  /**
+   * A pod (`registry`, `worker <name>`): without DB_URI or Redis (and no embedded server to
+   * reuse), throw `IncompleteConfigError` for the caller to run degraded, instead of exiting.
+   */
+  readonly degradeWhenIncomplete?: boolean;
   /** Start them (or reuse running ones): `all` and the one-shot admin commands. */
   readonly allowEmbedded: boolean;
   /**
@@ -32,6 +37,33 @@ export interface EmbeddedPolicy {
    * start them; when none runs, fail saying what to set. `worker <name>` and `registry`.
    */
   readonly reuseEmbedded?: boolean;
+}
+
+/** What keeps a pod from starting: the issues in Quay's words, for the degraded process to report. */
+export class IncompleteConfigError extends Error {
+  /** `hint`: what to set, in the operator's terms (logged beside Quay's messages). */
+  constructor(readonly issues: ConfigIssue[], readonly hint?: string) {
+    super(issues.map((i) => i.message).join('; '));
+    this.name = 'IncompleteConfigError';
+  }
+}
+
+/**
+ * What a valid config still cannot run as `processName`: emptyDir storage is one volume per pod,
+ * so only `quayfleet all` (front end and workers in one process) may use it.
+ */
+export function processIssues(config: Config, processName: string): ConfigIssue[] {
+  if (config.imageRegistry.backend !== 'emptyDir' || processName === 'all') return [];
+  return [{ key: 'spec.storage.emptyDir', message: `spec.storage.emptyDir cannot serve the ${processName} pod: every pod has its own emptyDir, so the front end and the workers would not see each other's blobs; run quayfleet all with one replica, or use pvc (ReadWriteMany) or object storage` }];
+}
+
+/** Logs the config's warnings and how spec.storage was mapped (a generated bucket name shows here). */
+export function logConfigNotes(config: Config, log: Logger): void {
+  for (const warning of toValidationErrors(config.warnings)) log.warn({ fieldGroup: warning.FieldGroup, keys: warning.Tags }, warning.Message);
+  if (config.imageRegistry.backend) {
+    const [driver, params] = config.quay.DISTRIBUTED_STORAGE_CONFIG[SPEC_LOCATION]!;
+    log.info({ backend: config.imageRegistry.backend, location: SPEC_LOCATION, driver, params: redactConfig(params), managementState: config.imageRegistry.managementState, storageManagementState: config.imageRegistry.storageManagementState }, 'spec.storage mapped to a storage location');
+  }
 }
 
 /** Loads config or exits 2 with every error on stderr. */
@@ -55,11 +87,30 @@ export function loadConfigOrExit(): Config {
 export async function boot(processName: string, options: EmbeddedPolicy & { redis: boolean; db?: boolean }): Promise<Booted> {
   const config = loadConfigOrExit();
   const log = createLogger({ name: processName });
+  const incomplete = processIssues(config, processName);
+  if (incomplete.length > 0) {
+    if (options.degradeWhenIncomplete) throw new IncompleteConfigError(incomplete);
+    fail(incomplete[0]!.message);
+  }
+  logConfigNotes(config, log);
   const embedded: EmbeddedServer[] = [];
   const stopEmbedded = async (): Promise<void> => {
     for (const server of embedded.splice(0).reverse()) await server.stop();
   };
   const releaseSignals = stopEmbeddedOnSignal(stopEmbedded, log);
+  try {
+    return await connect(config, log, options, embedded, stopEmbedded, releaseSignals);
+  } catch (error) {
+    // The degraded process that follows handles signals itself (nothing embedded was started).
+    if (error instanceof IncompleteConfigError) releaseSignals();
+    throw error;
+  }
+}
+
+async function connect(
+  config: Config, log: Logger, options: EmbeddedPolicy & { redis: boolean; db?: boolean }, embedded: EmbeddedServer[],
+  stopEmbedded: () => Promise<void>, releaseSignals: () => void,
+): Promise<Booted> {
   let dbUri = config.dbUri ?? '';
   if (!dbUri && options.db !== false) {
     // Loaded only when needed: pods with DB_URI never touch the embedded binaries.
@@ -70,6 +121,7 @@ export async function boot(processName: string, options: EmbeddedPolicy & { redi
       dbUri = server.url;
     } else {
       dbUri = (options.reuseEmbedded ? await postgres.runningEmbeddedPostgres() : undefined)
+        ?? (options.degradeWhenIncomplete ? incompleteRedisOrDb(config, 'DB_URI', `set DB_URI=postgresql://USER:PASSWORD@HOST:5432/quay (or DB_URI in config.yaml); without it this command uses the embedded Postgres of a running \`npm start\` (${postgres.EMBEDDED_POSTGRES_ADDRESS}), and none answers there`) : undefined)
         ?? fail(`DB_URI is required. Set DB_URI=postgresql://USER:PASSWORD@HOST:5432/quay (or DB_URI in config.yaml)${options.reuseEmbedded
           ? `; without it this command uses the embedded Postgres of a running \`npm start\` (${postgres.EMBEDDED_POSTGRES_ADDRESS}), and none answers there.` : '.'}`);
     }
@@ -83,11 +135,25 @@ export async function boot(processName: string, options: EmbeddedPolicy & { redi
       redisUrl = server.url;
     } else {
       redisUrl = (options.reuseEmbedded ? await redis.runningEmbeddedRedis() : undefined)
+        ?? (options.degradeWhenIncomplete ? incompleteRedisOrDb(config, 'BUILDLOGS_REDIS', `set REDIS_URL=redis://HOST:6379 (or BUILDLOGS_REDIS in config.yaml); without it this command uses the embedded Redis of a running \`npm start\` (${redis.EMBEDDED_REDIS_ADDRESS}), and none answers there`) : undefined)
         ?? fail(`BUILDLOGS_REDIS is required (or set REDIS_URL=redis://HOST:6379)${options.reuseEmbedded
           ? `; without it this command uses the embedded Redis of a running \`npm start\` (${redis.EMBEDDED_REDIS_ADDRESS}), and none answers there.` : '.'}`);
     }
   }
   return { config, log, dbUri, redisUrl, stopEmbedded, handOverSignals: releaseSignals };
+}
+
+/** Throws IncompleteConfigError with every connection the config lacks (Quay's messages). */
+function incompleteRedisOrDb(config: Config, first: 'DB_URI' | 'BUILDLOGS_REDIS', hint: string): never {
+  throw new IncompleteConfigError(missingConnections(config, first), hint);
+}
+
+/** Quay's errors for the connections a pod needs and the config does not give. */
+export function missingConnections(config: Config, ...known: ('DB_URI' | 'BUILDLOGS_REDIS')[]): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  if (known.includes('DB_URI') || !config.dbUri) issues.push({ key: 'DB_URI', message: 'DB_URI is required.' });
+  if (known.includes('BUILDLOGS_REDIS') || !config.redisUrl) issues.push({ key: 'BUILDLOGS_REDIS', message: 'BUILDLOGS_REDIS is required' });
+  return issues;
 }
 
 /**

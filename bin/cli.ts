@@ -22,6 +22,7 @@ const COMMAND_MODULES: readonly { commands: readonly string[]; load: () => Promi
   { commands: ['storage'], load: async () => (await import('./commands/storage.ts')).registerStorage },
   { commands: ['dlq'], load: async () => (await import('./commands/dlq.ts')).registerDlq },
   { commands: ['uploads'], load: async () => (await import('./commands/uploads.ts')).registerUploads },
+  { commands: ['config'], load: async () => (await import('./commands/config.ts')).registerConfig },
 ];
 
 /** package.json's version: next to bin/ in a checkout, two levels up from dist/bin/ in a build. */

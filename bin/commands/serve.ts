@@ -7,7 +7,11 @@
 import type { Command } from 'commander';
 import type { Config } from '../../shared/config/index.ts';
 import { WORKER_NAMES, loadPod, loadWorker } from '../../workers/catalog.ts';
-import { boot, fail, loadConfigOrExit, type Booted } from '../boot.ts';
+import {
+  boot, fail, IncompleteConfigError, loadConfigOrExit, missingConnections, processIssues, type Booted, type EmbeddedPolicy,
+} from '../boot.ts';
+import { ConfigError, loadConfig, storageLocationIssues, toValidationErrors, type ConfigIssue, type ValidationError } from '../../shared/config/index.ts';
+import { storageParamIssues } from '../../shared/storage/drivers/index.ts';
 import { createLogger } from '../../shared/runtime/logger.ts';
 import type { FleetOptions } from '../fleet.ts';
 import { launchedByNpm, shutDownWithParent } from '../parent-watch.ts';
@@ -41,14 +45,75 @@ async function run(booted: Booted, options: FleetOptions): Promise<void> {
   }
 }
 
+/**
+ * The config of a pod, or undefined once the process runs degraded (OPS-4): wrong or incomplete
+ * configuration keeps the pod up, reporting the errors on its metrics port, instead of exiting.
+ */
+async function podConfigOrDegraded(processName: string): Promise<Config | undefined> {
+  try {
+    const config = loadConfig();
+    const issues = [...processIssues(config, processName), ...locationIssues(config)];
+    if (issues.length === 0) return config;
+    await degrade(processName, toValidationErrors(issues), config.metricsPort);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    await degrade(processName, toValidationErrors(error.issues), metricsPortOf(process.env));
+  }
+  return undefined;
+}
+
+/** Boots a pod, or runs it degraded when a connection it needs is not configured. */
+async function bootPod(processName: string, policy: EmbeddedPolicy & { redis: boolean }): Promise<Booted | undefined> {
+  try {
+    return await boot(processName, { ...policy, degradeWhenIncomplete: true });
+  } catch (error) {
+    if (!(error instanceof IncompleteConfigError)) throw error;
+    await degrade(processName, toValidationErrors(error.issues), loadConfigOrExit().metricsPort, error.hint);
+    return undefined;
+  }
+}
+
+/** Runs the degraded process; it rechecks the config file and exits 0 once it is complete. */
+async function degrade(processName: string, errors: ValidationError[], metricsPort: number, hint?: string): Promise<void> {
+  const { runDegraded } = await import('../degraded.ts');
+  const log = createLogger({ name: processName });
+  if (hint) log.error(hint);
+  const degraded = await runDegraded({
+    processName, errors, metricsPort, log,
+    recheck: () => {
+      try {
+        const config = loadConfig();
+        return toValidationErrors([...processIssues(config, processName), ...locationIssues(config), ...(config.dbUri && config.redisUrl ? [] : missingConnections(config))]);
+      } catch (error) {
+        if (error instanceof ConfigError) return toValidationErrors(error.issues);
+        throw error;
+      }
+    },
+  });
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.once(signal, () => void degraded.stop().then(() => process.exit(0)));
+  }
+}
+
+/** Each storage location's driver and parameters, as `config validate` checks them. */
+const locationIssues = (config: Config): ConfigIssue[] => storageLocationIssues(config, storageParamIssues);
+
+/** QUAYFLEET_METRICS_PORT when it is a port, else Quay's 9091 (the config that would say is broken). */
+function metricsPortOf(env: NodeJS.ProcessEnv): number {
+  const port = Number(env.QUAYFLEET_METRICS_PORT);
+  return Number.isInteger(port) && port >= 0 && port <= 65535 && env.QUAYFLEET_METRICS_PORT?.trim() ? port : 9091;
+}
+
 /** Registers `registry`, `worker <name>` and `all`. */
 export function registerServeCommands(program: Command): void {
   program
     .command('registry')
     .description('run the front end: the OCI registry API (/v2), token auth and the Quay API (/api/v1)')
     .action(async () => {
+      if (!await podConfigOrDegraded('registry')) return;
       await checkPorts(true);
-      const booted = await boot('registry', { redis: true, allowEmbedded: false, reuseEmbedded: true });
+      const booted = await bootPod('registry', { redis: true, allowEmbedded: false, reuseEmbedded: true });
+      if (!booted) return;
       await run(booted, { processName: 'registry', registry: true, workers: [], migrate: false });
     });
 
@@ -60,14 +125,17 @@ export function registerServeCommands(program: Command): void {
       // Only this worker's module graph is loaded (and its companions' below), never the others'.
       const definition = await loadWorker(name);
       if (!definition) fail(`unknown worker "${name}"; known workers: ${WORKER_NAMES.join(', ')}`);
+      const config = await podConfigOrDegraded(name);
+      if (!config) return;
       // A disabled worker exits 0 before opening any connection, so it never crash-loops.
-      const gate = definition.gate?.(loadConfigOrExit());
+      const gate = definition.gate?.(config);
       if (gate && !gate.enabled) {
         createLogger({ name }).info({ worker: name, reason: gate.reason }, 'worker disabled; exiting');
         return;
       }
       await checkPorts(false);
-      const booted = await boot(name, { redis: true, allowEmbedded: false, reuseEmbedded: true });
+      const booted = await bootPod(name, { redis: true, allowEmbedded: false, reuseEmbedded: true });
+      if (!booted) return;
       await run(booted, { processName: name, registry: false, workers: await loadPod(definition.name), migrate: false });
     });
 

@@ -18,6 +18,7 @@ import { registerLogRoutes } from './logs.ts';
 import { registerLogExportRoutes } from './log-export.ts';
 import { registerNotificationRoutes } from './notifications.ts';
 import { registerMirrorRoutes } from './mirror.ts';
+import { registerConfigRoutes } from './config.ts';
 
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -43,7 +44,8 @@ export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
       done(null, parsed);
     });
     api.addHook('onRequest', async (request) => {
-      if (!READ_METHODS.has(request.method) && api.deps.config.quay.REGISTRY_STATE === 'readonly') throw apiErrors.readOnly();
+      // Validating a config changes nothing, so it works in a read-only registry too.
+      if (!READ_METHODS.has(request.method) && api.deps.config.quay.REGISTRY_STATE === 'readonly' && request.routeOptions.url !== '/api/v1/config/validate') throw apiErrors.readOnly();
     });
     await api.register(registerRepositoryRoutes);
     await api.register(registerTagRoutes);
@@ -57,5 +59,6 @@ export async function registerApiRoutes(app: FastifyInstance): Promise<void> {
     await api.register(registerLogExportRoutes);
     await api.register(registerNotificationRoutes);
     await api.register(registerMirrorRoutes);
+    await api.register(registerConfigRoutes);
   }, { prefix: '/api/v1' });
 }

@@ -9,6 +9,10 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseDurationSeconds } from './durations.ts';
 import { configErrorMap, quayConfigSchema, type QuayConfig } from './schema.ts';
+import {
+  imageRegistrySettings, imageRegistrySpecSchema, mapStorageSpec, SPEC_LOCATION, type ImageRegistrySettings, type ImageRegistrySpec,
+} from './image-registry.ts';
+import { fieldGroupOf } from './field-groups.ts';
 
 /** The process configuration: Quay's keys as operators wrote them, plus per-pod settings. */
 export interface Config {
@@ -35,6 +39,14 @@ export interface Config {
   readonly defaultTagExpirationSeconds: number;
   /** TAG_EXPIRATION_OPTIONS in seconds, in the order given. */
   readonly tagExpirationOptionsSeconds: number[];
+  /** The OpenShift image-registry `spec` block, when config.yaml has one (storage already mapped into DISTRIBUTED_STORAGE_CONFIG). */
+  readonly imageRegistrySpec: ImageRegistrySpec | undefined;
+  /** Management states and GC pruning mode (Managed, storage Managed without a spec). */
+  readonly imageRegistry: ImageRegistrySettings;
+  /** Problems that do not stop the process (logged at boot, listed by `config validate`). */
+  readonly warnings: ConfigIssue[];
+  /** QUAYFLEET_CONFIG_PASSWORD: the config secret (Basic `quayconfig:<secret>`) of the config API. */
+  readonly configPassword: string | undefined;
 }
 
 /** One problem with one key. */
@@ -49,6 +61,28 @@ export class ConfigError extends Error {
     super(`invalid configuration (${source}):\n${issues.map((i) => `  ${i.key}: ${i.message}`).join('\n')}`);
     this.name = 'ConfigError';
   }
+}
+
+/** An issue in the shape of Quay's config validation (`{FieldGroup, Tags, Message}`). */
+export interface ValidationError {
+  readonly FieldGroup: string;
+  readonly Tags: string[];
+  readonly Message: string;
+}
+
+/** Quay's shape of `issues`, sorted by field group as Quay's validator lists them. */
+export function toValidationErrors(issues: readonly ConfigIssue[]): ValidationError[] {
+  const seen = new Set<string>();
+  return issues
+    .map((i) => ({ FieldGroup: fieldGroupOf(i.key), Tags: [i.key], Message: quayMessage(i) }))
+    .filter((e) => !seen.has(`${e.FieldGroup}\0${e.Message}`) && seen.add(`${e.FieldGroup}\0${e.Message}`))
+    .sort((a, b) => (a.FieldGroup < b.FieldGroup ? -1 : a.FieldGroup > b.FieldGroup ? 1 : 0));
+}
+
+/** Messages that already name their key (Quay's own, the spec's) stay as they are; the others get it in front. */
+function quayMessage(issue: ConfigIssue): string {
+  const root = issue.key.split('.')[0]!;
+  return issue.message.startsWith(root) ? issue.message : `${issue.key}: ${issue.message}`;
 }
 
 const DEFAULT_CONFIG_PATH = 'conf/stack/config.yaml';
@@ -68,6 +102,7 @@ const envSchema = z.object({
   QUAYFLEET_METRICS_PORT: port(0, 9091),
   QUAYFLEET_DATA_DIR: z.string().min(1).default('./data'),
   QUAYFLEET_QUEUE_CONSOLE: z.enum(['true', 'false'], { error: 'expected true or false' }).default('false').transform((v) => v === 'true'),
+  QUAYFLEET_CONFIG_PASSWORD: z.string().min(8, { error: 'expected at least 8 characters' }).optional(),
 });
 
 /** Reads the config file and environment and returns the Config, or throws ConfigError. */
@@ -86,13 +121,15 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, source = 
   if (!envParsed.success) issues.push(...toIssues(envParsed.error));
   // The cross-key storage checks run on the raw values too, so one pass reports every error.
   const dataDir = path.resolve(envParsed.data?.QUAYFLEET_DATA_DIR ?? String(env.QUAYFLEET_DATA_DIR || './data'));
-  const rawStorage = storageKeysOf(raw, dataDir);
+  const spec = specOf(raw, env, issues);
+  const warnings: ConfigIssue[] = [...spec.warnings];
+  const rawStorage = storageKeysOf(spec.location ? { ...(raw as object), DISTRIBUTED_STORAGE_CONFIG: { [SPEC_LOCATION]: spec.location } } : raw, dataDir);
   issues.push(...checkStorage(rawStorage.config, rawStorage.preference, rawStorage.defaults, envParsed.data?.QUAY_DISTRIBUTED_STORAGE_PREFERENCE));
   if (!quay.success || !envParsed.success || issues.length > 0) throw new ConfigError(source, issues);
 
   const q = quay.data;
   const e = envParsed.data;
-  const storageConfig = q.DISTRIBUTED_STORAGE_CONFIG ?? defaultStorage(dataDir);
+  const storageConfig = spec.location ? { [SPEC_LOCATION]: spec.location } : q.DISTRIBUTED_STORAGE_CONFIG ?? defaultStorage(dataDir);
   const preference = q.DISTRIBUTED_STORAGE_PREFERENCE ?? Object.keys(storageConfig);
 
   // Without SERVER_HOSTNAME the registry is reached on this machine's HTTP port.
@@ -109,24 +146,64 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, source = 
     dataDir,
     defaultTagExpirationSeconds: parseDurationSeconds(q.DEFAULT_TAG_EXPIRATION)!,
     tagExpirationOptionsSeconds: q.TAG_EXPIRATION_OPTIONS.map((o) => parseDurationSeconds(o)!),
+    imageRegistrySpec: spec.spec,
+    imageRegistry: imageRegistrySettings(spec.spec),
+    warnings,
+    configPassword: e.QUAYFLEET_CONFIG_PASSWORD,
   };
 }
 
-function readConfigFile(env: NodeJS.ProcessEnv, cwd: string): { raw: unknown; source: string; issues: ConfigIssue[] } {
+/**
+ * The `spec:` block (the operator resource's), parsed, with spec.storage mapped to a location.
+ * Its errors go into `issues`; spec.storage beside DISTRIBUTED_STORAGE_CONFIG is one of them (two
+ * storage configs, and which one wins would be a guess).
+ */
+function specOf(raw: unknown, env: NodeJS.ProcessEnv, issues: ConfigIssue[]): { spec?: ImageRegistrySpec; location?: [string, Record<string, unknown>]; warnings: ConfigIssue[] } {
+  if (!hasKey(raw, 'spec')) return { warnings: [] };
+  const record = raw as Record<string, unknown>;
+  const parsed = imageRegistrySpecSchema.safeParse(record.spec ?? {}, { error: configErrorMap, reportInput: true });
+  if (!parsed.success) {
+    issues.push(...toIssues(parsed.error).map((i) => ({ ...i, key: `spec.${i.key}`.replace(/\.\(root\)$/, '') })));
+    return { warnings: [] };
+  }
+  const spec = parsed.data;
+  if (spec.storage && hasKey(raw, 'DISTRIBUTED_STORAGE_CONFIG')) {
+    issues.push({ key: 'spec.storage', message: 'spec.storage and DISTRIBUTED_STORAGE_CONFIG are both set: configure storage in one of them' });
+    return { spec, warnings: [] };
+  }
+  const hostname = typeof record.SERVER_HOSTNAME === 'string' ? record.SERVER_HOSTNAME : `localhost:${env.QUAYFLEET_HTTP_PORT || 8080}`;
+  const secret = [record.DATABASE_SECRET_KEY, record.SECRET_KEY].find((v): v is string => typeof v === 'string' && v !== '');
+  const mapped = mapStorageSpec(spec, { env, serverHostname: hostname, secret });
+  issues.push(...mapped.errors);
+  return { spec, location: mapped.location, warnings: mapped.warnings };
+}
+
+/** The config file a process reads: QUAYFLEET_CONFIG, else conf/stack/config.yaml (relative to `cwd`). */
+export function configFilePath(env: NodeJS.ProcessEnv, cwd: string): { file: string; explicit: boolean } {
   const explicit = env.QUAYFLEET_CONFIG;
-  const file = explicit ? path.resolve(cwd, explicit) : path.resolve(cwd, DEFAULT_CONFIG_PATH);
+  return { file: path.resolve(cwd, explicit || DEFAULT_CONFIG_PATH), explicit: Boolean(explicit) };
+}
+
+function readConfigFile(env: NodeJS.ProcessEnv, cwd: string): { raw: unknown; source: string; issues: ConfigIssue[] } {
+  const { file, explicit } = configFilePath(env, cwd);
   if (!fs.existsSync(file)) {
     if (explicit) return { raw: {}, source: file, issues: [{ key: 'QUAYFLEET_CONFIG', message: `file not found: ${file}` }] };
     return { raw: {}, source: 'built-in defaults', issues: [] };
   }
+  return { ...readConfigYaml(file), source: file };
+}
+
+/** Reads a config.yaml: its mapping, or an issue saying why it cannot be used. */
+export function readConfigYaml(file: string): { raw: unknown; issues: ConfigIssue[] } {
   try {
     const raw: unknown = parseYaml(fs.readFileSync(file, 'utf8'));
     if (raw !== null && raw !== undefined && (typeof raw !== 'object' || Array.isArray(raw))) {
-      return { raw: {}, source: file, issues: [{ key: '(file)', message: 'config.yaml must be a mapping of keys to values' }] };
+      return { raw: {}, issues: [{ key: '(file)', message: 'config.yaml must be a mapping of keys to values' }] };
     }
-    return { raw: raw ?? {}, source: file, issues: [] };
+    return { raw: raw ?? {}, issues: [] };
   } catch (error) {
-    return { raw: {}, source: file, issues: [{ key: '(file)', message: `not valid YAML: ${(error as Error).message}` }] };
+    const code = (error as NodeJS.ErrnoException).code;
+    return { raw: {}, issues: [{ key: '(file)', message: code ? `cannot read ${file} (${code})` : `not valid YAML: ${(error as Error).message}` }] };
   }
 }
 

@@ -25,6 +25,8 @@ export const configErrorMap: z.core.$ZodErrorMap = (issue) => {
       return `expected ${bound(issue.origin, issue.inclusive ? 'at least' : 'more than', issue.minimum)}`;
     case 'too_big':
       return `expected ${bound(issue.origin, issue.inclusive ? 'at most' : 'less than', issue.maximum)}`;
+    case 'unrecognized_keys':
+      return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
     case 'invalid_format':
       return issue.format === 'regex' ? `expected a string matching ${issue.pattern}` : `expected ${issue.format}`;
     default:

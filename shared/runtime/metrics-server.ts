@@ -18,6 +18,8 @@ export interface MetricsServerOptions {
   readonly health?: Partial<HealthChecks>;
   /** Timeout of each health check. */
   readonly healthTimeoutMs?: number;
+  /** Extra keys beside `services` in every health answer (a degraded process lists its config errors there). */
+  readonly healthData?: () => Record<string, unknown>;
   readonly log?: Logger;
 }
 
@@ -53,7 +55,8 @@ async function route(options: MetricsServerOptions, path: string, res: http.Serv
   if (healthRoute) {
     const [kind, warning] = healthRoute;
     const report = await runHealthChecks(health[kind] ?? {}, { timeoutMs: options.healthTimeoutMs, warning });
-    send(res, report.status_code, 'application/json', JSON.stringify(report));
+    const body = options.healthData ? { ...report, data: { ...report.data, ...options.healthData() } } : report;
+    send(res, report.status_code, 'application/json', JSON.stringify(body));
     return;
   }
   send(res, 404, 'application/json', JSON.stringify({ error: 'not found' }));

@@ -47,10 +47,14 @@ class InstrumentedStore implements ObjectStore {
   readonly capabilities;
   readonly minPartBytes: number;
 
+  readonly ensureBucket?: () => Promise<'created' | 'exists'>;
+
   constructor(private readonly inner: ObjectStore) {
     this.driverName = inner.driverName;
     this.capabilities = inner.capabilities;
     this.minPartBytes = inner.minPartBytes;
+    const ensure = inner.ensureBucket?.bind(inner);
+    if (ensure) this.ensureBucket = () => this.timed('ensureBucket', undefined, ensure);
   }
 
   /** Times `run` under `operation` and wraps anything that is not already a StorageError. */

@@ -151,6 +151,11 @@ export interface ObjectStore {
   signedReadUrl(key: string, expiresInSeconds: number): Promise<string>;
   /** Cheap round trip proving the backend answers (used by `/health/endtoend`). */
   ping(): Promise<void>;
+  /**
+   * Cloud drivers: makes sure the bucket (container) exists, creating it when the location allows
+   * (OpenShift's storage `managementState: Managed`); a missing one it may not create is an error.
+   */
+  ensureBucket?(): Promise<'created' | 'exists'>;
   /** Releases sockets and timers; the store is unusable afterwards. */
   close(): Promise<void>;
 }

@@ -2,8 +2,8 @@
  * `npm start` as a new user runs it: the real npm, the embedded Postgres and redis-server, in a
  * data directory of its own on free ports. A signal to npm's PID takes every process it started
  * down with it; a second process on a busy port says which port and which variable moves it; a
- * single worker without DB_URI or REDIS_URL uses the running fleet's embedded servers, or says
- * what to set.
+ * single worker without DB_URI or REDIS_URL uses the running fleet's embedded servers, or runs
+ * degraded saying what to set.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -103,12 +103,26 @@ describe('npm start', { timeout: 300_000 }, () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('a worker without DB_URI and no running fleet says what to set, and exits 2', async () => {
+  it('a worker without DB_URI and no running fleet runs degraded, saying what to set in its log and on /health/instance (OPS-4)', async () => {
     const worker = start(process.execPath, [CLI, 'worker', 'gcworker'], fleetEnv(ports, { QUAYFLEET_METRICS_PORT: '0' }));
-    expect(await worker.exited).toBe(2);
-    expect(worker.output()).toContain('DB_URI is required. Set DB_URI=postgresql://');
-    expect(worker.output()).toContain(`embedded Postgres of a running \`npm start\` (127.0.0.1:${ports.postgres})`);
-    expect(worker.output()).not.toContain('    at ');
+    try {
+      await waitFor('the degraded health server', () => /"port":\d+,"msg":"metrics and health server listening"/.test(worker.output()), 60_000, worker.output);
+      expect(worker.output()).toContain('set DB_URI=postgresql://');
+      expect(worker.output()).toContain(`embedded Postgres of a running \`npm start\` (127.0.0.1:${ports.postgres})`);
+      expect(worker.output()).toContain('configuration incomplete: DB_URI is required.');
+      expect(worker.output()).not.toContain('    at ');
+      const port = /"port":(\d+),"msg":"metrics and health server listening"/.exec(worker.output())![1];
+      const response = await fetch(`http://127.0.0.1:${port}/health/instance`);
+      expect(response.status).toBe(503);
+      const body = await response.json() as { data: { services: Record<string, boolean>; config_errors: unknown[] }; status_code: number };
+      expect(body.data.services).toEqual({ config: false });
+      expect(body.data.config_errors).toContainEqual({ FieldGroup: 'Database', Tags: ['DB_URI'], Message: 'DB_URI is required.' });
+      expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toMatch(/^quayfleet_config_errors\{[^}]*\} [1-9]/m);
+      worker.child.kill('SIGTERM');
+      expect(await worker.exited).toBe(0);
+    } finally {
+      worker.child.kill('SIGKILL');
+    }
   });
 
   it.each(['SIGTERM', 'SIGINT', 'SIGHUP'] as const)('%s to npm\'s PID takes node, Postgres and redis-server down with it', async (signal) => {

@@ -30,6 +30,8 @@ export interface TestRegistryOptions {
   now?: () => number;
   /** Database name label. */
   label?: string;
+  /** The environment the config is parsed with (QUAYFLEET_CONFIG_PASSWORD, REGISTRY_STORAGE_*). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** A grantee of a repository permission: a user or robot by username, or a team of the repository's org. */
@@ -81,7 +83,7 @@ export async function startTestRegistry(options: TestRegistryOptions = {}): Prom
     DISTRIBUTED_STORAGE_CONFIG: { default: ['LocalStorage', { storage_path: storagePath }] },
     DISTRIBUTED_STORAGE_PREFERENCE: ['default'],
     ...options.config,
-  });
+  }, options.env);
   const deps: RegistryDeps = {
     config, db: database.pool, storage: await createDistributedStorage(config.quay), log: createLogger({ level: 'silent' }),
     tokenSecret: randomBytes(32), ...(options.now ? { now: options.now } : {}),

@@ -14,6 +14,8 @@ export const azureParamsSchema = z.object({
   /** Blob service URL, default `https://<account>.blob.core.windows.net`. */
   endpoint_url: z.url().optional(),
   storage_path: z.string().optional(),
+  /** Create the container when it does not exist (OpenShift's `managementState: Managed`). */
+  create_container: z.boolean().optional(),
   /** Blobs per listing request (Azure's maximum by default). */
   list_page_size: z.number().int().min(1).max(5000).optional(),
 });

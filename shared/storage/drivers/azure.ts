@@ -47,6 +47,7 @@ export class AzureStore extends MultipartStore implements ObjectStore {
   private readonly sharedKey: StorageSharedKeyCredential | undefined;
   private readonly secrets: (string | undefined)[];
   private readonly listPageSize: number;
+  private readonly createContainer: boolean;
   protected readonly multipart: AzureMultipart;
   /** Until when (epoch ms) deletes skip batches: Infinity once the server refused one. */
   private batchPausedUntil = 0;
@@ -69,6 +70,7 @@ export class AzureStore extends MultipartStore implements ObjectStore {
     this.secrets = [accountKey, sas];
     this.keys = new KeyPrefix(params.storage_path);
     this.listPageSize = params.list_page_size ?? 5000;
+    this.createContainer = params.create_container ?? false;
     this.capabilities = {
       signedUrls: this.sharedKey !== undefined,
       nativeBatchDelete: true,
@@ -244,6 +246,17 @@ export class AzureStore extends MultipartStore implements ObjectStore {
     } catch (error) {
       throw this.error(error, 'ping');
     }
+  }
+
+  /** Creates the container when absent and allowed (create_container), else requires it. */
+  async ensureBucket(): Promise<'created' | 'exists'> {
+    try {
+      if (this.createContainer) return (await this.container.createIfNotExists()).succeeded ? 'created' : 'exists';
+      if (await this.container.exists()) return 'exists';
+    } catch (error) {
+      throw this.error(error, 'ensureBucket');
+    }
+    throw new StorageError(`container ${this.container.containerName} does not exist (storage managementState is Unmanaged: create it, or set Managed)`, { driver: this.driverName, operation: 'ensureBucket' });
   }
 
   async close(): Promise<void> {}

@@ -19,6 +19,12 @@ export const gcsParamsSchema = z.object({
   api_endpoint: z.url().optional(),
   /** XML API endpoint (HMAC mode), default https://storage.googleapis.com. */
   endpoint_url: z.url().optional(),
+  /** Create the bucket when it does not exist (OpenShift's `managementState: Managed`), in this project and location. */
+  create_bucket: z.boolean().optional(),
+  project_id: z.string().min(1).optional(),
+  location: z.string().min(1).optional(),
+  /** Cloud KMS key the bucket encrypts new objects with by default (OpenShift's `keyID`). */
+  kms_key_name: z.string().min(1).optional(),
   ...tuningParams,
 }).refine((p) => (p.access_key === undefined) === (p.secret_key === undefined), {
   message: 'access_key and secret_key go together', path: ['secret_key'],

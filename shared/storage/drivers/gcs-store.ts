@@ -40,6 +40,10 @@ export interface GcsSettings {
   readonly key: ServiceAccountKey;
   /** JSON API endpoint (an emulator, a private endpoint); default Google's. */
   readonly apiEndpoint?: string;
+  /** Project of the bucket (default: the key's). */
+  readonly projectId?: string;
+  /** When set, `ensureBucket` creates a missing bucket with these settings. */
+  readonly create?: { readonly location?: string; readonly kmsKeyName?: string };
   readonly listPageSize: number;
 }
 
@@ -61,7 +65,7 @@ export class GcsStore extends MultipartStore implements ObjectStore {
   constructor(private readonly settings: GcsSettings) {
     super();
     const storage = new Storage({
-      projectId: settings.key.project_id,
+      projectId: settings.projectId ?? settings.key.project_id,
       credentials: { client_email: settings.key.client_email, private_key: settings.key.private_key },
       apiEndpoint: settings.apiEndpoint,
       // Bearer tokens are sent to a custom endpoint only over HTTPS (an emulator on http takes none).
@@ -231,6 +235,25 @@ export class GcsStore extends MultipartStore implements ObjectStore {
       await this.bucket.getFiles({ prefix: this.keys.root, maxResults: 1, autoPaginate: false });
     } catch (error) {
       throw this.error(error, 'ping');
+    }
+  }
+
+  /** Creates the bucket when absent and allowed (in the settings' location, with the default KMS key), else requires it. */
+  async ensureBucket(): Promise<'created' | 'exists'> {
+    try {
+      const [exists] = await this.bucket.exists();
+      if (exists) return 'exists';
+      const create = this.settings.create;
+      if (!create) throw new Error(`bucket ${this.bucket.name} does not exist (storage managementState is Unmanaged: create it, or set Managed)`);
+      await this.bucket.create({
+        ...(create.location ? { location: create.location } : {}),
+        ...(create.kmsKeyName ? { encryption: { defaultKmsKeyName: create.kmsKeyName } } : {}),
+      });
+      return 'created';
+    } catch (error) {
+      // Another pod created it between the check and the create.
+      if ((error as { code?: number }).code === 409) return 'exists';
+      throw this.error(error, 'ensureBucket');
     }
   }
 

@@ -41,6 +41,8 @@ export function createGcsStore(params: GcsParams, env: NodeJS.ProcessEnv): Objec
     storagePath: params.storage_path,
     key: parseServiceAccountKey(keySource),
     apiEndpoint: params.api_endpoint,
+    projectId: params.project_id,
+    create: params.create_bucket ? { location: params.location, kmsKeyName: params.kms_key_name } : undefined,
     listPageSize: params.list_page_size ?? 1000,
   });
 }

@@ -108,6 +108,17 @@ export function createObjectStore(driverName: string, params: Record<string, unk
   }
 }
 
+/**
+ * What is wrong with one location's `[driver, params]`, without building it or loading any SDK
+ * (config validation): an unknown driver, or each bad parameter; empty when the schema accepts it.
+ */
+export function storageParamIssues(driverName: string, params: unknown): string[] {
+  if (!Object.hasOwn(DRIVERS, driverName)) return [`unknown storage driver ${driverName} (known: ${DRIVER_NAMES.join(', ')})`];
+  const record = typeof params === 'object' && params !== null ? params as Record<string, unknown> : {};
+  const parsed = (DRIVERS[driverName as DriverName].schema as z.ZodType).safeParse(record);
+  return parsed.success ? [] : parsed.error.issues.map((issue) => describeIssue(issue, record));
+}
+
 // zod's default messages never include the input value; only the path and the expectation are shown.
 function describeIssue(issue: z.core.$ZodIssue, params: Record<string, unknown>): string {
   const name = issue.path.length > 0 ? issue.path.join('.') : '(parameters)';

@@ -37,6 +37,12 @@ export const s3ParamsSchema = z.object({
   sse_kms_key_id: z.string().min(1).optional(),
   /** Objects larger than this are copied part by part (S3 copies at most 5 GiB in one request). */
   multipart_copy_threshold_bytes: z.number().int().min(5 * MiB).optional(),
+  /** Bucket in the host name (`bucket.endpoint`) instead of the path, with a custom endpoint (OpenShift's `virtualHostedStyle`). */
+  virtual_hosted_style: flag.optional(),
+  /** PEM file of extra CAs the endpoint's certificate may chain to, added to Node's roots (OpenShift's `trustedCA`). */
+  ca_bundle_file: z.string().min(1).optional(),
+  /** Create the bucket when it does not exist (OpenShift's `managementState: Managed`). */
+  create_bucket: flag.optional(),
   ...tuningParams,
 });
 export type S3Params = z.infer<typeof s3ParamsSchema>;
@@ -72,6 +78,12 @@ export interface S3Settings {
   /** False for endpoints without DeleteObjects (GCS's XML API): deletes go one by one, in parallel. */
   readonly nativeBatchDelete: boolean;
   readonly multipartCopyThresholdBytes: number;
+  /** Bucket in the host name off AWS (on AWS the SDK chooses, virtual-hosted where the name allows). */
+  readonly virtualHostedStyle?: boolean;
+  /** PEM file of extra CAs for the endpoint. */
+  readonly caBundleFile?: string;
+  /** `ensureBucket` may create the bucket (else it only checks that it exists). */
+  readonly createBucket?: boolean;
 }
 
 const S3_COPY_LIMIT = 5 * 1024 * MiB;
@@ -109,6 +121,9 @@ export function s3Settings(params: S3Params, env: NodeJS.ProcessEnv): S3Settings
     listPageSize: params.list_page_size ?? 1000,
     nativeBatchDelete: true,
     multipartCopyThresholdBytes: params.multipart_copy_threshold_bytes ?? S3_COPY_LIMIT,
+    virtualHostedStyle: params.virtual_hosted_style,
+    caBundleFile: params.ca_bundle_file,
+    createBucket: params.create_bucket,
   };
 }
 

@@ -9,12 +9,15 @@
  * RadosGW refuses (411) and some servers store verbatim.
  */
 import {
-  CopyObjectCommand, DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command,
+  CopyObjectCommand, CreateBucketCommand, DeleteObjectCommand, HeadBucketCommand, type BucketLocationConstraint, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command,
   PutObjectCommand, S3Client, paginateListObjectsV2, type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
 import { Readable } from 'node:stream';
+import { rootCertificates } from 'node:tls';
 import { chunk, deleteEach, mapBounded } from '../concurrency.ts';
 import { existsBy, NotFoundError, type StorageError } from '../errors.ts';
 import { KeyPrefix } from '../keys.ts';
@@ -69,7 +72,8 @@ export class S3Store extends MultipartStore implements ObjectStore {
     this.client = new S3Client({
       region: settings.region,
       endpoint: settings.endpoint,
-      forcePathStyle: !settings.aws,
+      // Off AWS path style unless asked (OpenShift's virtualHostedStyle defaults to false).
+      forcePathStyle: !settings.aws && !settings.virtualHostedStyle,
       credentials: settings.credentials,
       requestChecksumCalculation: checksums,
       responseChecksumValidation: checksums,
@@ -77,7 +81,10 @@ export class S3Store extends MultipartStore implements ObjectStore {
       // answering (seen: a full RadosGW holds writes indefinitely), and a worker hangs instead
       // of failing the job for a retry. The request timeout is socket inactivity, so long
       // transfers that keep moving are unaffected.
-      requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: IDLE_TIMEOUT_MS },
+      requestHandler: {
+        connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: IDLE_TIMEOUT_MS,
+        ...(settings.caBundleFile ? { httpsAgent: trustingAgent(settings.caBundleFile) } : {}),
+      },
     });
     this.multipart = new S3Multipart(this);
   }
@@ -271,7 +278,53 @@ export class S3Store extends MultipartStore implements ObjectStore {
     }
   }
 
+  /**
+   * Makes sure the bucket exists: created (in the client's region) when absent and the settings
+   * allow it, else a clear error. A bucket another pod created meanwhile counts as existing.
+   */
+  async ensureBucket(): Promise<'created' | 'exists'> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      return 'exists';
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status !== 404) throw this.error(error, 'ensureBucket');
+    }
+    if (!this.settings.createBucket) {
+      throw this.error(Object.assign(new Error(`bucket ${this.bucket} does not exist (storage managementState is Unmanaged: create it, or set Managed)`), { name: 'NoSuchBucket' }), 'ensureBucket');
+    }
+    try {
+      const region = this.settings.region;
+      await this.client.send(new CreateBucketCommand({
+        Bucket: this.bucket,
+        // us-east-1 is the one region S3 refuses a location constraint for.
+        ...(this.settings.aws && region !== 'us-east-1' ? { CreateBucketConfiguration: { LocationConstraint: region as BucketLocationConstraint } } : {}),
+      }));
+    } catch (error) {
+      const code = (error as { name?: string }).name;
+      if (code === 'BucketAlreadyOwnedByYou' || code === 'BucketAlreadyExists') return 'exists';
+      throw this.error(error, 'ensureBucket');
+    }
+    return 'created';
+  }
+
   async close(): Promise<void> {
     this.client.destroy();
   }
+}
+
+/**
+ * An HTTPS agent trusting Node's roots plus the PEM bundle in `file` (OpenShift's trustedCA adds to
+ * the trust store, it does not replace it). Read once at construction: a missing file fails the
+ * location's configuration, not a request later.
+ */
+function trustingAgent(file: string): https.Agent {
+  let bundle: string;
+  try {
+    bundle = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Error(`the CA bundle ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (!bundle.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`the CA bundle ${file} holds no PEM certificate`);
+  return new https.Agent({ keepAlive: true, maxSockets: 50, ca: [...rootCertificates, bundle] });
 }
