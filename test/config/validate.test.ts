@@ -7,9 +7,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { storageParamIssues } from '../storage/drivers/index.ts';
-import { parseConfig, redactConfig, validateQuayConfig, type ValidationError } from './index.ts';
-import { effectiveConfig } from './effective.ts';
+import { storageParamIssues } from '../../shared/storage/drivers/index.ts';
+import { parseConfig, redactConfig, validateQuayConfig, type ValidationError } from '../../shared/config/index.ts';
+import { effectiveConfig } from '../../shared/config/effective.ts';
 
 const VALID = {
   SERVER_HOSTNAME: 'quay.example.com',
