@@ -7,8 +7,9 @@
  * plus one tag with a big layer (256 MiB; BENCH_BIG_MIB=1024 for 1 GiB).
  *
  * - quayfleet: one sync of a mirror selecting every tag (`performMirror` in this process, local
- *   storage, a test database), through a counting proxy, so the bytes it pulled are measured at
- *   the wire; then a second sync (nothing changed upstream) and a second mirror of the same
+ *   storage, a test database), connecting straight to the upstream as skopeo does; the bytes it
+ *   pulled are counted by the upstream itself (distribution's access log: the size of every blob
+ *   response); then a second sync (nothing changed upstream) and a second mirror of the same
  *   upstream in another repository (every blob already held).
  * - peer: `skopeo sync --src docker --dest docker` of the same repository into a second, empty
  *   distribution registry (127.0.0.1:15647), what Quay's mirror does per tag with skopeo copy.
@@ -25,10 +26,10 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { OciLayout } from '../../test/fixtures/oci/layout.ts';
-import { startCountingProxy } from '../../test/helpers/counting-proxy.ts';
 import { startDistribution, type Distribution } from '../../test/helpers/distribution.ts';
 import { preparePostgresTemplate } from '../../test/servers/postgres-redis.ts';
 import { Semaphore } from '../../workers/repomirrorworker/copy.ts';
+import { DEFAULT_SYNC_SETTINGS } from '../../workers/repomirrorworker/index.ts';
 import { createMirrorRepo, localTags, startMirrorRegistry, syncNow, testSettings } from '../../workers/repomirrorworker/test-support.ts';
 
 const run = promisify(execFile);
@@ -38,8 +39,13 @@ const BIG_MIB = Number(process.env.BENCH_BIG_MIB ?? 256);
 const UPSTREAM_PORT = 15648;
 const PEER_PORT = 15647;
 const REPO = 'library/bench';
-// BENCH_NO_PROXY=1: no counting proxy in front of the upstream (bytes pulled then read 0).
-const viaProxy = (url: string) => (process.env.BENCH_NO_PROXY ? {} : { proxy: { http_proxy: url } });
+
+/** Blob bytes the upstream served (200 answers to blob GETs), from its access log. */
+const served = { blobs: 0 };
+function countAccess(line: string): void {
+  const match = /"GET (\S+) HTTP\/[\d.]+" (\d{3}) (\d+)/.exec(line);
+  if (match && match[2] === '200' && match[1]!.includes('/blobs/')) served.blobs += Number(match[3]);
+}
 
 function layerBlob(layout: OciLayout, bytes: number) {
   return layout.writeBlob(randomBytes(bytes), 'application/vnd.oci.image.layer.v1.tar+gzip')
@@ -79,6 +85,9 @@ async function blobBytesUpstream(upstream: Distribution): Promise<number> {
   return total;
 }
 
+// The access log reaches this process through a pipe, a moment after the response (untimed).
+const logSettled = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 300));
+
 function rssSampler(): { stop(): number } {
   const start = process.memoryUsage().rss;
   let peak = start;
@@ -88,26 +97,29 @@ function rssSampler(): { stop(): number } {
 
 await preparePostgresTemplate();
 const work = await fs.mkdtemp(path.join(os.tmpdir(), 'quayfleet-bench-mirror-'));
-const upstream = await startDistribution(UPSTREAM_PORT, { dir: await fs.mkdtemp(path.join(work, 'up-')) });
+const upstream = await startDistribution(UPSTREAM_PORT, { dir: await fs.mkdtemp(path.join(work, 'up-')), onAccess: countAccess });
 const peer = await startDistribution(PEER_PORT, { dir: await fs.mkdtemp(path.join(work, 'peer-')) });
 const reg = await startMirrorRegistry();
-const proxy = await startCountingProxy();
 try {
   const setupStart = performance.now();
   await populate(upstream, work);
   const uniqueBlobBytes = await blobBytesUpstream(upstream);
+  served.blobs = 0;
   console.log(`upstream: ${TAGS} tags + big (${BIG_MIB} MiB), ${(uniqueBlobBytes / MiB).toFixed(1)} MiB of unique blobs, set up in ${((performance.now() - setupStart) / 1000).toFixed(1)} s`);
 
   const external = `${upstream.authority}/${REPO}`;
-  const settings = testSettings({ leaseMs: 120_000, idleTimeoutMs: 60_000, blobsPerSync: 8, tagsAhead: 8, perWorker: new Semaphore(16) });
-  const id = await createMirrorRepo(reg, 'bench', { external, patterns: ['t*'], registryConfig: { verify_tls: false, ...viaProxy(proxy.url) } });
+  // The worker's defaults (a worker process of one sync).
+  const { perWorkerLimit, ...defaults } = DEFAULT_SYNC_SETTINGS;
+  const settings = testSettings({ ...defaults, perWorker: new Semaphore(perWorkerLimit) });
+  const id = await createMirrorRepo(reg, 'bench', { external, patterns: ['t*'], registryConfig: { verify_tls: false } });
   let rss = rssSampler();
   let t0 = performance.now();
   const first = await syncNow(reg, id, settings);
   const quayfleetS = (performance.now() - t0) / 1000;
   const smallRss = rss.stop();
   if (first !== 'SUCCESS' || Object.keys(await localTags(reg, id)).length !== TAGS) throw new Error(`quayfleet sync ended ${first}`);
-  const tagBytes = proxy.bytes.blobs;
+  await logSettled();
+  const tagBytes = served.blobs;
 
   await reg.db.query(`UPDATE repomirrorrule SET rule_value = '["t*", "big"]' WHERE repository_id = $1`, [id]);
   await reg.db.query(`UPDATE repomirrorconfig SET sync_start_date = now() - interval '1 second' WHERE repository_id = $1`, [id]);
@@ -116,19 +128,21 @@ try {
   if (await syncNow(reg, id, settings) !== 'SUCCESS') throw new Error('big sync failed');
   const bigS = (performance.now() - t0) / 1000;
   const bigRss = rss.stop();
-  const pulledBytes = proxy.bytes.blobs;
+  await logSettled();
+  const pulledBytes = served.blobs;
   console.log(`quayfleet: ${TAGS} tags in ${quayfleetS.toFixed(2)} s (${(tagBytes / MiB).toFixed(1)} MiB pulled, RSS +${(smallRss / MiB).toFixed(0)} MiB); big tag in ${bigS.toFixed(2)} s (RSS +${(bigRss / MiB).toFixed(0)} MiB)`);
 
   await reg.db.query(`UPDATE repomirrorconfig SET sync_start_date = now() - interval '1 second' WHERE repository_id = $1`, [id]);
   t0 = performance.now();
   await syncNow(reg, id, settings);
   const resyncS = (performance.now() - t0) / 1000;
-  const copy = await createMirrorRepo(reg, 'bench-copy', { external, patterns: ['t*'], registryConfig: { verify_tls: false, ...viaProxy(proxy.url) } });
-  const before = proxy.bytes.blobs;
+  const copy = await createMirrorRepo(reg, 'bench-copy', { external, patterns: ['t*'], registryConfig: { verify_tls: false } });
+  const before = served.blobs;
   t0 = performance.now();
   await syncNow(reg, copy, settings);
   const heldS = (performance.now() - t0) / 1000;
-  const heldBytes = proxy.bytes.blobs - before;
+  await logSettled();
+  const heldBytes = served.blobs - before;
   console.log(`quayfleet: unchanged re-sync ${resyncS.toFixed(2)} s; second repository of the same upstream ${heldS.toFixed(2)} s with ${heldBytes} blob bytes pulled`);
 
   t0 = performance.now();
@@ -148,6 +162,6 @@ try {
   };
   console.log(JSON.stringify(result));
 } finally {
-  await Promise.allSettled([upstream.stop(), peer.stop(), reg.close(), proxy.stop()]);
+  await Promise.allSettled([upstream.stop(), peer.stop(), reg.close()]);
   await fs.rm(work, { recursive: true, force: true });
 }
