@@ -95,6 +95,11 @@ function rssSampler(): { stop(): number } {
   return { stop: () => { clearInterval(timer); return Math.max(0, peak - start); } };
 }
 
+// Every store on tmpfs (BENCH_TMPDIR to choose): the upstream's, the peer's and quayfleet's
+// LocalStorage. LocalStorage fsyncs each object before publishing it and distribution's filesystem
+// driver never does, so on a disk the figure would time the disk's flushes, not the copy engines
+// (quayfleet's production stores are object stores). Postgres stays where it is (fsync on).
+process.env.TMPDIR = process.env.BENCH_TMPDIR ?? '/dev/shm';
 await preparePostgresTemplate();
 const work = await fs.mkdtemp(path.join(os.tmpdir(), 'quayfleet-bench-mirror-'));
 const upstream = await startDistribution(UPSTREAM_PORT, { dir: await fs.mkdtemp(path.join(work, 'up-')), onAccess: countAccess });
@@ -108,6 +113,7 @@ try {
   console.log(`upstream: ${TAGS} tags + big (${BIG_MIB} MiB), ${(uniqueBlobBytes / MiB).toFixed(1)} MiB of unique blobs, set up in ${((performance.now() - setupStart) / 1000).toFixed(1)} s`);
 
   const external = `${upstream.authority}/${REPO}`;
+  const loadBefore = os.loadavg();
   // The worker's defaults (a worker process of one sync).
   const { perWorkerLimit, ...defaults } = DEFAULT_SYNC_SETTINGS;
   const settings = testSettings({ ...defaults, perWorker: new Semaphore(perWorkerLimit) });
@@ -153,7 +159,7 @@ try {
 
   const quayfleetAllS = quayfleetS + bigS;
   const result = {
-    bench: 'mirror', tags: TAGS, bigLayerMiB: BIG_MIB, loadAverage: os.loadavg(),
+    bench: 'mirror', tags: TAGS, bigLayerMiB: BIG_MIB, storageDir: os.tmpdir(), loadAverageBefore: loadBefore, loadAverage: os.loadavg(),
     quayfleetSeconds: +quayfleetAllS.toFixed(2), skopeoSyncSeconds: +skopeoAllS.toFixed(2),
     ratio: +(skopeoAllS / quayfleetAllS).toFixed(2),
     bytesPulledOverUnique: +(pulledBytes / uniqueBlobBytes).toFixed(3),

@@ -11,6 +11,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { findRepositoryBlob } from '../../shared/db/blobs.ts';
+import { withTransaction, type Queryable } from '../../shared/db/pool.ts';
 import { getTaggedManifest } from '../../shared/db/tags.ts';
 import { uploadKey } from '../../shared/storage/keys.ts';
 import { readManifest, type Descriptor, type MirrorManifest } from './manifest.ts';
@@ -163,7 +164,7 @@ export type PreparedTag = { readonly outcome: 'unchanged' | 'skipped' } | { read
 
 /**
  * Fetches tag `tag`'s manifests and makes their blobs present (transfers as needed). Tags may be
- * prepared ahead of their turn; `commitTag` then applies them in order.
+ * prepared ahead of their turn; `commitTags` then applies them in order.
  */
 export async function prepareTag(ctx: CopyContext, tag: string): Promise<PreparedTag> {
   const top = readManifest(await ctx.upstream.getManifest(tag));
@@ -192,16 +193,31 @@ export async function prepareTag(ctx: CopyContext, tag: string): Promise<Prepare
   return { manifests };
 }
 
-/** Points tag `tag` at its prepared manifests (one transaction). */
-export async function commitTag(ctx: CopyContext, tag: string, prepared: PreparedTag): Promise<TagOutcome> {
-  if ('outcome' in prepared) return prepared.outcome;
-  ctx.signal.throwIfAborted();
-  const moved = await storeTag(ctx.deps, ctx.target, tag, prepared.manifests);
-  if (moved) ctx.stats.tagsCopied += 1;
-  return moved ? 'copied' : 'unchanged';
+/** A tag ready to be applied. */
+export interface ReadyTag {
+  readonly tag: string;
+  readonly prepared: PreparedTag;
 }
 
-/** Copies upstream tag `tag` into the repository. */
-export async function copyTag(ctx: CopyContext, tag: string): Promise<TagOutcome> {
-  return commitTag(ctx, tag, await prepareTag(ctx, tag));
+/**
+ * Applies `tags` in order in ONE transaction (one commit for several tags: a commit waits for the
+ * database's WAL flush), calling `record` in it after each (the tag's log entry). Any failure
+ * rolls them all back; the caller then applies them one by one to isolate it.
+ */
+export async function commitTags(
+  ctx: CopyContext, tags: readonly ReadyTag[], record: (tx: Queryable, tag: string, outcome: TagOutcome) => Promise<void>,
+): Promise<TagOutcome[]> {
+  ctx.signal.throwIfAborted();
+  const outcomes = await withTransaction(ctx.deps.db, async (tx) => {
+    const done: TagOutcome[] = [];
+    for (const { tag, prepared } of tags) {
+      const outcome = 'outcome' in prepared ? prepared.outcome
+        : (await storeTag(ctx.deps, tx, ctx.target, tag, prepared.manifests)) ? 'copied' : 'unchanged';
+      await record(tx, tag, outcome);
+      done.push(outcome);
+    }
+    return done;
+  });
+  ctx.stats.tagsCopied += outcomes.filter((o) => o === 'copied').length;
+  return outcomes;
 }

@@ -8,7 +8,7 @@
 import type { Config } from '../../shared/config/index.ts';
 import { logAction } from '../../shared/db/logs.ts';
 import { enqueueRepositoryEvent } from '../../shared/db/notifications.ts';
-import { withTransaction, type Pool } from '../../shared/db/pool.ts';
+import { withTransaction, type Pool, type Queryable } from '../../shared/db/pool.ts';
 import type { RepositoryRow } from '../../shared/db/repositories.ts';
 
 export type MirrorLogKind =
@@ -27,9 +27,14 @@ export interface MirrorEvent {
   readonly notify: boolean;
 }
 
-/** Writes the log entry (and the notifications) of `event`. */
+/** Writes the log entry (and the notifications) of `event`, in its own transaction. */
 export async function emitMirrorEvent(db: Pool, config: Config, repository: RepositoryRow, event: MirrorEvent): Promise<void> {
-  await withTransaction(db, async (tx) => {
+  await withTransaction(db, (tx) => writeMirrorEvent(tx, config, repository, event));
+}
+
+/** Writes the log entry (and the notifications) of `event` in the caller's transaction `tx`. */
+export async function writeMirrorEvent(tx: Queryable, config: Config, repository: RepositoryRow, event: MirrorEvent): Promise<void> {
+  {
     await logAction(tx, config.quay, {
       kind: event.kind, namespace: { id: repository.namespace_user_id, name: repository.namespace }, repositoryId: repository.id,
       metadata: {
@@ -41,5 +46,5 @@ export async function emitMirrorEvent(db: Pool, config: Config, repository: Repo
       const kind = event.kind as 'repo_mirror_sync_started' | 'repo_mirror_sync_success' | 'repo_mirror_sync_failed';
       await enqueueRepositoryEvent(tx, repository.id, kind, { message: event.message }, { site: config.quay });
     }
-  });
+  }
 }

@@ -156,11 +156,11 @@ async function insertOne(deps: StoreDeps, tx: Queryable, target: MirrorTarget, m
 
 /**
  * Stores `manifests` (children first, the tagged manifest last) and points `tag` at the last one,
- * in one transaction. Returns whether the tag moved (false: it already pointed there).
+ * in the caller's transaction `tx`. Returns whether the tag moved (false: it already pointed there).
  */
-export async function storeTag(deps: StoreDeps, target: MirrorTarget, tag: string, manifests: readonly MirrorManifest[]): Promise<boolean> {
+export async function storeTag(deps: StoreDeps, tx: Queryable, target: MirrorTarget, tag: string, manifests: readonly MirrorManifest[]): Promise<boolean> {
   const { repository } = target;
-  return withTransaction(deps.db, async (tx) => {
+  {
     const at = new Date();
     let topId = 0;
     for (const [i, manifest] of manifests.entries()) topId = await insertOne(deps, tx, target, manifest, i === manifests.length - 1, at);
@@ -177,7 +177,7 @@ export async function storeTag(deps: StoreDeps, target: MirrorTarget, tag: strin
       await enqueueRepositoryEvent(tx, repository.id, 'repo_push', { updated_tags: [tag] }, { site: deps.config.quay, performerData });
     }
     return !unchanged;
-  });
+  }
 }
 
 /** Ends the alive tags `names` (Quay's delete_obsolete_tags), with their GC jobs; returns the names ended. */

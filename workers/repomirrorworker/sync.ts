@@ -23,8 +23,9 @@ import { getRepositoryById, type RepositoryRow } from '../../shared/db/repositor
 import { validateExternalReference, type ExternalReference } from '../../shared/net/registry-reference.ts';
 import type { Logger } from '../../shared/runtime/logger.ts';
 import type { DistributedStorage } from '../../shared/storage/distributed.ts';
-import { commitTag, newCopyContext, prepareTag, type CopyContext, type PreparedTag, type Semaphore } from './copy.ts';
-import { emitMirrorEvent, type MirrorEvent } from './events.ts';
+import { applyTags } from './apply.ts';
+import { newCopyContext, type CopyContext, type Semaphore } from './copy.ts';
+import { emitMirrorEvent, writeMirrorEvent, type MirrorEvent } from './events.ts';
 import * as m from './metrics.ts';
 import { extraCaDirOf, extraCaFor } from './extra-ca.ts';
 import { rollbackTags, snapshotTags, type TagSnapshot } from './rollback.ts';
@@ -183,12 +184,6 @@ async function syncClaimed(run: Run): Promise<SyncResult> {
   }
 }
 
-function withinTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(message)), ms); });
-  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
-}
-
 /** Quay's per-command limit: `skopeo_timeout` seconds (the API keeps it at 300 or more). */
 function timeoutMs(mirror: MirrorConfigRow): number {
   return Math.max(1, mirror.skopeo_timeout) * 1000;
@@ -243,40 +238,31 @@ async function copyAll(run: Run, upstream: UpstreamRepository, selected: string[
   let outcome: 'SUCCESS' | 'FAIL' | 'CANCEL' = 'SUCCESS';
   let internalError: string | undefined;
   m.lagTags.labels(labels).set(selected.length);
-  // Tags are applied one by one in sorted order (Quay's order); the copies of the next few overlap.
-  const ahead = Math.max(0, run.settings.tagsAhead ?? 3);
-  const preparing = new Map<number, Promise<PreparedTag>>();
-  const prepared = (i: number): Promise<PreparedTag> => {
-    for (let j = i; j <= Math.min(i + ahead, selected.length - 1); j++) {
-      if (preparing.has(j)) continue;
-      const pending = prepareTag(ctx, selected[j]!);
-      pending.catch(() => undefined); // awaited in its turn; a cancel may leave it unawaited
-      preparing.set(j, pending);
-    }
-    return preparing.get(i)!;
-  };
+  m.pendingTags.labels(labels).set(selected.length);
   try {
-    for (const [i, tag] of selected.entries()) {
-      if (run.abort.signal.aborted && !(await cancelled(run))) return interrupted(run);
-      if (await cancelled(run)) {
-        outcome = 'CANCEL';
-        break;
-      }
-      m.pendingTags.labels(labels).set(selected.length - i);
-      try {
-        // Quay bounds each `skopeo copy` by skopeo_timeout: a tag gets that long from its turn
-        // (copies prepared ahead only help); past it the tag fails and the sync goes on.
-        const ready = await withinTimeout(prepared(i), timeoutMs(mirror), `copying tag ${tag} did not finish within skopeo_timeout (${mirror.skopeo_timeout} s)`);
-        const result = await commitTag(ctx, tag, ready);
-        await event(run, { kind: 'repo_mirror_sync_tag_success', verb: 'finish', message: `${what}: ${result}`, tag, notify: false });
-      } catch (error) {
-        if (run.abort.signal.aborted) continue; // decided at the top of the loop
+    const ended = await applyTags(ctx, selected, {
+      ahead: Math.max(0, run.settings.tagsAhead ?? 3),
+      tagTimeoutMs: timeoutMs(mirror),
+      timeoutMessage: (tag) => `copying tag ${tag} did not finish within skopeo_timeout (${mirror.skopeo_timeout} s)`,
+      turn: async () => {
+        if (run.abort.signal.aborted && !(await cancelled(run))) return 'interrupt';
+        return (await cancelled(run)) ? 'cancel' : 'go';
+      },
+      recordSuccess: (tx, tag, result) => writeMirrorEvent(tx, deps.config, repository, {
+        kind: 'repo_mirror_sync_tag_success', verb: 'finish', message: `${what}: ${result}`, tag, notify: false,
+      }),
+      recordFailure: async (tag, error) => {
         failed.push(tag);
         run.log.warn({ tag, err: error }, 'mirror tag failed');
-        await event(run, { kind: 'repo_mirror_sync_tag_failed', verb: 'finish', message: what, tag, stderr: (error as Error).message, notify: false });
-      }
-      m.lagTags.labels(labels).set(selected.length - i - 1 + failed.length);
-    }
+        await event(run, { kind: 'repo_mirror_sync_tag_failed', verb: 'finish', message: what, tag, stderr: error.message, notify: false });
+      },
+      progress: (done) => {
+        m.pendingTags.labels(labels).set(selected.length - done);
+        m.lagTags.labels(labels).set(selected.length - done + failed.length);
+      },
+    });
+    if (ended === 'interrupt') return await interrupted(run);
+    if (ended === 'cancel') outcome = 'CANCEL';
     if (run.abort.signal.aborted && outcome !== 'CANCEL' && !(await cancelled(run))) return interrupted(run);
     if (failed.length > 0 && outcome === 'SUCCESS') outcome = 'FAIL';
     // Quay deletes obsolete tags after a cancel or a partial failure too.
