@@ -144,6 +144,10 @@ class InstrumentedStore implements ObjectStore {
     });
   }
 
+  sweepTemporaryFiles(olderThan: Date): Promise<{ files: number; bytes: number }> {
+    return this.timed('sweepTemporaryFiles', undefined, async () => (this.inner.sweepTemporaryFiles ? this.inner.sweepTemporaryFiles(olderThan) : { files: 0, bytes: 0 }));
+  }
+
   move(from: string, to: string): Promise<void> {
     return this.timed('move', from, async () => {
       assertValidKey(from, 'move', this.driverName);

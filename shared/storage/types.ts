@@ -149,6 +149,14 @@ export interface ObjectStore {
    * Drivers without `capabilities.signedUrls` reject with `UnsupportedError`.
    */
   signedReadUrl(key: string, expiresInSeconds: number): Promise<string>;
+  /**
+   * Removes the files of writes a crash interrupted that the driver keeps in its own bookkeeping
+   * area (LocalStorage's temporary files under `.quayfleet/tmp`), those last modified before
+   * `olderThan` (a live write keeps its file's mtime current). Resolves with how many went and their
+   * bytes; `{ files: 0, bytes: 0 }` on drivers that leave no such files (their backends discard an
+   * interrupted request). Upload cleanup calls it with the stale-multipart threshold.
+   */
+  sweepTemporaryFiles?(olderThan: Date): Promise<{ files: number; bytes: number }>;
   /** Cheap round trip proving the backend answers (used by `/health/endtoend`). */
   ping(): Promise<void>;
   /**

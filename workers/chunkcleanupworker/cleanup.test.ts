@@ -7,6 +7,8 @@
  * counters add up (started = completed + aborted + in flight).
  */
 import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditStorage } from '../../shared/db/gc/audit.ts';
 import { registry as metrics } from '../../shared/metrics/index.ts';
@@ -186,5 +188,27 @@ describe.each(BACKENDS)('upload cleanup on %s', (label, driver) => {
     const now = await multipartCounters();
     const inFlight = stored.multipart.size;
     expect(now.started - start.started).toBe((now.completed - start.completed) + (now.aborted - start.aborted) + inFlight);
+  });
+});
+
+describe('temp files of interrupted writes on LocalStorage', () => {
+  it('are swept with the stale multipart writes, by the same age, and not in a dry run', async () => {
+    const f = await createGcFixture('uploads_tmp', ['loc']);
+    try {
+      const tmp = path.join(f.storageConfig.loc![1].storage_path as string, '.quayfleet', 'tmp');
+      await fs.mkdir(tmp, { recursive: true });
+      const old = new Date(Date.now() - 2 * DAY_MS);
+      await fs.writeFile(path.join(tmp, 'dead-write'), randomBytes(10));
+      await fs.utimes(path.join(tmp, 'dead-write'), old, old);
+      await fs.writeFile(path.join(tmp, 'live-write'), randomBytes(20));
+      const run = { nowMs: Date.now(), sessions: false, multipart: true, folder: false };
+      const dry = await runUploadCleanup(f.pool, f.storage, DEFAULTS, { ...run, dryRun: true });
+      expect(dry.locations[0]!.temporary).toBeUndefined();
+      const report = await runUploadCleanup(f.pool, f.storage, DEFAULTS, run);
+      expect(report.locations[0]!.temporary).toEqual({ files: 1, bytes: 10 });
+      expect(await fs.readdir(tmp)).toEqual(['live-write']);
+    } finally {
+      await f.close();
+    }
   });
 });

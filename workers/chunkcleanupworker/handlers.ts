@@ -46,8 +46,8 @@ export async function handleBlobUploadCleanup(payload: BlobUploadCleanupPayload,
   const { listed: _listed, ...sessions } = report.sessions;
   ctx.log.info({
     operation: payload.operation, sessions, leasesHandedToGc: handed,
-    locations: report.locations.map(({ location, multipart, folder }) => ({
-      location, multipart: multipart && { ...multipart, items: undefined }, folder: folder && { ...folder, items: undefined },
+    locations: report.locations.map(({ location, multipart, temporary, folder }) => ({
+      location, multipart: multipart && { ...multipart, items: undefined }, temporary, folder: folder && { ...folder, items: undefined },
     })),
   }, 'upload cleanup done');
 }

@@ -7,8 +7,11 @@ import { client, metric } from '../../shared/metrics/index.ts';
 import type { Pool } from '../../shared/db/pool.ts';
 import { abandonedSessionStats } from './sessions.ts';
 
-/** What a cleanup removed, by kind: `session` (abandoned sessions), `multipart`, `folder`, `segment` (chunk_cleanup). */
-export type CleanedKind = 'session' | 'multipart' | 'folder' | 'segment';
+/**
+ * What a cleanup removed, by kind: `session` (abandoned sessions), `multipart`, `folder`, `segment`
+ * (chunk_cleanup), `temporary` (temp files of crashed writes, LocalStorage).
+ */
+export type CleanedKind = 'session' | 'multipart' | 'folder' | 'segment' | 'temporary';
 
 const objectsCleaned = metric('quayfleet_upload_cleanup_objects_total', () => new client.Counter({
   name: 'quayfleet_upload_cleanup_objects_total',

@@ -5,7 +5,7 @@
  * Multipart uploads are directories of part files (see `local-multipart.ts`).
  */
 import { close, createReadStream, createWriteStream, fstat, open as openFd } from 'node:fs';
-import { access, copyFile, mkdir, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import { access, copyFile, lstat, mkdir, opendir, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -236,6 +236,35 @@ export class LocalStorage extends MultipartStore implements ObjectStore {
     await this.pruneEmptyParents(from);
   }
 
+
+  /**
+   * Deletes temp files (of puts, copies, multipart parts and markers) not modified since `olderThan`:
+   * a process killed mid-write leaves its temp file behind, and nothing else ever names it. The
+   * directory is read as a stream, so a large backlog is not held in memory.
+   */
+  async sweepTemporaryFiles(olderThan: Date): Promise<{ files: number; bytes: number }> {
+    const swept = { files: 0, bytes: 0 };
+    let dir;
+    try {
+      dir = await opendir(this.tmpDir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return swept;
+      throw fsError(error, 'sweepTemporaryFiles');
+    }
+    try {
+      for await (const entry of dir) {
+        const file = path.join(this.tmpDir, entry.name);
+        const info = await lstat(file).catch(() => undefined); // renamed into place meanwhile
+        if (!info || info.mtime >= olderThan) continue;
+        await rm(file, { recursive: true, force: true });
+        swept.files += 1;
+        swept.bytes += info.isFile() ? info.size : 0;
+      }
+    } catch (error) {
+      throw fsError(error, 'sweepTemporaryFiles');
+    }
+    return swept;
+  }
 
   async signedReadUrl(key: string): Promise<string> {
     throw new UnsupportedError('local storage has no signed URLs; serve the bytes through the registry', { driver: DRIVER, operation: 'signedReadUrl', key });
