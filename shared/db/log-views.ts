@@ -84,6 +84,44 @@ export async function readLogPage(
   return rows;
 }
 
+/** A run of entries rendered as one text: each entry followed by a comma (Quay's export layout). */
+export interface RenderedChunk {
+  /** Entries in the chunk. */
+  readonly rows: number;
+  /** `<entry>,<entry>,...,<entry>,` in (datetime, id) order; empty when `rows` is 0. */
+  readonly text: string;
+  /** The keyset position of the chunk's last entry; undefined when `rows` is 0. */
+  readonly last: LogCursor | undefined;
+}
+
+/**
+ * Up to `limit` entries after `cursor`, oldest first, joined by Postgres into one text: the export
+ * path, where Node needs neither a row object nor a string per entry (a third of its CPU went
+ * there). `statement_timeout` set on the connection bounds it.
+ */
+export async function readLogChunk(db: Queryable, filter: LogFilter, options: { limit: number; cursor?: LogCursor }): Promise<RenderedChunk> {
+  const { sql, values } = where(filter, 'asc', options.cursor);
+  const { rows } = await db.query<{ rows: number; text: string | null; datetime: string | null; id: number | null }>(
+    `WITH page AS (
+       SELECT e.datetime, e.id, ${VIEW}::text AS json
+       FROM logentry e LEFT JOIN namespace p ON p.id = e.performer_id
+       WHERE ${sql}
+       ORDER BY e.datetime, e.id
+       LIMIT ${Math.max(1, Math.floor(options.limit))}
+     )
+     SELECT count(*)::int AS rows, string_agg(json || ',', '' ORDER BY datetime, id) AS text,
+            (SELECT datetime::text FROM page ORDER BY datetime DESC, id DESC LIMIT 1) AS datetime,
+            (SELECT id FROM page ORDER BY datetime DESC, id DESC LIMIT 1) AS id
+     FROM page`,
+    values);
+  const row = rows[0]!;
+  return {
+    rows: row.rows,
+    text: row.text ?? '',
+    last: row.datetime !== null && row.id !== null ? { datetime: row.datetime, id: row.id } : undefined,
+  };
+}
+
 /** Entry counts by kind and UTC day (Quay's aggregated log counts), in day then kind order. */
 export async function countLogsByKindAndDay(db: Queryable, filter: LogFilter): Promise<{ kind: string; day: Date; count: number }[]> {
   const { sql, values } = where(filter, 'asc', undefined);

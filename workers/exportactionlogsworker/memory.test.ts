@@ -37,9 +37,9 @@ it(`streams ${ROWS} entries with flat memory`, async () => {
   const file = await fs.stat(path.join(dir, 'exportedactionlogs/bench'));
   expect(file.size).toBe(figures.bytes);
   const growth = figures.peakRssBytes - figures.rssBeforeBytes;
-  // The export holds one page (2000 rows) and one 1 MiB part; the rest of the growth is garbage V8
-  // collects lazily, and it plateaus: bench/log-export measured +75 MiB at 200k rows and +80 MiB at 1M
-  // (a 37 MiB and a 180 MiB document).
+  // The export holds two pages (10,000 rows, ~2 MiB of text each: one being written, one read
+  // ahead) and one 8 MiB part plus its copy; the rest of the growth is garbage V8 collects lazily,
+  // and it plateaus (bench/log-export prints the growth at 200k and at 1M rows).
   expect(figures.bytes).toBeGreaterThan(30 * 1024 * 1024);
   expect(growth).toBeLessThan(112 * 1024 * 1024);
   const handle = await fs.open(path.join(dir, 'exportedactionlogs/bench'));
