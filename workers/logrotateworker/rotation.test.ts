@@ -1,8 +1,10 @@
 /**
  * Log rotation on a real Postgres and LocalStorage: stale entries are archived as gzip'd JSON
- * then deleted, newer ones stay, a run interrupted after writing an archive (the SIGKILL window)
- * loses nothing, concurrent runs do not overlap, and the gate refuses incomplete settings.
+ * then deleted, newer ones stay, a run interrupted after writing an archive (the SIGKILL window,
+ * simulated) or a rotating process really SIGKILLed loses and duplicates nothing, concurrent runs
+ * do not overlap, and the gate refuses incomplete settings.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -84,6 +86,36 @@ describe('log rotation', () => {
     expect((await database.pool.query(`SELECT count(*)::int AS n FROM logentry`)).rows[0].n).toBe(100);
     expect(await rotateLogs(database.pool, storage, config, { cutoff: new Date(NOW), deadlineMs: Date.now() + 10_000 })).toMatchObject({ done: true, rows: 100 });
   });
+
+  it('loses and duplicates nothing when the rotating process is SIGKILLed mid-run', async () => {
+    await database.pool.query(`DELETE FROM logentry`);
+    await fs.rm(path.join(dir, 'actionlogarchive'), { recursive: true, force: true });
+    const total = ROTATION_BATCH_ROWS * 12;
+    await database.pool.query(
+      `INSERT INTO logentry (kind, account_id, metadata_json, datetime)
+       SELECT 'pull_repo', 3, jsonb_build_object('n', g), timestamptz '2026-01-01 00:00:00+00' + g * interval '1 second' FROM generate_series(1, $1::int) g`, [total]);
+    const child = spawn(process.execPath, ['--import', 'tsx', 'workers/logrotateworker/kill-child.ts', database.url, dir, new Date(NOW).toISOString()], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    // Killed once its second archive is written: mid-run, somewhere between a write and the next.
+    const archiveDir = path.join(dir, 'actionlogarchive');
+    for (;;) {
+      const written = await fs.readdir(archiveDir).catch(() => [] as string[]);
+      if (written.length >= 2) break;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+    const { rows: [{ left }] } = await database.pool.query(`SELECT count(*)::int AS left FROM logentry`);
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThan(total);
+
+    // The next run (the lock died with the killed session) finishes the job.
+    expect(await rotateLogs(database.pool, storage, config, { cutoff: new Date(NOW), deadlineMs: Date.now() + 60_000 })).toMatchObject({ done: true });
+    expect((await database.pool.query(`SELECT count(*)::int AS n FROM logentry`)).rows[0].n).toBe(0);
+    const numbers = (await archived()).map((e) => (JSON.parse(e.metadata_json as string) as { n: number }).n);
+    expect(numbers).toHaveLength(total);
+    expect(new Set(numbers).size).toBe(total);
+  }, 120_000);
 
   it('lets one rotation run at a time', async () => {
     const holder = await database.pool.connect();
