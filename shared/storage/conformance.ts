@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect } from 'vitest';
 import type { ObjectStore } from './types.ts';
+import { checkedWriteCases } from './conformance/checked-writes.ts';
 import { listingCases } from './conformance/listing.ts';
 import { multipartCases } from './conformance/multipart.ts';
 import { objectCases } from './conformance/objects.ts';
@@ -56,6 +57,7 @@ export function describeObjectStore(name: string, target: ConformanceTarget): vo
     listingCases(ctx);
     multipartCases(ctx);
     signedUrlCases(ctx);
+    checkedWriteCases(ctx);
   });
 }
 

@@ -6,6 +6,7 @@
 export type {
   ByteRange, DeleteManyResult, IncompleteUpload, MultipartWriter, ObjectStat, ObjectStore, StorageCapabilities, WriteOptions,
 } from './types.ts';
+export { MAX_CHECKED_PUT_BYTES } from './types.ts';
 export {
   InvalidKeyError, InvalidRangeError, NotFoundError, StorageError, UnsupportedError, type StorageErrorContext,
 } from './errors.ts';

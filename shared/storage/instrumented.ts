@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import { client, metric } from '../metrics/index.ts';
 import { InvalidKeyError, InvalidRangeError, StorageError, messageOf } from './errors.ts';
 import { assertValidKey, assertValidPrefix, keyProblem } from './keys.ts';
+import { MAX_CHECKED_PUT_BYTES } from './types.ts';
 import type {
   ByteRange, DeleteManyResult, IncompleteUpload, MultipartWriter, ObjectStat, ObjectStore, WriteOptions,
 } from './types.ts';
@@ -74,6 +75,7 @@ class InstrumentedStore implements ObjectStore {
       assertValidKey(key, 'put', this.driverName);
       const contentLength = Buffer.isBuffer(body) ? body.length : options.contentLength;
       checkSize(contentLength, 'put', key, this.driverName);
+      if (options.contentMd5) checkMd5(options.contentMd5, body, key, this.driverName);
       return this.inner.put(key, body, { ...options, contentLength });
     });
   }
@@ -134,7 +136,7 @@ class InstrumentedStore implements ObjectStore {
     });
   }
 
-  copyFrom(source: ObjectStore, fromKey: string, toKey: string): Promise<boolean> {
+  copyFrom(source: ObjectStore, fromKey: string, toKey: string): Promise<ObjectStat | false> {
     return this.timed('copyFrom', fromKey, async () => {
       assertValidKey(fromKey, 'copyFrom', this.driverName);
       assertValidKey(toKey, 'copyFrom', this.driverName);
@@ -246,6 +248,14 @@ class InstrumentedStore implements ObjectStore {
 function checkSize(size: number | undefined, operation: string, key: string, driver: string): void {
   if (size !== undefined && (!Number.isSafeInteger(size) || size < 0)) {
     throw new StorageError(`size must be a non-negative integer, got ${size}`, { driver, operation, key });
+  }
+}
+
+/** `contentMd5` comes with a Buffer every driver writes in one request, and is an MD5. */
+function checkMd5(md5: Buffer, body: Readable | Buffer, key: string, driver: string): void {
+  if (md5.length !== 16) throw new StorageError(`contentMd5 must be 16 bytes, got ${md5.length}`, { driver, operation: 'put', key });
+  if (!Buffer.isBuffer(body) || body.length > MAX_CHECKED_PUT_BYTES) {
+    throw new StorageError(`contentMd5 needs a Buffer body of at most ${MAX_CHECKED_PUT_BYTES} bytes`, { driver, operation: 'put', key });
   }
 }
 

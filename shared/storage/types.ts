@@ -53,7 +53,18 @@ export interface WriteOptions {
   readonly contentLength?: number;
   readonly contentType?: string;
   readonly signal?: AbortSignal;
+  /**
+   * MD5 of the body (16 bytes); only with a Buffer body of at most `MAX_CHECKED_PUT_BYTES`. The
+   * write fails, making nothing visible, unless the bytes the backend stored hash to it: the backend
+   * checks it (S3 Content-MD5, Azure Put Blob's Content-MD5, GCS md5Hash) or, without a backend to
+   * ask, the driver hashes what it wrote (LocalStorage). A caller that knows the bytes it sent
+   * then needs no read-back to know the stored ones.
+   */
+  readonly contentMd5?: Buffer;
 }
+
+/** Largest body `WriteOptions.contentMd5` may accompany: every driver writes it in one request. */
+export const MAX_CHECKED_PUT_BYTES = 8 * 1024 * 1024;
 
 /** An in-progress multipart upload as the backend lists it. */
 export interface IncompleteUpload {
@@ -129,9 +140,12 @@ export interface ObjectStore {
    * without the bytes passing through this process, when both stores are the same provider and
    * account (two buckets of one S3 endpoint and key, two containers of one Azure account, two
    * directories of one machine). Resolves false, having done nothing, when they are not (the
-   * caller then streams). Missing source: `NotFoundError`. Absent on drivers that never can.
+   * caller then streams). Otherwise resolves with the stat of the source object that was copied:
+   * the copy is exactly that object (S3 and Azure copy under an If-Match on its ETag), so a caller
+   * checks its size without asking the destination. Missing source: `NotFoundError`. Absent on
+   * drivers that never can.
    */
-  copyFrom?(source: ObjectStore, fromKey: string, toKey: string): Promise<boolean>;
+  copyFrom?(source: ObjectStore, fromKey: string, toKey: string): Promise<ObjectStat | false>;
   /** Moves `from` to `to` (copy then delete the source). Missing source: `NotFoundError`. */
   move(from: string, to: string): Promise<void>;
 

@@ -8,12 +8,11 @@ import { createObjectStore, loadStorageDrivers } from './index.ts';
 // The cloud drivers load on demand (drivers/index.ts); this file uses them directly.
 await loadStorageDrivers();
 
-describeObjectStore('AzureStorage on Azurite', {
-  create: () => createObjectStore('AzureStorage', {
-    azure_container: AZURITE.container, azure_account_name: AZURITE.accountName, endpoint_url: AZURITE.endpoint,
-    storage_path: '/registry', list_page_size: 10,
-  }, { REGISTRY_STORAGE_AZURE_ACCOUNTKEY: AZURITE.accountKey }),
-});
+const azure = (storagePath: string) => createObjectStore('AzureStorage', {
+  azure_container: AZURITE.container, azure_account_name: AZURITE.accountName, endpoint_url: AZURITE.endpoint,
+  storage_path: storagePath, list_page_size: 10,
+}, { REGISTRY_STORAGE_AZURE_ACCOUNTKEY: AZURITE.accountKey });
+describeObjectStore('AzureStorage on Azurite', { create: () => azure('/registry'), createPeer: () => azure('/peer') });
 
 /** An account SAS for the blob service, as an operator might configure instead of the key. */
 function accountSas(): string {
@@ -33,4 +32,7 @@ describeObjectStore('AzureStorage with a SAS token on Azurite', {
     azure_container: AZURITE.container, azure_account_name: AZURITE.accountName, endpoint_url: AZURITE.endpoint,
     sas_token: `?${accountSas()}`, storage_path: 'registry-sas', list_page_size: 10,
   }, {}),
+  // Copy Blob from URL is authorised here by the shared key only: with a SAS token copyFrom declines.
+  createPeer: () => azure('/peer-sas'),
+  copiesFromPeer: false,
 });

@@ -96,7 +96,10 @@ export class AzureStore extends MultipartStore implements ObjectStore {
     const headers = { blobHTTPHeaders: { blobContentType: options.contentType }, abortSignal: options.signal };
     try {
       if (options.contentLength !== undefined && options.contentLength <= SINGLE_PUT_BYTES) {
-        const response = await blob.upload(body, options.contentLength, headers);
+        // Put Blob's Content-MD5 (the SDK forwards `transactionalContentMD5` without declaring it):
+        // the service refuses a body that hashes otherwise, storing nothing.
+        const checked = options.contentMd5 ? { ...headers, transactionalContentMD5: options.contentMd5 } : headers;
+        const response = await blob.upload(body, options.contentLength, checked);
         if (response.lastModified) return { key, size: options.contentLength, lastModified: response.lastModified, etag: response.etag };
       } else {
         const stream = Buffer.isBuffer(body) ? Readable.from([body]) : body;
@@ -202,16 +205,18 @@ export class AzureStore extends MultipartStore implements ObjectStore {
     }
   }
 
-  async copyFrom(source: ObjectStore, fromKey: string, toKey: string): Promise<boolean> {
+  async copyFrom(source: ObjectStore, fromKey: string, toKey: string): Promise<ObjectStat | false> {
     // Copy Blob from URL within one account is authorised by the destination's shared key.
     if (!(source instanceof AzureStore) || !this.sharedKey || source.accountUrl() !== this.accountUrl()) return false;
+    const stat = await source.stat(fromKey);
     try {
-      const poller = await this.blob(toKey).beginCopyFromURL(source.blob(fromKey).url);
+      // If-Match: the copy is the blob just stat'ed, not one written in between.
+      const poller = await this.blob(toKey).beginCopyFromURL(source.blob(fromKey).url, { sourceConditions: { ifMatch: stat.etag } });
       await poller.pollUntilDone();
     } catch (error) {
       throw this.error(error, 'copyFrom', fromKey);
     }
-    return true;
+    return stat;
   }
 
   /** The account's blob endpoint (the container URL without the container). */

@@ -18,19 +18,21 @@ function fakeServiceAccountKey(): string {
 }
 const keyFile = fakeServiceAccountKey();
 
-// The emulator does not check signatures; the suite asserts that gap instead (see the README).
+const emulator = (storagePath: string) => createObjectStore('GoogleCloudStorage', {
+  bucket_name: GCS_EMULATOR.bucket, storage_path: storagePath, api_endpoint: GCS_EMULATOR.endpoint, list_page_size: 10,
+}, { REGISTRY_STORAGE_GCS_KEYFILE: keyFile });
+// The emulator checks neither signatures nor md5Hash; the suite asserts those gaps instead (see the README).
 describeObjectStore('GoogleCloudStorage (service-account key) on the Cloud Storage emulator', {
-  create: () => createObjectStore('GoogleCloudStorage', {
-    bucket_name: GCS_EMULATOR.bucket, storage_path: '/quaygcp', api_endpoint: GCS_EMULATOR.endpoint, list_page_size: 10,
-  }, { REGISTRY_STORAGE_GCS_KEYFILE: keyFile }),
+  create: () => emulator('/quaygcp'),
+  createPeer: () => emulator('/quaygcp-peer'),
   verifiesSignatures: false,
+  checksMd5BeforeStoring: false,
 });
 
 // Quay's HMAC mode goes through the S3 driver against GCS's XML API; with no GCS XML API here, it
 // runs against RadosGW (endpoint_url), which exercises the same code with one-by-one deletes.
-describeObjectStore('GoogleCloudStorage (HMAC keys, XML API) on Ceph RadosGW', {
-  create: () => createObjectStore('GoogleCloudStorage', {
-    bucket_name: RADOSGW.bucket, storage_path: 'quaygcp', access_key: RADOSGW.accessKey, secret_key: RADOSGW.secretKey,
-    endpoint_url: RADOSGW.endpoint, list_page_size: 10,
-  }),
+const hmac = (storagePath: string) => createObjectStore('GoogleCloudStorage', {
+  bucket_name: RADOSGW.bucket, storage_path: storagePath, access_key: RADOSGW.accessKey, secret_key: RADOSGW.secretKey,
+  endpoint_url: RADOSGW.endpoint, list_page_size: 10,
 });
+describeObjectStore('GoogleCloudStorage (HMAC keys, XML API) on Ceph RadosGW', { create: () => hmac('quaygcp'), createPeer: () => hmac('quaygcp-peer') });

@@ -14,7 +14,10 @@ import { createObjectStore } from './index.ts';
 const root = mkdtempSync(path.join(os.tmpdir(), 'quayfleet-local-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-describeObjectStore('LocalStorage', { create: () => createObjectStore('LocalStorage', { storage_path: path.join(root, 'registry') }) });
+describeObjectStore('LocalStorage', {
+  create: () => createObjectStore('LocalStorage', { storage_path: path.join(root, 'registry') }),
+  createPeer: () => createObjectStore('LocalStorage', { storage_path: path.join(root, 'peer') }),
+});
 
 describe('LocalStorage specifics', () => {
   it('refuses a key that is also a directory of other keys (a filesystem cannot hold both)', async () => {

@@ -10,11 +10,11 @@ import { constants } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { z } from 'zod';
 import { deleteEach } from '../concurrency.ts';
-import { existsBy, InvalidKeyError, InvalidRangeError, NotFoundError, UnsupportedError } from '../errors.ts';
+import { existsBy, InvalidKeyError, InvalidRangeError, NotFoundError, StorageError, UnsupportedError } from '../errors.ts';
 import { RESERVED_PREFIX } from '../keys.ts';
 import type {
   ByteRange, DeleteManyResult, ObjectStat, ObjectStore, StorageCapabilities, WriteOptions,
@@ -96,6 +96,10 @@ export class LocalStorage extends MultipartStore implements ObjectStore {
   async put(key: string, body: Readable | Buffer, options: WriteOptions = {}): Promise<ObjectStat> {
     const tmp = await this.tempFile();
     try {
+      // No backend to check contentMd5: hashed here, before anything is published.
+      if (options.contentMd5 && Buffer.isBuffer(body) && !createHash('md5').update(body).digest().equals(options.contentMd5)) {
+        throw new StorageError('body does not hash to contentMd5; nothing written', { driver: DRIVER, operation: 'put', key });
+      }
       const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
       // `flush` fsyncs before close: after rename the bytes are durable, not just the name.
       await pipeline(source, createWriteStream(tmp, { flags: 'wx', flush: true }), { signal: options.signal });
@@ -211,17 +215,19 @@ export class LocalStorage extends MultipartStore implements ObjectStore {
     }
   }
 
-  async copyFrom(source: ObjectStore, fromKey: string, toKey: string): Promise<boolean> {
+  async copyFrom(source: ObjectStore, fromKey: string, toKey: string): Promise<ObjectStat | false> {
     if (!(source instanceof LocalStorage)) return false;
     const tmp = await this.tempFile();
     try {
+      // The clone is taken first and its size reported: what was copied, whatever replaces the source later.
       await copyFile(source.filePath(fromKey), tmp, constants.COPYFILE_FICLONE);
+      const copied = await stat(tmp);
       await this.publish(tmp, toKey);
+      return { key: fromKey, size: copied.size, lastModified: copied.mtime };
     } catch (error) {
       await rm(tmp, { force: true });
       throw fsError(error, 'copyFrom', fromKey);
     }
-    return true;
   }
 
   async move(from: string, to: string): Promise<void> {

@@ -107,7 +107,8 @@ export class S3Store extends MultipartStore implements ObjectStore {
     const size = options.contentLength;
     try {
       if (size !== undefined && size <= SINGLE_PUT_BYTES) {
-        const command = new PutObjectCommand({ ...common, Body: body, ContentLength: size });
+        // RadosGW and S3 refuse (BadDigest) a body whose MD5 is not Content-MD5: nothing is stored.
+        const command = new PutObjectCommand({ ...common, Body: body, ContentLength: size, ContentMD5: options.contentMd5?.toString('base64') });
         // PutObject returns no date; the response's Date header is the server's clock at the write,
         // which saves a HEAD per object (S3 dates have second precision either way).
         let date: string | undefined;
@@ -227,21 +228,22 @@ export class S3Store extends MultipartStore implements ObjectStore {
     }
   }
 
-  async copyFrom(source: ObjectStore, fromKey: string, toKey: string): Promise<boolean> {
+  async copyFrom(source: ObjectStore, fromKey: string, toKey: string): Promise<ObjectStat | false> {
     if (!(source instanceof S3Store) || !this.sameAccount(source)) return false;
-    const { size } = await source.stat(fromKey);
-    if (size > this.settings.multipartCopyThresholdBytes) {
-      await this.multipart.copy(fromKey, toKey, size, source);
-      return true;
+    const stat = await source.stat(fromKey);
+    if (stat.size > this.settings.multipartCopyThresholdBytes) {
+      await this.multipart.copy(fromKey, toKey, stat.size, source);
+      return stat;
     }
     try {
+      // If-Match: the copy is the object just stat'ed, not one written in between.
       await this.client.send(new CopyObjectCommand({
-        Bucket: this.bucket, Key: this.keys.toBackend(toKey), CopySource: source.copySource(fromKey), ...this.encryption(),
+        Bucket: this.bucket, Key: this.keys.toBackend(toKey), CopySource: source.copySource(fromKey), CopySourceIfMatch: stat.etag, ...this.encryption(),
       }));
     } catch (error) {
       throw this.error(error, 'copyFrom', fromKey);
     }
-    return true;
+    return stat;
   }
 
   /** Same endpoint and access key: one CopyObject can read the other bucket. */
