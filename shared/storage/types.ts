@@ -140,10 +140,11 @@ export interface ObjectStore {
    * without the bytes passing through this process, when both stores are the same provider and
    * account (two buckets of one S3 endpoint and key, two containers of one Azure account, two
    * directories of one machine). Resolves false, having done nothing, when they are not (the
-   * caller then streams). Otherwise resolves with the stat of the source object that was copied:
-   * the copy is exactly that object (S3 and Azure copy under an If-Match on its ETag), so a caller
-   * checks its size without asking the destination. Missing source: `NotFoundError`. Absent on
-   * drivers that never can.
+   * caller then streams). Otherwise resolves with the copy's stat, its size known without another
+   * round trip where the backend allows (S3: the source's HEAD, sent beside the copy, when the copy
+   * answers the same ETag; Azure: the source stat'ed and copied under If-Match; GCS: the source
+   * generation copied), so a caller checks the size without asking. Missing source:
+   * `NotFoundError`. Absent on drivers that never can.
    */
   copyFrom?(source: ObjectStore, fromKey: string, toKey: string): Promise<ObjectStat | false>;
   /** Moves `from` to `to` (copy then delete the source). Missing source: `NotFoundError`. */

@@ -95,7 +95,7 @@ describe('a source not there yet, and a copy that is not the blob', () => {
   });
 });
 
-describe('a corrupt copy between two buckets of one RadosGW (server-side, caught by the read-back)', () => {
+describe('a server-side copy between two buckets of one RadosGW whose source is not the blob', () => {
   let f: GeoFixture;
   beforeAll(async () => {
     await ensureRadosgwBucket(SECOND_BUCKET);
@@ -103,13 +103,14 @@ describe('a corrupt copy between two buckets of one RadosGW (server-side, caught
   });
   afterAll(async () => { await f?.close(); });
 
-  it('deletes the server-side copy and records nothing', async () => {
+  // A server-side copy trusts the bytes of the recorded source (verified when it was recorded) and
+  // checks the size of the very object it copied (If-Match): a truncated source is caught there.
+  it('deletes the server-side copy of a source of the wrong size and records nothing', async () => {
     await f.startWorker(FAST);
     const bytes = randomBytes(4000);
     const digest = sha256(bytes);
-    const corrupt = Buffer.from(bytes);
-    corrupt[0] = corrupt[0]! ^ 0xff;
-    // The bytes under the digest's key are wrong before the job runs.
+    const corrupt = bytes.subarray(0, 3000);
+    // The bytes under the digest's key are truncated before the job runs.
     const client = await f.client('erin/ss');
     const uploaded = await client.uploadBlob('erin/ss', bytes, 'monolithic');
     await f.storageA.store('usstorage').put(blobKey(uploaded), corrupt);
@@ -182,5 +183,35 @@ describe('a destination down for a while, and GC racing a copy', () => {
     expect(await drainAll(f, collected.pendingIds)).toBe(3);
     expect(await f.placements(digest)).toEqual([]);
     for (const location of f.names) expect(await f.objectDigest(location, digest)).toBeUndefined();
+  });
+});
+
+describe('STORAGE_REPLICATION_PROCESSING_SECONDS (Quay reservation time)', () => {
+  let f: GeoFixture;
+  let proxy: TcpProxy;
+  beforeAll(async () => {
+    await ensureRadosgwBucket(SECOND_BUCKET);
+    proxy = await startTcpProxy({ host: RADOSGW.host, port: RADOSGW.port });
+    f = await createGeoFixture('georepreserve', { usstorage: locations.radosgw(), apstorage: locations.radosgw(SECOND_BUCKET, proxy.port) }, {
+      extraConfig: { STORAGE_REPLICATION_PROCESSING_SECONDS: 1 },
+    });
+    await f.startWorker(FAST);
+  });
+  afterAll(async () => {
+    await f?.close();
+    await proxy?.stop();
+  });
+
+  it('aborts a copy that runs past it, spending an attempt and recording nothing, and a later attempt completes', async () => {
+    proxy.throttle(128 * 1024);
+    const bytes = randomBytes(1024 * 1024);
+    const { digest, id } = await uploadAndEnqueue(f, 'gina/slow', bytes);
+    await waitFor(async () => (await job(f, id))?.attemptsMade >= 1, 30_000, 50);
+    expect((await job(f, id)).failedReason).toContain('STORAGE_REPLICATION_PROCESSING_SECONDS (1 s)');
+    expect(await f.placements(digest)).toEqual(['usstorage']);
+    proxy.throttle(undefined);
+    await (await job(f, id)).promote();
+    await waitFor(async () => (await f.placements(digest)).length === 2, 30_000, 50);
+    expect(await f.objectDigest('apstorage', digest)).toBe(digest);
   });
 });

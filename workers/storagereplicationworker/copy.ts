@@ -1,24 +1,33 @@
 /**
- * Moving one blob's bytes from one location to another, and proving they arrived.
+ * Moving one blob's bytes from one location to another, and proving they arrived, with as few
+ * requests as that proof allows (every request costs more than the bytes of a typical small blob):
  *
- * - Server-side copy when the destination's driver can read the source directly (`copyFrom`: two
- *   buckets of one S3 endpoint and key, two containers of one Azure account, two directories of one
- *   machine): the bytes never pass through this process.
- * - Otherwise a stream: the source's read stream piped into the destination's `put` with the known
- *   length. Memory stays at a few chunks (the drivers switch to multipart writes for large objects:
- *   S3 above 64 MiB with 4 x 16 MiB parts in flight, Azure staged blocks above 256 MiB, GCS
- *   resumable sessions above 8 MiB). The stream is hashed on the way and its last chunk held back
- *   until the digest and size match, so a source whose bytes are not what their digest says fails
- *   the write before the destination makes anything visible.
- * - Either way the destination is then read back and hashed (`verifyAt`) before the caller records
- *   a placement.
+ * - **Server-side** when the destination's driver can read the source directly (`copyFrom`: two
+ *   buckets of one S3 endpoint and key, two containers of one Azure account, one GCS endpoint and
+ *   service account, two directories of one machine): the bytes never pass through this process.
+ *   `copyFrom` copies under an If-Match on the source object it stat'ed and reports that stat, so
+ *   the copy is that object, whose size is checked here. Its bytes are trusted to be the blob: the
+ *   source is a recorded placement, and a placement is recorded only once its bytes were verified
+ *   (the push hashed them; a replicated copy was verified as below). Two requests.
+ * - **Buffered** for blobs up to BUFFERED_MAX_BYTES: the source read once per job into memory
+ *   (shared by every destination of the job), its size and digest checked, then written with
+ *   `contentMd5`, so the destination refuses, storing nothing, bytes that are not those. Two
+ *   requests, and nothing to read back.
+ * - **Streamed** above that: the source's read stream piped into the destination's `put` with the
+ *   known length (bounded memory; the drivers write multipart for large objects), hashed on the way
+ *   with its last chunk held back, so bytes that are not the blob fail the write before anything
+ *   becomes visible. A multipart write carries no whole-object checksum, so the copy is then read
+ *   back and hashed at the destination (`verifyAt`).
  */
 import { createHash, type Hash } from 'node:crypto';
 import { pipeline, Transform, type TransformCallback } from 'node:stream';
-import type { ObjectStore } from '../../shared/storage/index.ts';
+import { MAX_CHECKED_PUT_BYTES, NotFoundError, type ObjectStore } from '../../shared/storage/index.ts';
 
-/** How a copy went: inside the backend, or streamed through this process. */
+/** How a copy went: inside the backend, or through this process. */
 export type CopyMethod = 'server_side' | 'stream';
+
+/** Blobs up to this size are copied through memory with a checked write (at most the job's concurrency of them at once per process). */
+export const BUFFERED_MAX_BYTES = Math.min(4 * 1024 * 1024, MAX_CHECKED_PUT_BYTES);
 
 /** The bytes at a location are not the blob: wrong size or wrong digest. */
 export class CorruptCopyError extends Error {
@@ -28,11 +37,80 @@ export class CorruptCopyError extends Error {
   }
 }
 
+/** The source location has no object for the blob (yet, or any more). */
+export class SourceGoneError extends Error {
+  constructor(readonly location: string, options?: { cause?: unknown }) {
+    super(`the blob is not at source location ${location}`, options);
+    this.name = 'SourceGoneError';
+  }
+}
+
 /** The algorithm of `digest` as node:crypto names it; throws for one we cannot check. */
 function hashOf(digest: string): { hash: Hash; expected: string } {
   const [algorithm, expected] = digest.split(':') as [string, string];
   if (!['sha256', 'sha384', 'sha512'].includes(algorithm)) throw new Error(`cannot verify digest algorithm ${algorithm}`);
   return { hash: createHash(algorithm), expected };
+}
+
+/** One blob at one source location, as every destination of a job copies it. */
+export interface BlobSource {
+  readonly name: string;
+  readonly store: ObjectStore;
+  readonly key: string;
+  readonly digest: string;
+  readonly size: number;
+  readonly signal?: AbortSignal;
+  /** The blob's bytes, read and checked once per job (buffered copies only). */
+  bytes?: Promise<Buffer>;
+}
+
+/** Copies the blob from `source` to `destination` (location `destinationName`); returns how. */
+export async function copyBlob(source: BlobSource, destination: ObjectStore, destinationName: string): Promise<CopyMethod> {
+  const copied = await sourceCall(source, () => destination.copyFrom?.(source.store, source.key, source.key) ?? Promise.resolve(false as const));
+  if (copied) {
+    if (copied.size !== source.size) throw new CorruptCopyError(destinationName, `the source object has ${copied.size} bytes, expected ${source.size}`);
+    return 'server_side';
+  }
+  if (source.size <= BUFFERED_MAX_BYTES) {
+    source.bytes ??= readChecked(source, destinationName);
+    const bytes = await source.bytes;
+    await destination.put(source.key, bytes, { contentLength: bytes.length, contentMd5: createHash('md5').update(bytes).digest(), signal: source.signal });
+    return 'stream';
+  }
+  await streamCopy(source, destination, destinationName);
+  await verifyAt(destination, destinationName, source.key, source.digest, source.size, source.signal);
+  return 'stream';
+}
+
+/** Runs a call that reads the source, turning its NotFoundError into SourceGoneError. */
+async function sourceCall<T>(source: BlobSource, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof NotFoundError) throw new SourceGoneError(source.name, { cause: error });
+    throw error;
+  }
+}
+
+/** The whole source object in memory, if it is `size` bytes hashing to the digest. */
+async function readChecked(source: BlobSource, destinationName: string): Promise<Buffer> {
+  const stream = await sourceCall(source, () => source.store.get(source.key, undefined, source.signal));
+  const { hash, expected } = hashOf(source.digest);
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of stream) {
+    bytes += (chunk as Buffer).length;
+    if (bytes > source.size) {
+      stream.destroy();
+      throw new CorruptCopyError(destinationName, `source ${source.name} sent more than the ${source.size} bytes expected`);
+    }
+    hash.update(chunk as Buffer);
+    chunks.push(chunk as Buffer);
+  }
+  if (bytes !== source.size) throw new CorruptCopyError(destinationName, `source ${source.name} sent ${bytes} bytes, expected ${source.size}`);
+  const actual = hash.digest('hex');
+  if (actual !== expected) throw new CorruptCopyError(destinationName, `source ${source.name} bytes hash to ${actual}, not ${source.digest}`);
+  return Buffer.concat(chunks, bytes);
 }
 
 /**
@@ -67,14 +145,10 @@ class DigestGate extends Transform {
   }
 }
 
-/** Copies `key` (`size` bytes of blob `digest`) from `source` to `destination`; returns how. */
-export async function copyBlob(
-  input: { source: ObjectStore; destination: ObjectStore; destinationName: string; key: string; digest: string; size: number; signal?: AbortSignal },
-): Promise<CopyMethod> {
-  const { source, destination, key } = input;
-  if (destination.copyFrom && await destination.copyFrom(source, key, key)) return 'server_side';
-  const read = await source.get(key, undefined, input.signal);
-  const gate = new DigestGate(input.digest, input.size, input.destinationName);
+/** Pipes the source's read into the destination's put through a DigestGate. */
+async function streamCopy(source: BlobSource, destination: ObjectStore, destinationName: string): Promise<void> {
+  const read = await sourceCall(source, () => source.store.get(source.key, undefined, source.signal));
+  const gate = new DigestGate(source.digest, source.size, destinationName);
   // The SDKs do not notice a failing body stream (they wait for the missing bytes for ever), so a
   // failure of the gate or of the source read aborts the write, which then makes nothing visible.
   const failed = new AbortController();
@@ -82,13 +156,12 @@ export async function copyBlob(
   pipeline(read, gate, (error) => {
     if (error) failed.abort((failure = error));
   });
-  const signal = input.signal ? AbortSignal.any([input.signal, failed.signal]) : failed.signal;
+  const signal = source.signal ? AbortSignal.any([source.signal, failed.signal]) : failed.signal;
   try {
-    await destination.put(key, gate, { contentLength: input.size, signal });
+    await destination.put(source.key, gate, { contentLength: source.size, signal });
   } catch (error) {
     throw failure ?? error;
   }
-  return 'stream';
 }
 
 /**

@@ -1,25 +1,35 @@
 /**
  * One `imagestoragereplication` job: copy blob `storageId` from a location that holds it to every
- * location that must hold it and does not, verify each copy there, and record its placement.
+ * location that must hold it and does not, prove each copy there (copy.ts), and record the
+ * placements.
  *
- * Locking (invariant 1, and "no placement for a blob GC just deleted"): the copy itself runs
- * without the blob's digest lock, so a push of the same digest is never held behind a long copy.
- * Every decision runs under that lock (`lockBlobDigest`, the one the push path and GC take):
- * is the `imagestorage` row still there, is the copy still at the destination (a GC drain of an
- * older generation of this digest may have deleted it while we copied), record the placement. If
- * GC collected the blob meanwhile, the copy is deleted again instead of recorded, and once the
- * placement commits GC's own re-check sees it and deletes that copy along with the others.
+ * Locking (invariant 1, and "no placement for a blob GC just deleted"): the copy runs without the
+ * blob's digest lock, so a push of the same digest is never held behind a long copy. The record
+ * step takes it (`recordPlacements`, the lock the push path and GC take) and inserts only while
+ * the blob's row, the one loaded before the copy, still exists. That is also why the copy needs
+ * no second look under the lock: GC's drain deletes a digest's objects only under that lock and
+ * only while no row of the digest exists, and this row existed from before the copy until the
+ * insert, so no drain can have deleted the copy in between. If GC collected the blob meanwhile,
+ * the copies are deleted again under the lock instead of recorded; once a placement commits, GC's
+ * own re-check sees it and deletes that copy along with the others.
+ *
+ * Round trips per blob in the common case: two requests to storage per destination (copy.ts; in
+ * parallel for a server-side copy on S3), and two calls to Postgres (the load; the record, which
+ * also reads the blob's state after it), each batched with the same call of the other jobs of the
+ * process, so a busy worker makes about two Postgres round trips per batch of blobs.
  */
 import type { ImageStorageReplicationPayload } from '../../queues/imagestoragereplication.ts';
 import { lockBlobDigest } from '../../shared/db/locks.ts';
 import { withTransaction } from '../../shared/db/pool.ts';
-import { addPlacementAt, loadReplicationBlob, type ReplicationBlob } from '../../shared/db/replication.ts';
+import type { Pool } from '../../shared/db/pool.ts';
+import { loadReplicationBlobs, recordPlacements, type PlacementRecord, type ReplicationBlob } from '../../shared/db/replication.ts';
 import { DeferError, PermanentFailureError } from '../../shared/runtime/outcomes.ts';
 import type { JobContext } from '../../shared/runtime/worker.ts';
 import { blobKey, NotFoundError, type ObjectStore } from '../../shared/storage/index.ts';
 import type { FleetServices } from '../services.ts';
-import { copyBlob, CorruptCopyError, verifyAt, type CopyMethod } from './copy.ts';
-import { bindBacklogGauge, countCopy, type CopyOutcome } from './metrics.ts';
+import { Batcher } from './batch.ts';
+import { copyBlob, CorruptCopyError, SourceGoneError, verifyAt, type BlobSource, type CopyMethod } from './copy.ts';
+import { bindBacklogGauge, countCopy } from './metrics.ts';
 
 /** Waits of the worker; production uses the defaults, tests inject shorter ones. */
 export interface ReplicationTiming {
@@ -57,6 +67,14 @@ export class SourceMissingError extends Error {
   }
 }
 
+/** The job ran past STORAGE_REPLICATION_PROCESSING_SECONDS (Quay's reservation): its copies were abandoned. */
+export class ProcessingTimeExceededError extends Error {
+  constructor(seconds: number) {
+    super(`replication ran past STORAGE_REPLICATION_PROCESSING_SECONDS (${seconds} s); copies in flight abandoned, the next attempt resumes`);
+    this.name = 'ProcessingTimeExceededError';
+  }
+}
+
 /** Most rounds one job makes when new required locations appear while it runs. */
 const MAX_ROUNDS = 3;
 /** Blobs from this size up are checked for a copy left by an interrupted attempt before copying. */
@@ -64,12 +82,49 @@ const REUSE_MIN_BYTES = 16 * 1024 * 1024;
 /** Destinations copied to at once. */
 const DESTINATION_CONCURRENCY = 4;
 
-/** The handler. */
+/** The database calls every job makes, batched across the jobs running in this process (batch.ts). */
+interface JobQueries {
+  readonly load: Batcher<{ storageId: number; namespaceId: number }, ReplicationBlob | undefined>;
+  readonly record: Batcher<PlacementRecord, ReplicationBlob | undefined>;
+}
+const queriesByPool = new WeakMap<Pool, JobQueries>();
+function queriesOf(db: Pool): JobQueries {
+  let queries = queriesByPool.get(db);
+  if (!queries) {
+    queries = { load: new Batcher((items) => loadReplicationBlobs(db, items)), record: new Batcher((records) => recordPlacements(db, records)) };
+    queriesByPool.set(db, queries);
+  }
+  return queries;
+}
+
+/** How one destination of one round went. */
+type DestinationResult =
+  | { readonly location: string; readonly method: CopyMethod | 'none'; readonly seconds: number; readonly error?: undefined }
+  | { readonly location: string; readonly error: Error };
+
+/**
+ * The handler. The whole job runs under Quay's reservation time, STORAGE_REPLICATION_PROCESSING_SECONDS:
+ * BullMQ renews the job's lease while it runs, so without a bound a copy hung on a connection that
+ * never answers would hold the job for ever. Past it, the copies in flight are aborted and the
+ * attempt fails (Quay's expired reservation also costs a retry); what was recorded stays recorded.
+ */
 export async function handleReplication(payload: ImageStorageReplicationPayload, ctx: Ctx): Promise<void> {
   bindBacklogGauge(ctx.db, ctx.storage.defaultLocations);
   const timing = { ...DEFAULT_TIMING, ...ctx.replicationTiming };
+  const limitS = ctx.config.quay.STORAGE_REPLICATION_PROCESSING_SECONDS;
+  const deadline = AbortSignal.timeout(limitS * 1000);
+  const signal = AbortSignal.any([ctx.signal, deadline]);
+  try {
+    await replicate(payload, ctx, timing, signal);
+  } catch (error) {
+    if (deadline.aborted && !ctx.signal.aborted) throw new ProcessingTimeExceededError(limitS);
+    throw error;
+  }
+}
+
+async function replicate(payload: ImageStorageReplicationPayload, ctx: Ctx, timing: ReplicationTiming, signal: AbortSignal): Promise<void> {
+  let blob = await queriesOf(ctx.db).load.call({ storageId: payload.storageId, namespaceId: payload.namespaceId });
   for (let round = 0; round < MAX_ROUNDS; round += 1) {
-    const blob = await loadReplicationBlob(ctx.db, payload.storageId, payload.namespaceId);
     if (!blob || blob.digest !== payload.digest) {
       // Quay completes silently too: the blob was collected (or its id reused by another blob).
       ctx.log.info('blob is gone (collected); nothing to replicate');
@@ -77,9 +132,20 @@ export async function handleReplication(payload: ImageStorageReplicationPayload,
     }
     const missing = missingLocations(ctx, blob);
     if (missing.length === 0) return;
-    const source = await findSource(ctx, blob, timing);
-    const failures = await replicateTo(ctx, blob, source, missing);
+    const { results, source } = await copyRound(ctx, blob, missing, timing, signal);
+    const copied = results.filter((r): r is Extract<DestinationResult, { error?: undefined }> => !r.error);
+    const failures = results.filter((r): r is Extract<DestinationResult, { error: Error }> => r.error !== undefined);
+    // Re-reading after the record (a push from another namespace may have added a region while
+    // the job ran; its enqueue was a no-op on this job's id) is part of recording.
+    const next = copied.length > 0 ? await record(ctx, blob, payload.namespaceId, source, copied) : blob;
+    for (const failure of failures) {
+      const corrupt = failure.error instanceof CorruptCopyError;
+      if (corrupt) await discardCopy(ctx, blob, failure.location);
+      countCopy(failure.location, corrupt ? 'corrupt' : 'failed', 'none');
+    }
     if (failures.length > 0) await deferAfterFailures(ctx, timing, failures);
+    if (next === undefined) return;
+    blob = next;
   }
 }
 
@@ -93,78 +159,81 @@ function missingLocations(ctx: Ctx, blob: ReplicationBlob): string[] {
 }
 
 /**
+ * Copies to every missing location from the most preferred placement, without first asking it
+ * whether it has the blob (the copy answers that). Destinations that found the source without it
+ * are retried once from whichever placement `findSource` finds holding it.
+ */
+async function copyRound(
+  ctx: Ctx, blob: ReplicationBlob, missing: string[], timing: ReplicationTiming, signal: AbortSignal,
+): Promise<{ results: DestinationResult[]; source: string }> {
+  const order = ctx.storage.readOrder(blob.placements);
+  if (order.length === 0) throw new PermanentFailureError(`blob ${blob.digest} is only in locations missing from DISTRIBUTED_STORAGE_CONFIG (${blob.placements.join(', ')})`);
+  let source = blobSource(ctx, blob, order[0]!, signal);
+  let results = await copyAll(ctx, blob, source, missing, signal);
+  const gone = results.filter((r) => r.error instanceof SourceGoneError);
+  if (gone.length > 0) {
+    source = blobSource(ctx, blob, await findSource(ctx, blob, order, timing, signal), signal);
+    const retried = await copyAll(ctx, blob, source, gone.map((r) => r.location), signal);
+    const stillGone = retried.find((r) => r.error instanceof SourceGoneError);
+    if (stillGone) throw new DeferError(timing.locationRetryMs, stillGone.error!.message);
+    results = [...results.filter((r) => !(r.error instanceof SourceGoneError)), ...retried];
+  }
+  return { results, source: source.name };
+}
+
+function blobSource(ctx: Ctx, blob: ReplicationBlob, name: string, signal: AbortSignal): BlobSource {
+  return { name, store: ctx.storage.store(name), key: blobKey(blob.digest), digest: blob.digest, size: blob.size, signal };
+}
+
+/**
  * The most preferred placement whose copy exists with the right size, probing again after each of
  * `sourceProbeDelaysMs` while none has it (the push's object may not be visible yet). Throws
  * SourceMissingError when none appears, DeferError when a holding location cannot be reached.
  */
-async function findSource(ctx: Ctx, blob: ReplicationBlob, timing: ReplicationTiming): Promise<{ name: string; store: ObjectStore }> {
+async function findSource(ctx: Ctx, blob: ReplicationBlob, order: readonly string[], timing: ReplicationTiming, signal: AbortSignal): Promise<string> {
   const key = blobKey(blob.digest);
-  const order = ctx.storage.readOrder(blob.placements);
-  if (order.length === 0) throw new PermanentFailureError(`blob ${blob.digest} is only in locations missing from DISTRIBUTED_STORAGE_CONFIG (${blob.placements.join(', ')})`);
   for (let probe = 0; ; probe += 1) {
     const errors: string[] = [];
     for (const name of order) {
-      const store = ctx.storage.store(name);
       try {
-        const stat = await store.stat(key);
-        if (stat.size === blob.size) return { name, store };
+        const stat = await ctx.storage.store(name).stat(key);
+        if (stat.size === blob.size) return name;
         errors.push(`${name}: ${stat.size} bytes, expected ${blob.size}`);
       } catch (error) {
         if (!(error instanceof NotFoundError)) errors.push(`${name}: ${(error as Error).message}`);
       }
     }
     const delay = timing.sourceProbeDelaysMs[probe];
-    if (delay === undefined || ctx.signal.aborted) {
+    if (delay === undefined || signal.aborted) {
       if (errors.length > 0) throw new DeferError(timing.locationRetryMs, `no source location could be read: ${errors.join('; ')}`);
       throw new SourceMissingError(blob.digest, order);
     }
-    await sleep(delay, ctx.signal);
+    await sleep(delay, signal);
   }
 }
 
-/** Copies to every `destination` in parallel; returns the failures (the rest are recorded). */
-async function replicateTo(ctx: Ctx, blob: ReplicationBlob, source: { name: string; store: ObjectStore }, destinations: string[]): Promise<{ location: string; error: Error }[]> {
-  const failures: { location: string; error: Error }[] = [];
+/** Copies to every `destination`, DESTINATION_CONCURRENCY at once; never throws (errors are results). */
+async function copyAll(ctx: Ctx, blob: ReplicationBlob, source: BlobSource, destinations: readonly string[], signal: AbortSignal): Promise<DestinationResult[]> {
+  const results: DestinationResult[] = [];
   const queue = [...destinations];
   const lane = async (): Promise<void> => {
     for (let location = queue.shift(); location !== undefined; location = queue.shift()) {
+      const started = performance.now();
       try {
-        await replicateOne(ctx, blob, source, location);
+        const destination = ctx.storage.store(location);
+        // An earlier attempt may have copied a large blob and died before recording: reuse a copy
+        // that verifies. Small blobs are copied again (cheaper than the extra round trip every time).
+        const method = blob.size >= REUSE_MIN_BYTES && await alreadyThere(destination, location, blob, signal)
+          ? 'none' as const
+          : await copyBlob(source, destination, location);
+        results.push({ location, method, seconds: (performance.now() - started) / 1000 });
       } catch (error) {
-        failures.push({ location, error: error as Error });
+        results.push({ location, error: error as Error });
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(DESTINATION_CONCURRENCY, destinations.length) }, lane));
-  return failures;
-}
-
-/** One destination: copy unless a verified copy is already there, verify, record under the digest lock. */
-async function replicateOne(ctx: Ctx, blob: ReplicationBlob, source: { name: string; store: ObjectStore }, location: string): Promise<void> {
-  const key = blobKey(blob.digest);
-  const destination = ctx.storage.store(location);
-  const started = performance.now();
-  let method: CopyMethod | 'none' = 'none';
-  let outcome: CopyOutcome = 'failed';
-  try {
-    // An earlier attempt may have copied a large blob and died before recording: reuse a copy that
-    // verifies. Small blobs are copied again (cheaper than the extra round trip on every job).
-    if (blob.size < REUSE_MIN_BYTES || !(await alreadyThere(destination, location, blob, ctx.signal))) {
-      method = await copyBlob({ source: source.store, destination, destinationName: location, key, digest: blob.digest, size: blob.size, signal: ctx.signal });
-      await verifyAt(destination, location, key, blob.digest, blob.size, ctx.signal);
-    }
-    const recorded = await recordPlacement(ctx, blob, destination, location);
-    outcome = recorded === 'recorded' ? (method === 'none' ? 'already_present' : 'copied') : 'collected';
-    ctx.log.info({ location, source: source.name, method, outcome, bytes: blob.size }, recorded === 'recorded' ? 'blob replicated' : 'blob collected during the copy; copy removed');
-  } catch (error) {
-    if (error instanceof CorruptCopyError) {
-      outcome = 'corrupt';
-      await discardCopy(ctx, blob, destination, location);
-    }
-    throw error;
-  } finally {
-    countCopy(location, outcome, method, blob.size, (performance.now() - started) / 1000);
-  }
+  return results;
 }
 
 /** Whether `location` already has a copy of the blob that verifies (left by an interrupted attempt). */
@@ -179,39 +248,46 @@ async function alreadyThere(store: ObjectStore, location: string, blob: Replicat
 }
 
 /**
- * Under the digest lock: records the placement if the blob row is still there and so is the copy;
- * if GC collected the blob meanwhile, deletes the copy (unless a push re-created the digest, whose
- * own job will find and record it) and reports `collected`.
+ * Records the copied destinations in one statement batch under the digest lock and returns the
+ * blob as it is now; undefined when GC collected it during the copy, whose copies are then removed.
  */
-async function recordPlacement(ctx: Ctx, blob: ReplicationBlob, store: ObjectStore, location: string): Promise<'recorded' | 'collected'> {
-  const key = blobKey(blob.digest);
-  return withTransaction(ctx.db, async (tx) => {
+async function record(
+  ctx: Ctx, blob: ReplicationBlob, namespaceId: number, source: string, copied: readonly Extract<DestinationResult, { error?: undefined }>[],
+): Promise<ReplicationBlob | undefined> {
+  const locations = copied.map((c) => c.location);
+  const after = await queriesOf(ctx.db).record.call({ blob, locations, namespaceId });
+  if (!after) await removeCollectedCopies(ctx, blob, locations);
+  const unknown = locations.filter((name) => after && !after.placements.includes(name));
+  if (unknown.length > 0) throw new Error(`storage locations ${unknown.join(', ')} have no imagestoragelocation row`);
+  for (const { location, method, seconds } of copied) {
+    const outcome = !after ? 'collected' : method === 'none' ? 'already_present' : 'copied';
+    countCopy(location, outcome, method, blob.size, seconds);
+    ctx.log.info({ location, source, method, outcome, bytes: blob.size }, after ? 'blob replicated' : 'blob collected during the copy; copy removed');
+  }
+  return after;
+}
+
+/**
+ * GC collected the blob while it was copied: under the digest lock, deletes the copies, unless a
+ * push re-created the digest meanwhile (its own job then finds and records them).
+ */
+async function removeCollectedCopies(ctx: Ctx, blob: ReplicationBlob, locations: readonly string[]): Promise<void> {
+  await withTransaction(ctx.db, async (tx) => {
     await lockBlobDigest(tx, blob.digest);
-    const { rows } = await tx.query<{ id: number }>(`SELECT id FROM imagestorage WHERE content_checksum = $1`, [blob.digest]);
-    const current = rows[0];
-    if (current?.id !== blob.id) {
-      if (!current) await store.delete(key);
-      return 'collected';
-    }
-    // A GC drain holds this lock while it deletes; any that ran during the copy is done by now.
-    const stat = await store.stat(key).catch((error: unknown) => {
-      if (error instanceof NotFoundError) throw new Error(`copy at ${location} vanished before it was recorded (deleted by GC of an earlier generation); copying again`, { cause: error });
-      throw error;
-    });
-    if (stat.size !== blob.size) throw new CorruptCopyError(location, `${stat.size} bytes at record time, expected ${blob.size}`);
-    await addPlacementAt(tx, blob.id, location);
-    return 'recorded';
+    const { rows } = await tx.query(`SELECT 1 FROM imagestorage WHERE content_checksum = $1`, [blob.digest]);
+    if (rows.length > 0) return;
+    await Promise.all(locations.map((location) => ctx.storage.store(location).delete(blobKey(blob.digest))));
   });
 }
 
 /** Deletes a corrupt copy, under the digest lock, unless the location is (by now) a recorded placement. */
-async function discardCopy(ctx: Ctx, blob: ReplicationBlob, store: ObjectStore, location: string): Promise<void> {
+async function discardCopy(ctx: Ctx, blob: ReplicationBlob, location: string): Promise<void> {
   await withTransaction(ctx.db, async (tx) => {
     await lockBlobDigest(tx, blob.digest);
     const { rows } = await tx.query(
       `SELECT 1 FROM imagestorageplacement p JOIN imagestoragelocation l ON l.id = p.location_id
         JOIN imagestorage s ON s.id = p.storage_id WHERE s.content_checksum = $1 AND l.name = $2`, [blob.digest, location]);
-    if (rows.length === 0) await store.delete(blobKey(blob.digest));
+    if (rows.length === 0) await ctx.storage.store(location).delete(blobKey(blob.digest));
   }).catch((error: unknown) => ctx.log.warn({ err: error, location }, 'could not delete a corrupt copy; the next attempt overwrites it'));
 }
 
@@ -220,7 +296,7 @@ async function discardCopy(ctx: Ctx, blob: ReplicationBlob, store: ObjectStore, 
  * the source's bytes that are wrong: dead-lettered after the last); an unreachable location does
  * not (Quay's WorkerSleepException): the job is re-delayed with a doubling backoff, never lost.
  */
-async function deferAfterFailures(ctx: Ctx, timing: ReplicationTiming, failures: { location: string; error: Error }[]): Promise<never> {
+async function deferAfterFailures(ctx: Ctx, timing: ReplicationTiming, failures: readonly { location: string; error: Error }[]): Promise<never> {
   const detail = failures.map((f) => `${f.location}: ${f.error.message}`).join('; ');
   const corrupt = failures.find((f) => f.error instanceof CorruptCopyError);
   if (corrupt) throw corrupt.error;

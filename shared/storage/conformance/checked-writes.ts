@@ -68,7 +68,7 @@ function copyFromCases(ctx: SuiteContext, key: (name: string) => string): void {
     if (ctx.store().copyFrom) expect(peer, 'ConformanceTarget.createPeer is required with copyFrom').toBeDefined();
   });
 
-  it(copies ? 'copyFrom copies another location of the same account inside the backend and reports the source it copied'
+  it(copies ? 'copyFrom copies another location of the same account inside the backend and reports the size of the copy'
     : 'copyFrom declines (false) where the credentials cannot authorise a copy inside the backend', async () => {
     const store = ctx.store();
     if (!store.copyFrom || !peer) return;

@@ -230,20 +230,26 @@ export class S3Store extends MultipartStore implements ObjectStore {
 
   async copyFrom(source: ObjectStore, fromKey: string, toKey: string): Promise<ObjectStat | false> {
     if (!(source instanceof S3Store) || !this.sameAccount(source)) return false;
-    const stat = await source.stat(fromKey);
-    if (stat.size > this.settings.multipartCopyThresholdBytes) {
+    // The source's HEAD and the copy in parallel (one round trip of latency instead of two): a
+    // copy answering the ETag the HEAD saw is a copy of that object, so it has the HEAD's size.
+    const [head, copy] = await Promise.allSettled([
+      source.stat(fromKey),
+      this.client.send(new CopyObjectCommand({
+        Bucket: this.bucket, Key: this.keys.toBackend(toKey), CopySource: source.copySource(fromKey), ...this.encryption(),
+      })),
+    ]);
+    if (head.status === 'rejected') throw head.reason as Error;
+    const stat = head.value;
+    if (copy.status === 'rejected') {
+      // CopyObject stops at 5 GiB; above the threshold the copy goes part by part.
+      if (stat.size <= this.settings.multipartCopyThresholdBytes) throw this.error(copy.reason, 'copyFrom', fromKey);
       await this.multipart.copy(fromKey, toKey, stat.size, source);
-      return stat;
+      return this.stat(toKey);
     }
-    try {
-      // If-Match: the copy is the object just stat'ed, not one written in between.
-      await this.client.send(new CopyObjectCommand({
-        Bucket: this.bucket, Key: this.keys.toBackend(toKey), CopySource: source.copySource(fromKey), CopySourceIfMatch: stat.etag, ...this.encryption(),
-      }));
-    } catch (error) {
-      throw this.error(error, 'copyFrom', fromKey);
-    }
-    return stat;
+    const etag = copy.value.CopyObjectResult?.ETag;
+    if (etag !== undefined && etag === stat.etag) return { ...stat, key: toKey };
+    // Another ETag (an object replaced in between, or KMS encryption's opaque ETags): ask the copy.
+    return this.stat(toKey);
   }
 
   /** Same endpoint and access key: one CopyObject can read the other bucket. */
