@@ -56,6 +56,8 @@ class InstrumentedStore implements ObjectStore {
     this.minPartBytes = inner.minPartBytes;
     const ensure = inner.ensureBucket?.bind(inner);
     if (ensure) this.ensureBucket = () => this.timed('ensureBucket', undefined, ensure);
+    // `copyFrom` is optional: absent here too when the driver has none, as the contract says.
+    if (!inner.copyFrom) Object.defineProperty(this, 'copyFrom', { value: undefined });
   }
 
   /** Times `run` under `operation` and wraps anything that is not already a StorageError. */

@@ -7,7 +7,7 @@
  * single deletes where a cluster lacks it. Signed URLs are temp URLs (HMAC-SHA1 with the account's
  * `X-Account-Meta-Temp-URL-Key`).
  */
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { chunk, deleteEach, mapBounded } from '../concurrency.ts';
@@ -110,11 +110,20 @@ export class SwiftStore extends MultipartStore implements ObjectStore {
   async put(key: string, body: Readable | Buffer, options: WriteOptions = {}): Promise<ObjectStat> {
     const length = options.contentLength ?? (Buffer.isBuffer(body) ? body.length : undefined);
     try {
+      // contentMd5 comes with a Buffer: a segmented write has no whole-object check, so it is checked here first.
+      const md5 = options.contentMd5 && Buffer.isBuffer(body) ? createHash('md5').update(body).digest() : undefined;
+      if (md5 && options.contentMd5 && !md5.equals(options.contentMd5)) {
+        throw new StorageError('body does not hash to contentMd5; nothing written', { driver: this.driverName, operation: 'put', key });
+      }
       if (length === undefined || length > this.settings.segmentBytes) return await this.putSegmented(key, body, length, options);
       const previous = await this.segmentSetOf(key, 'put');
       const response = await this.client.expect({
         method: 'PUT', object: this.keys.toBackend(key), body, signal: options.signal,
-        headers: { 'content-length': String(length), 'content-type': options.contentType ?? 'application/octet-stream' },
+        // ETag on a PUT: Swift refuses (422) a body whose MD5 is not it, storing nothing.
+        headers: {
+          'content-length': String(length), 'content-type': options.contentType ?? 'application/octet-stream',
+          ...(options.contentMd5 ? { etag: options.contentMd5.toString('hex') } : {}),
+        },
       }, 'put', key);
       if (previous) await this.multipart.removeSet(previous, key, 'put');
       const modified = headerOf(response, 'last-modified');
