@@ -4,7 +4,7 @@
  * tears them down in order on SIGTERM: stop taking HTTP requests and jobs, let active work finish
  * until the deadline, then close Redis, Postgres, storage and the embedded servers.
  */
-import { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
 import { ensureLocations } from '../shared/db/blobs.ts';
 import { createPool, type Pool } from '../shared/db/pool.ts';
@@ -12,6 +12,7 @@ import { diskPathsOf, workerHealthChecks, type HealthChecks } from '../shared/ru
 import { setProcessLabels } from '../shared/metrics/index.ts';
 import { startMetricsServer, type MetricsServer } from '../shared/runtime/metrics-server.ts';
 import { createProducer, type Producer } from '../shared/runtime/producer.ts';
+import { connectRedis } from '../shared/runtime/redis.ts';
 import { registerQueueGauges } from '../shared/runtime/queue-gauges.ts';
 import { runWorker, type RunningWorker } from '../shared/runtime/run-worker.ts';
 import { closeHttpWithin, onShutdownSignal } from '../shared/runtime/shutdown.ts';
@@ -70,7 +71,7 @@ export async function startFleet(booted: Booted, options: FleetOptions): Promise
   const producer = createProducer({ url: redisUrl });
   const unregisterGauges = registerQueueGauges(producer);
   const relay = await startOutboxRelay({ db, connectionString: booted.dbUri, producer, log });
-  const pinger = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
+  const pinger = connectRedis({ url: redisUrl }, { maxRetriesPerRequest: 1 });
 
   const services: FleetServices = { db, storage, config, onOutboxWrite: () => relay.wake() };
   const running = await startWorkers(options.workers, booted, services);
@@ -123,7 +124,7 @@ async function startRegistry(booted: Booted, db: Pool, storage: DistributedStora
 }
 
 /** The front end's Quay keys (registry/health.ts) when it runs here, else a worker's (database, redis, storage). */
-async function healthChecks(config: Booted['config'], db: Pool, redis: Redis, storage: DistributedStorage, secret: Uint8Array | undefined): Promise<HealthChecks> {
+async function healthChecks(config: Booted['config'], db: Pool, redis: Redis | Cluster, storage: DistributedStorage, secret: Uint8Array | undefined): Promise<HealthChecks> {
   const base = { db, redis, storage, diskPaths: diskPathsOf(config.quay.DISTRIBUTED_STORAGE_CONFIG), diskWarningThreshold: config.quay.DISKSPACE_HEALTH_WARNING_THRESHOLD };
   if (!secret) return workerHealthChecks(base);
   const { registryHealthChecks } = await import('../registry/health.ts');

@@ -14,7 +14,6 @@ import { registerHealthRoutes } from './health.ts';
 import { registerSecScanRoutes } from './secscan.ts';
 import { registerExportedLogsRoute } from './exported-logs.ts';
 import { registerEmailConfirmationRoute } from './api/authorized-emails.ts';
-import { registerQueueConsole } from './queue-console.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -47,6 +46,8 @@ export async function buildRegistryApp(deps: RegistryDeps): Promise<FastifyInsta
   await app.register(registerEmailConfirmationRoute);
   if (deps.config.queueConsole) {
     if (!deps.queues) throw new Error('QUAYFLEET_QUEUE_CONSOLE is on but the front end was given no queues');
+    // Loaded only when on: bull-board and its UI assets stay out of a front end that does not serve them.
+    const { registerQueueConsole } = await import('./queue-console.ts');
     await registerQueueConsole(app, deps.queues);
   }
   return app;

@@ -107,7 +107,7 @@ const peer = await measure('bare BullMQ + node:http', '/ok/peer', async (prefix)
       request.on('error', reject);
       request.end(body);
     });
-  }, { ...bullOptions({ url: REDIS_URL, prefix }), concurrency: CONCURRENCY });
+  }, { connection: bullOptions({ url: REDIS_URL, prefix }, notification.name).connection, prefix, concurrency: CONCURRENCY });
   await worker.waitUntilReady();
   return () => worker.close();
 });

@@ -89,7 +89,7 @@ describe('config', () => {
     ['missing field', { BUILDLOGS_REDIS: { port: 6379 } }, {}, 'BUILDLOGS_REDIS.host: (missing) is not valid; expected a string'],
     ['redis port', { BUILDLOGS_REDIS: { host: 'r', port: 'six' } }, {}, 'BUILDLOGS_REDIS.port: "six" is not valid; expected a port number, e.g. 6379'],
     ['Postgres URL in config.yaml', { DB_URI: 'mysql+pymysql://quay@db/quay' }, {}, 'DB_URI: "mysql+pymysql://quay@db/quay" is not valid; expected a postgresql:// URL, e.g. postgresql://quay:quay@localhost:5432/quay'],
-    ['Redis URL in the environment', {}, { REDIS_URL: 'localhost:6379' }, 'REDIS_URL: "localhost:6379" is not valid; expected a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379'],
+    ['Redis URL in the environment', {}, { REDIS_URL: 'localhost:6379' }, 'REDIS_URL: "localhost:6379" is not valid; expected redis://HOST:PORT, redis+cluster://HOST:PORT,HOST:PORT or redis+sentinel://HOST:PORT,HOST:PORT/MASTER (rediss for TLS)'],
     ['port in the environment', {}, { QUAYFLEET_HTTP_PORT: 'eighty' }, 'QUAYFLEET_HTTP_PORT: "eighty" is not valid; expected a port number from 1 to 65535, e.g. 8080'],
     ['port out of range', {}, { QUAYFLEET_METRICS_PORT: '70000' }, 'QUAYFLEET_METRICS_PORT: 70000 is not valid; expected a port number from 0 to 65535, e.g. 9091'],
   ])('names the key, the value and what is expected: %s', (_kind, raw, env, line) => {

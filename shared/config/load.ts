@@ -96,7 +96,10 @@ function port(min: number, fallback: number) {
 
 const envSchema = z.object({
   DB_URI: z.string().min(1).optional(),
-  REDIS_URL: z.string().regex(/^rediss?:\/\/\S+$/, { error: 'expected a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379' }).optional(),
+  // The forms are parsed (and explained) by shared/runtime/redis.ts: a server, a Cluster, a Sentinel master.
+  REDIS_URL: z.string().regex(/^rediss?(?:\+(?:cluster|sentinel))?:\/\/\S+$/, {
+    error: 'expected redis://HOST:PORT, redis+cluster://HOST:PORT,HOST:PORT or redis+sentinel://HOST:PORT,HOST:PORT/MASTER (rediss for TLS)',
+  }).optional(),
   QUAY_DISTRIBUTED_STORAGE_PREFERENCE: z.string().min(1).optional(),
   QUAYFLEET_HTTP_PORT: port(1, 8080),
   QUAYFLEET_METRICS_PORT: port(0, 9091),

@@ -10,7 +10,7 @@
  * deduplication), and so is a completed one kept for debugging.
  */
 import type { Job, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { QueueSource } from './queue-status.ts';
 
 /** A dead letter that was asked for by id and is not there (never was, replayed, or dropped). */
@@ -59,7 +59,7 @@ async function failedJob(queue: Queue, jobId: string): Promise<Job> {
  * fresh jobs; `redis` is a connection to the queue's server. Returns the ids removed. One round
  * trip when none is (the common case).
  */
-export async function reviveDeadLetters(redis: Redis, queue: Queue, jobIds: readonly string[]): Promise<string[]> {
+export async function reviveDeadLetters(redis: Redis | Cluster, queue: Queue, jobIds: readonly string[]): Promise<string[]> {
   if (jobIds.length === 0) return [];
   const scores = await redis.zmscore(queue.keys.failed!, ...jobIds);
   const dead = jobIds.filter((_, i) => scores[i] !== null);

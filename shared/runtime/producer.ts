@@ -5,10 +5,9 @@
  * (shared/db/outbox.ts).
  */
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import type { QueueContract, VersionedPayload } from '../../queues/contract.ts';
 import { reviveDeadLetters } from './dead-letters.ts';
-import { bullOptions, type RedisSettings } from './redis.ts';
+import { connectRedis, queuePrefix, type RedisSettings } from './redis.ts';
 import { queueItemPuts } from './runtime-metrics.ts';
 
 /** When a job becomes runnable: after `delayMs`, or at `runAt`; now when neither is given. */
@@ -45,16 +44,15 @@ export function delayFor(options: EnqueueOptions | undefined, now = Date.now()):
 
 /** A producer over one shared Redis connection. */
 export function createProducer(settings: RedisSettings): Producer {
-  const { prefix } = bullOptions(settings);
   // One connection for every queue handle: a process enqueuing to a few queues needs no more.
-  const connection = new Redis(settings.url, { maxRetriesPerRequest: null, lazyConnect: true });
+  const connection = connectRedis(settings, { maxRetriesPerRequest: null });
   const queues = new Map<string, Queue>();
   let closing: Promise<void> | undefined;
 
   const queue = (queueName: string): Queue => {
     let handle = queues.get(queueName);
     if (!handle) {
-      handle = new Queue(queueName, { connection, prefix });
+      handle = new Queue(queueName, { connection, prefix: queuePrefix(settings, queueName) });
       handle.on('error', () => undefined); // surfaced by the failing call itself
       queues.set(queueName, handle);
     }

@@ -83,7 +83,7 @@ export async function runWorker<P extends VersionedPayload, S extends WorkerServ
     return { disabled: true, reason: gate.reason };
   }
   const schedules = schedulesOf(definition, deps.config).map((s) => ({ ...s, payload: definition.queue.parse(s.payload) }));
-  const options = bullOptions(deps.redis);
+  const { release: releaseConnection, ...options } = bullOptions(deps.redis, definition.queue.name);
   const producer = createProducer(deps.redis);
   const queue = producer.queue(definition.queue.name);
   await upsertSchedules(queue, definition.queue, schedules);
@@ -114,7 +114,7 @@ export async function runWorker<P extends VersionedPayload, S extends WorkerServ
     disabled: false,
     name: definition.name,
     stop(deadlineMs, stopOptions) {
-      stopping ??= stopWorker({ worker, runtime, producer, log }, deadlineMs, stopOptions?.abortGraceMs);
+      stopping ??= stopWorker({ worker, runtime, producer, log, releaseConnection }, deadlineMs, stopOptions?.abortGraceMs);
       return stopping;
     },
   };
@@ -125,10 +125,11 @@ interface StopTarget {
   readonly runtime: WorkerRuntime;
   readonly producer: Producer;
   readonly log: Logger;
+  readonly releaseConnection: () => void;
 }
 
 async function stopWorker(target: StopTarget, deadlineMs: number, abortGraceMs?: number): Promise<void> {
-  const { worker, runtime, producer, log } = target;
+  const { worker, runtime, producer, log, releaseConnection } = target;
   const deadline = Date.now() + deadlineMs;
   const grace = abortGraceMs ?? Math.min(5000, deadlineMs / 5);
   runtime.stopping = true;
@@ -147,6 +148,7 @@ async function stopWorker(target: StopTarget, deadlineMs: number, abortGraceMs?:
     log.warn({ handedBack: count }, 'jobs ignored their abort signal; handed back to the queue');
   }
   await worker.close(true);
+  releaseConnection();
   await producer.close();
   runtime.releaseMetrics();
   log.info('worker stopped');
