@@ -5,18 +5,17 @@
  * retry rewrites the file it claimed instead of leaving a second one. Time passes by moving
  * `expires_at`, not by sleeping.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError } from '../../shared/storage/errors.ts';
 import { startTestRegistry, type TestRegistry } from '../../test/helpers/registry.ts';
-import { RADOSGW } from '../../test/servers/storage-endpoints.ts';
 import { exportactionlogs } from '../../queues/exportactionlogs.ts';
 import { schedulesOf } from '../../shared/runtime/worker.ts';
 import { EXPIRY_BATCH, removeExpiredExports } from './expiry.ts';
 import { handleExport, type ExportServices } from './handler.ts';
 import { claimExportFile } from './rows.ts';
 import { exportactionlogsworker } from './index.ts';
-import { jobContext, takeExportJobs } from './test-support.ts';
+import { jobContext, radosgwOnly, takeExportJobs } from './test-support.ts';
 
 const PASSWORD = 'a long enough password';
 const alice: [string, string] = ['alice', PASSWORD];
@@ -66,15 +65,7 @@ beforeAll(async () => {
   local = await startTestRegistry({ label: 'logexpiry' });
   rados = await startTestRegistry({
     label: 'logexpiryrgw',
-    config: {
-      DISTRIBUTED_STORAGE_CONFIG: {
-        radosgw: ['RadosGWStorage', {
-          hostname: RADOSGW.host, port: RADOSGW.port, access_key: RADOSGW.accessKey, secret_key: RADOSGW.secretKey,
-          bucket_name: RADOSGW.bucket, storage_path: `logexpiry-${randomBytes(4).toString('hex')}`,
-        }],
-      },
-      DISTRIBUTED_STORAGE_PREFERENCE: ['radosgw'],
-    },
+    config: radosgwOnly('logexpiry'),
   });
   await seed(local);
   await seed(rados);

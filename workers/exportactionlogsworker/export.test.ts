@@ -4,13 +4,11 @@
  * URL), exactly the asked days, the callback (SSRF-checked, retried alone, sent once), the e-mail
  * to a loopback SMTP server, and the `timedout` status.
  */
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestRegistry, type TestRegistry } from '../../test/helpers/registry.ts';
-import { RADOSGW } from '../../test/servers/storage-endpoints.ts';
 import { handleExport, type ExportServices } from './handler.ts';
 import { CallbackFailedError } from './report.ts';
-import { callbackReceiver, jobContext, smtpReceiver, takeExportJobs } from './test-support.ts';
+import { callbackReceiver, jobContext, radosgwOnly, smtpReceiver, takeExportJobs } from './test-support.ts';
 
 const PASSWORD = 'a long enough password';
 const alice: [string, string] = ['alice', PASSWORD];
@@ -80,13 +78,7 @@ beforeAll(async () => {
     label: 'logexportrgw',
     config: {
       ...mail,
-      DISTRIBUTED_STORAGE_CONFIG: {
-        radosgw: ['RadosGWStorage', {
-          hostname: RADOSGW.host, port: RADOSGW.port, access_key: RADOSGW.accessKey, secret_key: RADOSGW.secretKey,
-          bucket_name: RADOSGW.bucket, storage_path: `logexport-${randomBytes(4).toString('hex')}`,
-        }],
-      },
-      DISTRIBUTED_STORAGE_PREFERENCE: ['radosgw'],
+      ...radosgwOnly('logexport'),
     },
   });
   await seed(local);

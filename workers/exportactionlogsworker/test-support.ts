@@ -2,14 +2,29 @@
  * Test helpers for the export worker: a job context over real services, the export job an API
  * request left in the outbox, a callback receiver, and a loopback SMTP server. Test-only.
  */
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { exportactionlogs, type ExportRequestPayload } from '../../queues/exportactionlogs.ts';
 import type { Pool } from '../../shared/db/pool.ts';
 import { createLogger } from '../../shared/runtime/logger.ts';
+import { RADOSGW } from '../../test/servers/storage-endpoints.ts';
 import type { JobContext } from '../../shared/runtime/worker.ts';
 import type { ExportServices } from './handler.ts';
+
+/** Config keys making the test RadosGW bucket the only location, under a fresh `<prefix>-<random>` path. */
+export function radosgwOnly(prefix: string): Record<string, unknown> {
+  return {
+    DISTRIBUTED_STORAGE_CONFIG: {
+      radosgw: ['RadosGWStorage', {
+        hostname: RADOSGW.host, port: RADOSGW.port, access_key: RADOSGW.accessKey, secret_key: RADOSGW.secretKey,
+        bucket_name: RADOSGW.bucket, storage_path: `${prefix}-${randomBytes(4).toString('hex')}`,
+      }],
+    },
+    DISTRIBUTED_STORAGE_PREFERENCE: ['radosgw'],
+  };
+}
 
 /** A handler context for attempt `attempt` of 3. */
 export function jobContext(services: ExportServices, attempt = 1, signal = new AbortController().signal): JobContext<ExportServices> {
