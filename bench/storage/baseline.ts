@@ -5,6 +5,7 @@
  * rates is what the layer costs per object.
  */
 import { createWriteStream } from 'node:fs';
+import http from 'node:http';
 import { mkdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -15,7 +16,7 @@ import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-bl
 import { Storage } from '@google-cloud/storage';
 import { mapBounded } from '../../shared/storage/concurrency.ts';
 import type { ObjectStore } from '../../shared/storage/types.ts';
-import { AZURITE, GCS_EMULATOR, RADOSGW } from '../../test/servers/storage-endpoints.ts';
+import { AZURITE, GCS_EMULATOR, RADOSGW, RADOSGW_SWIFT } from '../../test/servers/storage-endpoints.ts';
 import { BENCH_AZURITE_CONTAINER, BENCH_AZURITE_ENDPOINT } from './azurite.ts';
 
 /** The three calls the workloads use, done straight on an SDK. */
@@ -81,6 +82,34 @@ export const RAW_TARGETS: Record<string, (localRoot: string) => RawStore> = {
       get: async (key) => file(key).createReadStream(),
       deleteMany: (keys) => deleteAll(keys, (key) => file(key).delete({ ignoreNotFound: true })),
       close: async () => undefined,
+    };
+  },
+  swift: () => {
+    // No Swift SDK exists to compare with: the peer is plain keep-alive HTTP with one v1 token.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+    const session = fetch(RADOSGW_SWIFT.authUrl, { headers: { 'X-Auth-User': RADOSGW_SWIFT.user, 'X-Auth-Key': RADOSGW_SWIFT.key } })
+      .then((r) => ({ token: r.headers.get('x-auth-token')!, url: `${r.headers.get('x-storage-url')}/${RADOSGW_SWIFT.container}/raw/` }));
+    const send = async (method: string, key: string, body?: Readable, length?: number): Promise<http.IncomingMessage> => {
+      const { token, url } = await session;
+      return new Promise((resolve, reject) => {
+        const headers: Record<string, string> = { 'x-auth-token': token, ...(length === undefined ? {} : { 'content-length': String(length) }) };
+        const request = http.request(`${url}${key.split('/').map(encodeURIComponent).join('/')}`, { method, agent, headers }, (response) => {
+          if ((response.statusCode ?? 0) >= 300 && response.statusCode !== 404) reject(new Error(`${method} ${key}: HTTP ${response.statusCode}`));
+          else resolve(response);
+        });
+        request.on('error', reject);
+        if (body) body.pipe(request);
+        else request.end();
+      });
+    };
+    return {
+      put: async (key, body, options) => {
+        (await send('PUT', key, body as Readable, options?.contentLength)).resume();
+        return stat(key, options?.contentLength ?? 0);
+      },
+      get: (key) => send('GET', key),
+      deleteMany: (keys) => deleteAll(keys, async (key) => (await send('DELETE', key)).resume()),
+      close: async () => agent.destroy(),
     };
   },
 };

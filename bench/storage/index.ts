@@ -1,7 +1,7 @@
 /**
  * Storage benchmark: for each driver on the local test servers (LocalStorage, RadosGWStorage on
  * Ceph RadosGW, AzureStorage on a private Azurite (see azurite.ts), GoogleCloudStorage on the Cloud
- * Storage emulator), write
+ * Storage emulator, SwiftStorage on RadosGW's Swift API), write
  * and read 1 GiB as 16 x 64 MiB objects and as 16384 x 64 KiB objects, and delete 10 000 objects in
  * batches and one by one. The peer is the backend's SDK used directly (`baseline.ts`): 4096 small
  * objects written and read without the storage layer, so its cost per object shows as a ratio.
@@ -10,7 +10,7 @@
  *   npx tsx bench/storage/index.ts
  *
  * Environment: BENCH_SCALE (default 1; 0.1 = a tenth of every count), BENCH_DRIVERS (comma list
- * of local,radosgw,azurite,gcs), BENCH_CONCURRENCY_LARGE (default 4), BENCH_CONCURRENCY_SMALL
+ * of local,radosgw,azurite,gcs,swift), BENCH_CONCURRENCY_LARGE (default 4), BENCH_CONCURRENCY_SMALL
  * (default 16). Figures from the emulators measure this code against those emulators, not the
  * clouds; the servers share this machine's cores with the benchmark.
  */
@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createObjectStore, loadStorageDrivers } from '../../shared/storage/drivers/index.ts';
 import type { ObjectStore } from '../../shared/storage/types.ts';
-import { AZURITE, GCS_EMULATOR, RADOSGW } from '../../test/servers/storage-endpoints.ts';
+import { AZURITE, GCS_EMULATOR, RADOSGW, RADOSGW_SWIFT } from '../../test/servers/storage-endpoints.ts';
 import { startStorageServers } from '../../test/servers/storage.ts';
 import { BENCH_AZURITE_CONTAINER, BENCH_AZURITE_ENDPOINT, startBenchAzurite } from './azurite.ts';
 import { RAW_TARGETS } from './baseline.ts';
@@ -47,6 +47,9 @@ const TARGETS: Record<string, () => ObjectStore> = {
   }),
   azurite: () => createObjectStore('AzureStorage', {
     azure_container: BENCH_AZURITE_CONTAINER, azure_account_name: AZURITE.accountName, azure_account_key: AZURITE.accountKey, endpoint_url: BENCH_AZURITE_ENDPOINT, storage_path: 'bench',
+  }),
+  swift: () => createObjectStore('SwiftStorage', {
+    auth_url: RADOSGW_SWIFT.authUrl, swift_user: RADOSGW_SWIFT.user, swift_password: RADOSGW_SWIFT.key, swift_container: RADOSGW_SWIFT.container, storage_path: 'bench',
   }),
   gcs: () => {
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });

@@ -31,6 +31,8 @@ export const SEGMENTS_HEADER = 'x-object-meta-quayfleet-segments';
 /** Swift's default `max_manifest_segments` (RadosGW's `rgw_max_slo_entries`). */
 const MAX_SLO_SEGMENTS = 1000;
 const MARKER_PARALLELISM = 16;
+/** Markers read per listing page, so a large backlog of stale uploads is never held at once. */
+const MARKER_PAGE = 500;
 const COPY_PARALLELISM = 4;
 
 /** A segment as the container listing shows it. */
@@ -82,17 +84,25 @@ export class SwiftSegments implements MultipartBackend {
   }
 
   async *list(prefix: string, olderThan?: Date): AsyncIterable<IncompleteUpload> {
-    const candidates: { id: string; initiated: Date }[] = [];
+    let candidates: { id: string; initiated: Date }[] = [];
     for await (const item of this.store.listBackend(this.store.keys.reserved('multipart/'), 'listMultipartUploads')) {
       const id = item.name.slice(item.name.lastIndexOf('/') + 1);
       if (isUploadId(id) && (!olderThan || item.lastModified < olderThan)) candidates.push({ id, initiated: item.lastModified });
+      if (candidates.length >= MARKER_PAGE) {
+        yield* await this.readMarkers(candidates, prefix);
+        candidates = [];
+      }
     }
-    // Swift listings carry no metadata: each marker is read for its key.
+    yield* await this.readMarkers(candidates, prefix);
+  }
+
+  // Swift listings carry no metadata: each marker is read for its key, a page at a time.
+  private async readMarkers(candidates: readonly { id: string; initiated: Date }[], prefix: string): Promise<IncompleteUpload[]> {
     const uploads = await mapBounded(candidates, MARKER_PARALLELISM, async ({ id, initiated }) => {
       const marker = await this.readMarker(id, 'listMultipartUploads');
       return marker && marker.key.startsWith(prefix) ? { key: marker.key, uploadId: id, initiated } : undefined;
     });
-    for (const upload of uploads) if (upload) yield upload;
+    return uploads.filter((u): u is IncompleteUpload => u !== undefined);
   }
 
   async abort(key: string, uploadId: string): Promise<void> {
