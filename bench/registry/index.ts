@@ -10,16 +10,21 @@
  * pull rounds, manifest GETs in slices), so load from other processes on a shared machine hits
  * both sides alike. Push and pull figures are the median over the rounds.
  *
+ * quayfleet runs as a registry pod does: `quayfleet registry` from the compiled build (built first
+ * when dist/ is missing or stale), with Postgres, Redis and its metrics server.
+ *
  * Env: BENCH_SCALE (image size and request count scale, default 1), BENCH_ROUNDS (push/pull
  * rounds, default 3), BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres),
  * BENCH_PROFILE_DIR (CPU profile of the quayfleet server). Ports: 15000 distribution, 15001
- * quayfleet. The last line printed is one JSON object.
+ * quayfleet (metrics 21720). The last line printed is one JSON object; when distribution fails it
+ * has no ratio.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { OciLayout } from '../../test/fixtures/oci/layout.ts';
+import { loadLine, printFailure, printResult, runPeer } from '../report.ts';
 import { getMany, pullToken, skopeoCopy } from './load.ts';
 import { startDistribution, startQuayfleet, type BenchServer } from './servers.ts';
 
@@ -64,6 +69,8 @@ async function buildLayout(dir: string): Promise<void> {
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 const hostOf = (server: BenchServer): string => new URL(server.base).host;
+/** Runs `fn` for `server`; a failure on distribution's side is the peer's (no ratio reported). */
+const on = <T>(server: BenchServer, fn: () => Promise<T>): Promise<T> => (server.name === 'distribution' ? runPeer('distribution', fn) : fn());
 
 /** Push and pull rounds, alternating which server goes first; MB/s per round and server. */
 async function imageRounds(servers: BenchServer[], layoutDir: string, work: string): Promise<Map<string, { push: number[]; pull: number[] }>> {
@@ -73,11 +80,11 @@ async function imageRounds(servers: BenchServer[], layoutDir: string, work: stri
     const order = round % 2 === 0 ? servers : [...servers].reverse();
     for (const server of order) {
       const target = `docker://${hostOf(server)}/bench/big${round}:v1`;
-      figures.get(server.name)!.push.push(mb / (await skopeoCopy(server, `oci:${layoutDir}:big${round}`, target)));
+      figures.get(server.name)!.push.push(mb / (await on(server, () => skopeoCopy(server, `oci:${layoutDir}:big${round}`, target))));
     }
     for (const server of order) {
       const pullDir = path.join(work, `pull-${server.name}-${round}`);
-      figures.get(server.name)!.pull.push(mb / (await skopeoCopy(server, `docker://${hostOf(server)}/bench/big${round}:v1`, `oci:${pullDir}:v1`)));
+      figures.get(server.name)!.pull.push(mb / (await on(server, () => skopeoCopy(server, `docker://${hostOf(server)}/bench/big${round}:v1`, `oci:${pullDir}:v1`))));
       await fs.rm(pullDir, { recursive: true, force: true });
     }
   }
@@ -88,15 +95,15 @@ async function imageRounds(servers: BenchServer[], layoutDir: string, work: stri
 async function manifestLoad(servers: BenchServer[], layoutDir: string): Promise<Map<string, { rps: number; p50: number; p99: number }>> {
   const targets = [];
   for (const server of servers) {
-    await skopeoCopy(server, `oci:${layoutDir}:small`, `docker://${hostOf(server)}/bench/small:v1`);
+    await on(server, () => skopeoCopy(server, `oci:${layoutDir}:small`, `docker://${hostOf(server)}/bench/small:v1`));
     const token = await pullToken(server, 'bench/small');
     const headers: Record<string, string> = { accept: 'application/vnd.oci.image.manifest.v1+json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
-    await getMany(server.base, '/v2/bench/small/manifests/v1', headers, 500, CONCURRENCY); // warm-up
+    await on(server, () => getMany(server.base, '/v2/bench/small/manifests/v1', headers, 500, CONCURRENCY)); // warm-up
     targets.push({ server, headers, latencies: [] as number[], seconds: 0 });
   }
   for (let slice = 0; slice < SLICES; slice++) {
     for (const target of slice % 2 === 0 ? targets : [...targets].reverse()) {
-      const run = await getMany(target.server.base, '/v2/bench/small/manifests/v1', target.headers, REQUESTS / SLICES, CONCURRENCY);
+      const run = await on(target.server, () => getMany(target.server.base, '/v2/bench/small/manifests/v1', target.headers, REQUESTS / SLICES, CONCURRENCY));
       target.latencies.push(...run.latenciesMs);
       target.seconds += run.seconds;
     }
@@ -112,14 +119,15 @@ function summary(name: string, r: SideResult): string {
     + `p50 ${r.manifestP50Ms.toFixed(2)} ms p99 ${r.manifestP99Ms.toFixed(2)} ms, peak RSS ${(r.peakRssBytes / MiB).toFixed(0)} MiB`;
 }
 
+console.log(loadLine('before'));
 const work = await fs.mkdtemp(path.join(os.tmpdir(), 'quayfleet-bench-registry-'));
 const servers: BenchServer[] = [];
 try {
   const layoutDir = path.join(work, 'layout');
   await buildLayout(layoutDir);
   for (const name of ['distribution', 'quayfleet']) await fs.mkdir(path.join(work, name));
-  servers.push(await startDistribution(path.join(work, 'distribution'), 15000));
-  servers.push(await startQuayfleet(path.join(work, 'quayfleet'), 15001, POSTGRES_URL));
+  servers.push(await runPeer('distribution', () => startDistribution(path.join(work, 'distribution'), 15000)));
+  servers.push(await startQuayfleet(path.join(work, 'quayfleet'), 15001, POSTGRES_URL, 21720));
   const images = await imageRounds(servers, layoutDir, work);
   const manifests = await manifestLoad(servers, layoutDir);
   const results: Record<string, SideResult> = {};
@@ -143,10 +151,12 @@ try {
     peakRss: peer.peakRssBytes / ours.peakRssBytes,
   };
   console.log(`ratios (quayfleet/distribution, >1 = quayfleet better): ${Object.entries(ratio).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`);
-  console.log(JSON.stringify({
+  printResult({
     benchmark: 'registry', scale: SCALE, rounds: ROUNDS, imageBytes: LAYER_BYTES * LAYERS, requests: REQUESTS, concurrency: CONCURRENCY,
-    loadAverage: os.loadavg(), quayfleet: ours, distribution: peer, ratio,
-  }));
+    quayfleet: ours, distribution: peer, ratio,
+  });
+} catch (error) {
+  printFailure('registry', error);
 } finally {
   for (const server of servers) await server.stop();
   await fs.rm(work, { recursive: true, force: true });

@@ -1,15 +1,16 @@
 /**
  * The two servers of the registry benchmark, each a child process on a fixed loopback port below
  * 32768: the CNCF distribution registry (Debian's /usr/bin/docker-registry, its own config file,
- * filesystem storage in a temp dir) and quayfleet (quayfleet-server.ts over a temp database).
+ * filesystem storage in a temp dir) and quayfleet (`quayfleet registry`, compiled, over a temp
+ * database).
  * Neither touches an already-running instance; each is stopped by its own pid.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { CLI, ensureBuilt } from '../build.ts';
 
 /** A benchmarked registry server. */
 export interface BenchServer {
@@ -42,26 +43,34 @@ export async function startDistribution(dir: string, port: number): Promise<Benc
   return server('distribution', base, child, undefined);
 }
 
-/** Starts quayfleet on `port` over a new database (dropped on stop) and LocalStorage under `dir`. */
-export async function startQuayfleet(dir: string, port: number, postgresUrl: string): Promise<BenchServer> {
+/**
+ * Starts quayfleet as a registry pod runs it: `quayfleet registry` from the compiled build (dist/),
+ * over a new database (migrated by `quayfleet migrate`, dropped on stop) with one user, LocalStorage
+ * under `dir`, Redis for the outbox relay, and its metrics server on `metricsPort`.
+ */
+export async function startQuayfleet(dir: string, port: number, postgresUrl: string, metricsPort: number): Promise<BenchServer> {
+  ensureBuilt();
   const dbName = `qf_bench_${randomBytes(4).toString('hex')}`;
   await adminQuery(postgresUrl, `CREATE DATABASE ${dbName}`);
   const dbUrl = new URL(postgresUrl);
   dbUrl.pathname = `/${dbName}`;
-  const script = fileURLToPath(new URL('./quayfleet-server.ts', import.meta.url));
+  const config = path.join(dir, 'config.yaml');
+  await fs.writeFile(config, [
+    `SERVER_HOSTNAME: 127.0.0.1:${port}`,
+    'DISTRIBUTED_STORAGE_CONFIG:', `  default: [LocalStorage, {storage_path: ${path.join(dir, 'storage')}}]`, 'DISTRIBUTED_STORAGE_PREFERENCE: [default]',
+  ].join('\n'));
+  const env = {
+    PATH: process.env.PATH!, HOME: process.env.HOME ?? dir, LOG_LEVEL: 'error', DB_URI: dbUrl.toString(), REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
+    QUAYFLEET_CONFIG: config, QUAYFLEET_DATA_DIR: path.join(dir, 'data'), QUAYFLEET_HTTP_PORT: String(port), QUAYFLEET_METRICS_PORT: String(metricsPort),
+  };
+  await runCli(['migrate'], env);
+  await runCli(['users', 'create', 'bench', '--password-stdin'], env, 'benchpassword\n');
   // BENCH_PROFILE_DIR: write a V8 CPU profile of the server there (open it in Chrome DevTools).
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', script], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, BENCH_DB_URL: dbUrl.toString(), BENCH_STORAGE_DIR: dir, BENCH_PORT: String(port) },
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`quayfleet server exited with ${code}`)));
-    child.stdout!.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('ready')) resolve();
-    });
-  });
-  const stopped = server('quayfleet', `http://127.0.0.1:${port}`, child, { username: 'bench', password: 'benchpassword' });
+  const child = spawn(process.execPath, [...profile, CLI, 'registry'], { stdio: ['ignore', 'ignore', 'pipe'], env });
+  const base = `http://127.0.0.1:${port}`;
+  await waitForHttp(child, `${base}/v2/`);
+  const stopped = server('quayfleet', base, child, { username: 'bench', password: 'benchpassword' });
   return {
     ...stopped,
     async stop() {
@@ -69,6 +78,17 @@ export async function startQuayfleet(dir: string, port: number, postgresUrl: str
       await adminQuery(postgresUrl, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
     },
   };
+}
+
+/** One CLI command from the compiled build; fails with its stderr. */
+function runCli(args: string[], env: Record<string, string>, input = ''): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdin.end(input);
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`quayfleet ${args.join(' ')} exited with ${code}: ${stderr}`))));
+  });
 }
 
 function server(name: string, base: string, child: ChildProcess, credentials: BenchServer['credentials']): BenchServer {

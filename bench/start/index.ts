@@ -12,16 +12,15 @@
  *
  * The last line printed is one JSON object. Ports 21790 (HTTP) and 21791 (metrics).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WORKER_NAMES } from '../../workers/catalog.ts';
 import { createBenchDatabase, REDIS_URL } from '../gc/quayfleet.ts';
+import { ensureBuilt, ROOT as root } from '../build.ts';
 import { loadLine, printResult } from '../report.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 const HTTP_PORT = 21790;
 const METRICS_PORT = 21791;
@@ -62,13 +61,9 @@ const median = (values: number[]): number => [...values].sort((a, b) => a - b)[M
 const MiB = 1024 * 1024;
 
 console.log(loadLine('before'));
-// The compiled side runs dist/: build it when missing or older than the sources (bin/quayfleet.js
+// The compiled side runs dist/: built when missing or older than the sources (bin/quayfleet.js
 // would otherwise fall back to the sources and both sides would measure tsx).
-const version = execFileSync(process.execPath, ['bin/quayfleet.js', '--version'], { cwd: root, encoding: 'utf8', env: { ...process.env, QUAYFLEET_FROM_SOURCE: '' } });
-if (!version.includes('(dist)')) {
-  console.log('building dist/ (npm run build)');
-  execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
-}
+ensureBuilt();
 const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'quayfleet-bench-start-'));
 const db = await createBenchDatabase();
 try {
