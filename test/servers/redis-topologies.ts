@@ -175,3 +175,10 @@ function toRecord(pairs: string[]): Record<string, string> {
   for (let i = 0; i + 1 < pairs.length; i += 2) record[pairs[i]!] = pairs[i + 1]!;
   return record;
 }
+
+/** A lone redis-server on `port` (a fleet with the default queue prefix gets a server of its own). */
+export async function startRedisServer(port: number): Promise<{ url: string; stop(): Promise<void> }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qf-redis-'));
+  const node = await startNode(dir, port, []);
+  return { url: `redis://127.0.0.1:${port}`, stop: () => stopNodes([node], dir) };
+}
