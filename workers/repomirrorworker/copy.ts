@@ -8,12 +8,13 @@
  * Transfers are bounded per sync and per worker process; memory per transfer is the stream's
  * buffers, whatever the blob's size.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { findRepositoryBlob } from '../../shared/db/blobs.ts';
 import { withTransaction, type Queryable } from '../../shared/db/pool.ts';
 import { getTaggedManifest } from '../../shared/db/tags.ts';
 import { uploadKey } from '../../shared/storage/keys.ts';
+import { OffThreadSha256 } from './hasher.ts';
 import { readManifest, type Descriptor, type MirrorManifest } from './manifest.ts';
 import { commitMirroredBlob, leaseHeldBlob, storeTag, type MirrorTarget, type StoreDeps } from './store.ts';
 import { UpstreamError, type UpstreamRepository } from './upstream.ts';
@@ -45,9 +46,12 @@ export interface CopyStats {
   tagsCopied: number;
 }
 
-/** Verifies digest and size of the bytes passing through; fails the stream on a mismatch. */
+/**
+ * Verifies digest and size of the bytes passing through; fails the stream on a mismatch. The
+ * hashing runs on the hashing thread (hasher.ts); the size checks here, at once.
+ */
 class VerifyingStream extends Transform {
-  private readonly hash = createHash('sha256');
+  private readonly hash = new OffThreadSha256();
   bytes = 0;
 
   constructor(private readonly expected: Descriptor) {
@@ -57,15 +61,28 @@ class VerifyingStream extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.bytes > this.expected.size) return callback(new UpstreamError(`blob ${this.expected.digest} is larger than the ${this.expected.size} bytes its manifest declares`));
-    this.hash.update(chunk);
-    callback(null, chunk);
+    const full = this.hash.update(chunk);
+    if (!full) return callback(null, chunk);
+    this.push(chunk);
+    full.then(() => callback(), callback);
   }
 
   override _flush(callback: TransformCallback): void {
-    const digest = `sha256:${this.hash.digest('hex')}`;
-    if (this.bytes !== this.expected.size) return callback(new UpstreamError(`blob ${this.expected.digest} ended after ${this.bytes} of ${this.expected.size} bytes`));
-    if (digest !== this.expected.digest) return callback(new UpstreamError(`blob ${this.expected.digest} arrived with digest ${digest}: the upstream served other bytes`));
-    callback();
+    if (this.bytes !== this.expected.size) {
+      this.hash.drop();
+      return callback(new UpstreamError(`blob ${this.expected.digest} ended after ${this.bytes} of ${this.expected.size} bytes`));
+    }
+    this.hash.digest().then((hex) => {
+      if (!hex) return callback(new Error(`blob ${this.expected.digest} could not be verified: the hashing thread stopped`));
+      const digest = `sha256:${hex}`;
+      if (digest !== this.expected.digest) return callback(new UpstreamError(`blob ${this.expected.digest} arrived with digest ${digest}: the upstream served other bytes`));
+      callback();
+    }, callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.hash.drop();
+    callback(error);
   }
 }
 
