@@ -18,6 +18,7 @@ import { runWorker, type RunningWorker } from '../shared/runtime/run-worker.ts';
 import { closeHttpWithin, onShutdownSignal } from '../shared/runtime/shutdown.ts';
 import { startOutboxRelay, type OutboxRelay } from '../shared/runtime/outbox-relay.ts';
 import { createDistributedStorage, type DistributedStorage } from '../shared/storage/distributed.ts';
+import { SPEC_LOCATION } from '../shared/config/index.ts';
 import type { FleetWorker } from '../workers/catalog.ts';
 import type { FleetServices } from '../workers/services.ts';
 import type { Booted } from './boot.ts';
@@ -66,6 +67,7 @@ export async function startFleet(booted: Booted, options: FleetOptions): Promise
     onConnectionLost: (error) => log.warn({ err: error }, 'database connection lost; the pool reconnects on next use'),
   });
   const storage = await createDistributedStorage(config.quay, { preferenceOverride: config.storagePreferenceOverride });
+  await provisionSpecStorage(config, storage, log);
   await ensureLocations(db, storage.locations);
   const redisUrl = booted.redisUrl!;
   const producer = createProducer({ url: redisUrl });
@@ -121,6 +123,19 @@ async function startRegistry(booted: Booted, db: Pool, storage: DistributedStora
   await app.listen({ host: '0.0.0.0', port: booted.config.httpPort })
     .catch(portInUse({ port: booted.config.httpPort, variable: 'QUAYFLEET_HTTP_PORT' }));
   return app;
+}
+
+/**
+ * spec.storage under storage managementState Managed: the bucket (container) is created when it
+ * does not exist, as the operator does; Unmanaged only checks that it exists, so a missing bucket
+ * fails at start with its name instead of on the first push. Quay-style locations are left alone.
+ */
+export async function provisionSpecStorage(config: Booted['config'], storage: DistributedStorage, log: Booted['log']): Promise<void> {
+  if (!config.imageRegistry.backend) return;
+  const store = storage.store(SPEC_LOCATION);
+  if (!store.ensureBucket) return;
+  const outcome = await store.ensureBucket();
+  log.info({ location: SPEC_LOCATION, driver: store.driverName, storageManagementState: config.imageRegistry.storageManagementState, outcome }, outcome === 'created' ? 'storage bucket created' : 'storage bucket exists');
 }
 
 /** The front end's Quay keys (registry/health.ts) when it runs here, else a worker's (database, redis, storage). */
