@@ -10,6 +10,7 @@ import { ensureLocations } from '../shared/db/blobs.ts';
 import { createPool, type Pool } from '../shared/db/pool.ts';
 import { diskPathsOf, workerHealthChecks, type HealthChecks } from '../shared/runtime/health.ts';
 import { setProcessLabels } from '../shared/metrics/index.ts';
+import { exportManagementState } from '../shared/runtime/management-state.ts';
 import { startMetricsServer, type MetricsServer } from '../shared/runtime/metrics-server.ts';
 import { createProducer, type Producer } from '../shared/runtime/producer.ts';
 import { connectRedis } from '../shared/runtime/redis.ts';
@@ -60,6 +61,12 @@ export function shutdownDeadlineMs(env: NodeJS.ProcessEnv = process.env): number
 export async function startFleet(booted: Booted, options: FleetOptions): Promise<Fleet> {
   const { config, log } = booted;
   setProcessLabels(options.processName);
+  exportManagementState(config.imageRegistry);
+  if (config.imageRegistry.managementState !== 'Managed') {
+    log.warn({ managementState: config.imageRegistry.managementState }, config.imageRegistry.managementState === 'Removed'
+      ? 'managementState is Removed: only the GC workers run, and they prune metadata only'
+      : 'managementState is Unmanaged: GC prunes metadata only; storage objects are kept');
+  }
   // node-pg-migrate is loaded only here: pods run `quayfleet migrate` once, not in every process.
   if (options.migrate) await (await import('../shared/db/migrate.ts')).migrate(booted.dbUri);
   const db = createPool({

@@ -35,7 +35,7 @@ export function registerGc(program: Command): void {
       const booted = await boot('gc', { redis: false, allowEmbedded: true });
       const pool = createPool({ connectionString: booted.dbUri, max: 2, applicationName: 'quayfleet-gc' });
       try {
-        if (options.dryRun) await printDryRun(pool, options);
+        if (options.dryRun) await printDryRun(pool, options, booted.config.imageRegistry);
         if (options.audit) await printAudit(pool, booted.config.quay, options.json ?? false);
       } catch (error) {
         if (error instanceof ScopeNotFoundError) fail(`gc: ${error.message}`);
@@ -47,16 +47,18 @@ export function registerGc(program: Command): void {
     });
 }
 
-async function printDryRun(pool: ReturnType<typeof createPool>, options: GcOptions): Promise<void> {
+async function printDryRun(pool: ReturnType<typeof createPool>, options: GcOptions, settings: { managementState: string; pruneBlobs: boolean }): Promise<void> {
   const limit = Number(options.limit);
   if (!Number.isInteger(limit) || limit < 0) fail('gc: --limit must be a whole number');
-  const view = presentDryRun(await dryRun(pool, { namespace: options.namespace, repository: options.repository }), limit);
+  const view = presentDryRun(await dryRun(pool, { namespace: options.namespace, repository: options.repository }), limit, settings);
   process.stdout.write(options.json ? `${JSON.stringify(view, null, 2)}\n` : formatDryRun(view));
 }
 
 /** The dry run as text: one line per namespace, a total, then the first items of each kind. */
 export function formatDryRun(view: DryRunView): string {
-  const lines = [`GC dry run at ${view.generated} (nothing was changed)`, ''];
+  const lines = [`GC dry run at ${view.generated} (nothing was changed)`, view.pruningMode === 'metadata_only'
+    ? `pruning mode: metadata only (managementState ${view.managementState}): the rows below would be deleted, their storage objects kept`
+    : `pruning mode: metadata and blobs (managementState ${view.managementState})`, ''];
   lines.push(['NAMESPACE', 'TAGS', 'MANIFESTS', 'LEASES', 'BLOBS', 'BYTES'].join('\t'));
   for (const n of view.namespaces) lines.push([n.namespace ?? '(already unreferenced)', n.tags, n.manifests, n.leases, n.blobs, n.bytes].join('\t'));
   const t = view.totals;

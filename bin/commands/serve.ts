@@ -13,6 +13,7 @@ import {
 import { ConfigError, loadConfig, storageLocationIssues, toValidationErrors, type ConfigIssue, type ValidationError } from '../../shared/config/index.ts';
 import { storageParamIssues } from '../../shared/storage/drivers/index.ts';
 import { createLogger } from '../../shared/runtime/logger.ts';
+import { gateOf } from '../../shared/runtime/worker.ts';
 import type { FleetOptions } from '../fleet.ts';
 import { launchedByNpm, shutDownWithParent } from '../parent-watch.ts';
 import { assertPortFree, PortInUseError, type ListenPort } from '../ports.ts';
@@ -128,7 +129,7 @@ export function registerServeCommands(program: Command): void {
       const config = await podConfigOrDegraded(name);
       if (!config) return;
       // A disabled worker exits 0 before opening any connection, so it never crash-loops.
-      const gate = definition.gate?.(config);
+      const gate = gateOf(definition, config);
       if (gate && !gate.enabled) {
         createLogger({ name }).info({ worker: name, reason: gate.reason }, 'worker disabled; exiting');
         return;

@@ -24,7 +24,7 @@ export async function registerGcRoutes(app: FastifyInstance): Promise<void> {
     const { namespace, repository, limit } = parseInput(query, request.query);
     try {
       const report = await dryRun(app.deps.db, { namespace, repository }, { nowMs: app.deps.now?.() });
-      return presentDryRun(report, limit);
+      return presentDryRun(report, limit, app.deps.config.imageRegistry);
     } catch (error) {
       if (error instanceof ScopeNotFoundError) throw apiErrors.notFound(error.message);
       throw error;

@@ -20,7 +20,7 @@ import { createProducer, type Producer } from './producer.ts';
 import { bullOptions, type RedisSettings } from './redis.ts';
 import { upsertSchedules } from './schedules.ts';
 import { WorkerRuntime } from './worker-runtime.ts';
-import { schedulesOf, type JobHandler, type WorkerDefinition, type WorkerServices } from './worker.ts';
+import { gateOf, schedulesOf, type JobHandler, type WorkerDefinition, type WorkerServices } from './worker.ts';
 
 /** BullMQ lease settings; production keeps the defaults, tests shorten them. */
 export interface LeaseOptions {
@@ -77,7 +77,7 @@ export async function runWorker<P extends VersionedPayload, S extends WorkerServ
   definition: WorkerDefinition<P, S, K>, deps: RunWorkerDeps<S>,
 ): Promise<RunningWorker | DisabledWorker> {
   const log = deps.log.child({ worker: definition.name, queue_name: definition.queue.name });
-  const gate = definition.gate?.(deps.config) ?? { enabled: true, reason: 'no feature gate' };
+  const gate = gateOf(definition, deps.config);
   if (!gate.enabled) {
     log.info({ reason: gate.reason }, 'worker disabled; exiting');
     return { disabled: true, reason: gate.reason };

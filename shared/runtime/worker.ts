@@ -87,6 +87,11 @@ export interface WorkerDefinition<P extends VersionedPayload, S extends WorkerSe
   readonly schedule?: readonly ScheduleSpec<P>[] | ((config: Config) => readonly ScheduleSpec<P>[]);
   /** Feature gate; absent means always on. */
   readonly gate?: (config: Config) => GateDecision;
+  /**
+   * Keeps running under managementState Removed (the GC workers, which then prune metadata only,
+   * as OpenShift's pruner does); every other worker stops (OPS-1).
+   */
+  readonly runsWhenRemoved?: boolean;
   /** How long a job's lease lasts before another worker may take it over; renewed while it runs. */
   readonly lockDurationMs?: number;
   /**
@@ -122,4 +127,12 @@ export function schedulesOf<P extends VersionedPayload, S extends WorkerServices
 ): readonly ScheduleSpec<P>[] {
   const schedule = definition.schedule;
   return typeof schedule === 'function' ? schedule(config) : schedule ?? [];
+}
+
+/** Whether `definition` runs under `config`: managementState Removed first (OPS-1), then its feature gate. */
+export function gateOf(definition: { readonly gate?: (config: Config) => GateDecision; readonly runsWhenRemoved?: boolean }, config: Config): GateDecision {
+  if (config.imageRegistry.managementState === 'Removed' && !definition.runsWhenRemoved) {
+    return { enabled: false, reason: 'managementState is Removed: the image registry is removed and only garbage collection of metadata runs' };
+  }
+  return definition.gate?.(config) ?? { enabled: true, reason: 'no feature gate' };
 }

@@ -4,7 +4,7 @@
  * events missed and enqueues one job per repository.
  */
 import { garbagecollection, type GarbageCollectionPayload } from '../../queues/garbagecollection.ts';
-import { bindGcGauges, gcIterations, gcMetricsListener } from '../../shared/db/gc/metrics.ts';
+import { bindGcGauges, gcIterations, gcMetricsListener, setPruningMode } from '../../shared/db/gc/metrics.ts';
 import { runRepositoryGc, runSweep } from '../../shared/db/gc/run.ts';
 import { DeferError } from '../../shared/runtime/outcomes.ts';
 import type { JobContext, WorkerServices } from '../../shared/runtime/worker.ts';
@@ -31,12 +31,13 @@ type Ctx = JobContext<GcServices>;
 /** Handles one `garbagecollection` job. */
 export async function handleGarbageCollection(payload: GarbageCollectionPayload, ctx: Ctx): Promise<void> {
   bindGcGauges(ctx.db);
+  setPruningMode(ctx.config.imageRegistry.pruneBlobs);
   if (payload.repositoryId === undefined) return sweep(ctx);
   return collect(ctx, payload.repositoryId, payload);
 }
 
 async function collect(ctx: Ctx, repositoryId: number, payload: GarbageCollectionPayload): Promise<void> {
-  const outcome = await runRepositoryGc(ctx.db, ctx.storage, repositoryId, { listener: gcMetricsListener, signal: ctx.signal });
+  const outcome = await runRepositoryGc(ctx.db, ctx.storage, repositoryId, { listener: gcMetricsListener, signal: ctx.signal, pruneBlobs: ctx.config.imageRegistry.pruneBlobs });
   if (!outcome.locked) throw new DeferError(LOCK_BUSY_DELAY_MS, 'another job is collecting this repository');
   if (ctx.signal.aborted) throw new Error('interrupted by shutdown after committed batches; the next run continues');
   const { collect: result, drain } = outcome.value;
@@ -54,7 +55,7 @@ async function sweep(ctx: Ctx): Promise<void> {
   // Scheduler ticks are aligned to the period, so consecutive ticks get consecutive numbers and
   // the table scans' id windows walk each table in turn.
   const tick = Math.floor(nowMs / (Math.max(1, ctx.config.quay.GARBAGE_COLLECTION_FREQUENCY) * 1000));
-  const result = await runSweep(ctx.db, ctx.storage, { nowMs, tick, listener: gcMetricsListener, signal: ctx.signal });
+  const result = await runSweep(ctx.db, ctx.storage, { nowMs, tick, listener: gcMetricsListener, signal: ctx.signal, pruneBlobs: ctx.config.imageRegistry.pruneBlobs });
   const dueAtS = Math.floor(nowMs / 1000 / SWEEP_BUCKET_S) * SWEEP_BUCKET_S;
   await mapBounded(result.repositoryIds, 16, (repositoryId) =>
     ctx.enqueue(garbagecollection, { v: 1, reason: 'sweep', repositoryId, dueAtS }));

@@ -14,6 +14,7 @@ export const gcworker = defineWorker<GarbageCollectionPayload, GcServices>({
     everySeconds: config.quay.GARBAGE_COLLECTION_FREQUENCY,
     payload: { v: 1, reason: 'sweep', dueAtS: 0 },
   }],
+  runsWhenRemoved: true,
   gate: (config) => (config.quay.FEATURE_GARBAGE_COLLECTION
     ? { enabled: true, reason: 'FEATURE_GARBAGE_COLLECTION is true' }
     : { enabled: false, reason: 'FEATURE_GARBAGE_COLLECTION is false: tags, manifests and blobs are not collected' }),

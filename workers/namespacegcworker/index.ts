@@ -9,6 +9,7 @@ export const namespacegcworker = defineWorker<NamespaceGcPayload, NamespaceGcSer
   queue: namespacegc,
   // Different namespaces purge in parallel; the per-namespace lock keeps one purge per target.
   concurrency: 2,
+  runsWhenRemoved: true,
   gate: (config) => (config.quay.FEATURE_NAMESPACE_GARBAGE_COLLECTION
     ? { enabled: true, reason: 'FEATURE_NAMESPACE_GARBAGE_COLLECTION is true' }
     : { enabled: false, reason: 'FEATURE_NAMESPACE_GARBAGE_COLLECTION is false: deleted namespaces are not purged' }),

@@ -9,6 +9,7 @@ export const repositorygcworker = defineWorker<RepositoryGcPayload, RepositoryGc
   queue: repositorygc,
   // Different repositories purge in parallel; the per-repository lock keeps one purge per target.
   concurrency: 2,
+  runsWhenRemoved: true,
   gate: (config) => (config.quay.FEATURE_REPOSITORY_GARBAGE_COLLECTION
     ? { enabled: true, reason: 'FEATURE_REPOSITORY_GARBAGE_COLLECTION is true' }
     : { enabled: false, reason: 'FEATURE_REPOSITORY_GARBAGE_COLLECTION is false: deleted repositories are not purged' }),

@@ -130,6 +130,12 @@ export async function resolveScope(db: Queryable, scope: DryRunScope): Promise<{
 /** A dry run as the CLI and the API show it. */
 export interface DryRunView {
   readonly generated: string;
+  /**
+   * GC-17: what a run would delete, by managementState: `metadata_and_blobs` (Managed) or
+   * `metadata_only` (Removed, Unmanaged: the rows listed go, the storage objects stay).
+   */
+  readonly pruningMode: 'metadata_and_blobs' | 'metadata_only';
+  readonly managementState: string;
   readonly scope: DryRunScope;
   readonly totals: DryRunReport['totals'];
   readonly namespaces: NamespaceFigures[];
@@ -143,10 +149,14 @@ export interface DryRunView {
 }
 
 /** Figures per namespace and totals, plus at most `limit` items of each kind (0: none). */
-export function presentDryRun(report: DryRunReport, limit: number): DryRunView {
+export function presentDryRun(
+  report: DryRunReport, limit: number, settings: { managementState: string; pruneBlobs: boolean } = { managementState: 'Managed', pruneBlobs: true },
+): DryRunView {
   const cut = <T>(items: readonly T[]): T[] => items.slice(0, Math.max(0, limit));
   return {
     generated: new Date(report.nowMs).toISOString(),
+    pruningMode: settings.pruneBlobs ? 'metadata_and_blobs' : 'metadata_only',
+    managementState: settings.managementState,
     scope: report.scope,
     totals: report.totals,
     namespaces: report.namespaces,

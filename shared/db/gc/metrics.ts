@@ -65,6 +65,23 @@ metric('quayfleet_gc_reclaimable_bytes', () => new client.Gauge({
   },
 }));
 
+const pruningMode = metric('quayfleet_gc_pruning_mode', () => new client.Gauge({
+  name: 'quayfleet_gc_pruning_mode',
+  help: 'GC pruning mode (GC-17): 1 for the mode in force; metadata_and_blobs under managementState Managed, metadata_only under Removed or Unmanaged (rows deleted, storage objects kept)',
+  labelNames: ['mode'] as const,
+}));
+
+/** The two modes, as the `mode` label and the dry run name them. */
+export type PruningMode = 'metadata_and_blobs' | 'metadata_only';
+
+/** The pruning mode of `pruneBlobs`, exported on quayfleet_gc_pruning_mode (GC workers call it on every job). */
+export function setPruningMode(pruneBlobs: boolean): PruningMode {
+  const mode: PruningMode = pruneBlobs ? 'metadata_and_blobs' : 'metadata_only';
+  pruningMode.labels({ mode }).set(1);
+  pruningMode.labels({ mode: pruneBlobs ? 'metadata_only' : 'metadata_and_blobs' }).set(0);
+  return mode;
+}
+
 /** Makes the two gauges read from `pool` (idempotent; the GC workers call it on every job). */
 export function bindGcGauges(pool: Pool): void {
   source = pool;

@@ -19,6 +19,8 @@ import { GcTally, type GcListener, type GcTable } from './tally.ts';
 export interface PurgeOptions {
   /** Where upload sessions' bytes live (their storage is discarded directly, before their rows). */
   readonly stores: BlobStores;
+  /** Metadata-only pruning (GC-17): upload sessions' rows go, their storage stays. */
+  readonly keepUploadStorage?: boolean;
   readonly nowMs?: number;
   readonly listener?: GcListener;
   readonly batchSize?: number;
@@ -173,7 +175,7 @@ class Purge {
            JOIN imagestoragelocation l ON l.id = b.location_id WHERE b.repository_id = $1 ORDER BY b.id LIMIT $2`,
         [this.repositoryId, this.batch]);
       if (rows.length === 0) return 0;
-      await mapBounded(rows, STORAGE_CONCURRENCY, (row) => discardUploadStorage(this.options.stores, row));
+      if (!this.options.keepUploadStorage) await mapBounded(rows, STORAGE_CONCURRENCY, (row) => discardUploadStorage(this.options.stores, row));
       await this.commit(async (tx, counts) => {
         const result = await tx.query(`DELETE FROM blobupload WHERE id = ANY($1::bigint[])`, [rows.map((r) => r.id)]);
         counts.rowsDeleted('BlobUpload', result.rowCount ?? 0);

@@ -13,41 +13,53 @@ import { purgeMarkedRepository, type PurgeOptions, type PurgeResult } from './pu
 import { idWindow, maxId, orphanBlobIds, repositoriesWithExpiredGarbage, repositoriesWithOrphanManifests } from './sweep.ts';
 import { resolveUploadIntents, type IntentResult } from './upload-intents.ts';
 
+/**
+ * GC-17's pruning mode: with `pruneBlobs` false (managementState Removed or Unmanaged) a run
+ * deletes rows only. The storage objects stay, and so do their pending-deletion records, so a
+ * return to Managed deletes them later through the usual per-digest re-check.
+ */
+export interface PruneOptions {
+  /** Delete storage objects too (default true). */
+  readonly pruneBlobs?: boolean;
+}
+
+const NO_DRAIN: DrainResult = { deleted: 0, bytes: 0, kept: 0, failed: 0, busy: 0 };
+
 /** A locked run's outcome, or `{ locked: false }` when the target was busy. */
 export type Locked<T> = { locked: true; value: T } | { locked: false };
 
 /** Collects repository `repositoryId` under its lock, then deletes the objects it orphaned. */
 export async function runRepositoryGc(
-  pool: Pool, stores: BlobStores, repositoryId: number, options: CollectOptions = {},
+  pool: Pool, stores: BlobStores, repositoryId: number, options: CollectOptions & PruneOptions = {},
 ): Promise<Locked<{ collect: CollectResult; drain: DrainResult }>> {
   return withGcLock(pool, { repositoryId }, async () => {
     const collect = await collectRepository(pool, repositoryId, options);
-    return { collect, drain: await drainOwn(pool, stores, collect.pendingIds, options) };
+    return { collect, drain: options.pruneBlobs === false ? NO_DRAIN : await drainOwn(pool, stores, collect.pendingIds, options) };
   });
 }
 
 /** Purges repository `repositoryId` (if marked) under its lock, then deletes the objects recorded. */
 export async function runRepositoryPurge(
-  pool: Pool, stores: BlobStores, repositoryId: number, options: Omit<PurgeOptions, 'stores'> = {},
+  pool: Pool, stores: BlobStores, repositoryId: number, options: Omit<PurgeOptions, 'stores'> & PruneOptions = {},
 ): Promise<Locked<{ purge: PurgeResult; drain: DrainResult }>> {
   return withGcLock(pool, { repositoryId }, async () => {
-    const purge = await purgeMarkedRepository(pool, repositoryId, { ...options, stores });
-    return { purge, drain: await drainOwn(pool, stores, purge.pendingIds, options) };
+    const purge = await purgeMarkedRepository(pool, repositoryId, { ...options, stores, keepUploadStorage: options.pruneBlobs === false });
+    return { purge, drain: options.pruneBlobs === false ? NO_DRAIN : await drainOwn(pool, stores, purge.pendingIds, options) };
   });
 }
 
 /** Purges namespace `namespaceId` (if marked) under its lock, then deletes the objects recorded. */
 export async function runNamespacePurge(
-  pool: Pool, stores: BlobStores, namespaceId: number, options: Omit<PurgeOptions, 'stores'> = {},
+  pool: Pool, stores: BlobStores, namespaceId: number, options: Omit<PurgeOptions, 'stores'> & PruneOptions = {},
 ): Promise<Locked<{ purge: PurgeResult; drain: DrainResult }>> {
   return withGcLock(pool, { namespaceId }, async () => {
-    const purge = await purgeMarkedNamespace(pool, namespaceId, { ...options, stores });
-    return { purge, drain: await drainOwn(pool, stores, purge.pendingIds, options) };
+    const purge = await purgeMarkedNamespace(pool, namespaceId, { ...options, stores, keepUploadStorage: options.pruneBlobs === false });
+    return { purge, drain: options.pruneBlobs === false ? NO_DRAIN : await drainOwn(pool, stores, purge.pendingIds, options) };
   });
 }
 
 /** Bounds of one sweep tick. */
-export interface SweepOptions {
+export interface SweepOptions extends PruneOptions {
   readonly nowMs?: number;
   /** Tick number (e.g. floor(now / frequency)); picks the id windows of the table scans. */
   readonly tick: number;
@@ -87,6 +99,8 @@ export async function runSweep(pool: Pool, stores: BlobStores, options: SweepOpt
   const repositoryIds = [...new Set([...expired, ...orphans])].sort((a, b) => a - b).slice(0, limit);
   const blobIds = await orphanBlobIds(pool, idWindow(await maxId(pool, 'imagestorage'), window, options.tick), nowMs);
   const blobs = await collectBlobs(pool, blobIds, { nowMs, listener: options.listener, signal: options.signal });
+  // Metadata only: no storage delete, no retry of pending ones, no cleanup of dead pushes' objects.
+  if (options.pruneBlobs === false) return { repositoryIds, blobs: blobs.blobs, drain: NO_DRAIN, intents: { kept: 0, deleted: 0, bytes: 0, busy: 0, failed: 0 } };
   const drain = await drainPendingDeletions(pool, stores, {
     minAgeMs: 60_000, limit: options.maxPendingRetries ?? 10_000, listener: options.listener, signal: options.signal,
   });
