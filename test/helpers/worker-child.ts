@@ -17,15 +17,19 @@ export interface WorkerChildOptions {
   readonly prefix: string;
   /** config.yaml keys. */
   readonly config?: Record<string, unknown>;
+  /** The job lease (a killed child's job is taken over after it). Default 1000 ms. */
+  readonly leaseMs?: number;
+  /** Extra node flags, e.g. `--max-old-space-size=64` to prove a worker's memory is bounded. */
+  readonly nodeFlags?: readonly string[];
 }
 
 /** Spawns the worker and waits for its `ready` line; rejects if it exits first. */
 export async function spawnWorkerChild(options: WorkerChildOptions): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), '--import', 'tsx', MAIN], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: {
       ...process.env, QF_WORKER: options.worker, QF_DATABASE_URL: options.databaseUrl, QF_REDIS_URL: options.redisUrl,
-      QF_PREFIX: options.prefix, QF_CONFIG: JSON.stringify(options.config ?? {}),
+      QF_PREFIX: options.prefix, QF_CONFIG: JSON.stringify(options.config ?? {}), QF_LEASE_MS: String(options.leaseMs ?? 1000),
     },
   });
   try {
