@@ -35,6 +35,8 @@ const fstatFile = promisify(fstat);
 const closeFile = promisify(close);
 // Parallel unlinks per deleteMany chunk: enough to hide syscall latency, few enough for 2 cores.
 const DELETE_PARALLELISM = 32;
+/** Objects larger than this are read in reads of this size (see get). */
+const LARGE_READ_BYTES = 1024 * 1024;
 
 /** The filesystem driver. */
 export class LocalStorage extends MultipartStore implements ObjectStore {
@@ -122,7 +124,10 @@ export class LocalStorage extends MultipartStore implements ObjectStore {
       if (start > 0 && start >= info.size) {
         throw new InvalidRangeError(`range starts at ${start}, object has ${info.size} bytes`, { driver: DRIVER, operation: 'get', key });
       }
-      return createReadStream('', { fd, start, end: range?.end, signal, autoClose: true });
+      // Large objects (blobs) in 1 MiB reads instead of 64 KiB: 16x fewer reads, event-loop turns and
+      // socket writes per pulled layer; the memory bound stays one read buffer per open stream.
+      const highWaterMark = info.size - start > LARGE_READ_BYTES ? LARGE_READ_BYTES : undefined;
+      return createReadStream('', { fd, start, end: range?.end, signal, autoClose: true, ...(highWaterMark ? { highWaterMark } : {}) });
     } catch (error) {
       await closeFile(fd);
       throw fsError(error, 'get', key);
