@@ -99,7 +99,8 @@ async function workerRun(label: string, src: unknown[], dst: unknown[]): Promise
   await mapBounded(rows, 16, (row) => producer.enqueue(imagestoragereplication, { v: 1, storageId: row.id, namespaceId: ns!.id, digest: row.digest }));
   const rss = rssSampler();
   const started = performance.now();
-  const worker = await runWorker(storagereplicationworker, { config, services: { db: database.pool, storage, config }, redis: { url: REDIS_URL, prefix }, log });
+  // Without the reconciler's schedule: a sweep runs only when one is enqueued (sweep.test.ts).
+  const worker = await runWorker({ ...storagereplicationworker, schedule: undefined }, { config, services: { db: database.pool, storage, config }, redis: { url: REDIS_URL, prefix }, log });
   for (;;) {
     const { rows: [done] } = await database.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM imagestorageplacement WHERE location_id = $1`, [ids.get('dst')]);
     if (done!.n >= COUNT) break;

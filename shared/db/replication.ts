@@ -99,7 +99,7 @@ export interface MissingBlob {
  */
 export async function findMissingBlobs(
   db: Queryable, input: { afterId: number; limit: number; defaultLocations: readonly string[]; locations: readonly string[] },
-): Promise<{ blobs: MissingBlob[]; nextAfterId: number | undefined }> {
+): Promise<{ blobs: MissingBlob[]; examined: number; nextAfterId: number | undefined }> {
   const { rows } = await db.query<{ id: number; digest: string; size: string; namespace_id: number | null; missing: string[] | null }>(
     `WITH page AS (
        SELECT s.id, s.content_checksum, s.image_size FROM imagestorage s WHERE s.id > $1 ORDER BY s.id LIMIT $2),
@@ -119,13 +119,13 @@ export async function findMissingBlobs(
       WHERE EXISTS (SELECT 1 FROM imagestorageplacement x WHERE x.storage_id = p.id)
       ORDER BY p.id`,
     [input.afterId, input.limit, input.defaultLocations, input.locations]);
-  const { rows: last } = await db.query<{ id: number | null }>(
-    `SELECT max(id) AS id FROM (SELECT id FROM imagestorage WHERE id > $1 ORDER BY id LIMIT $2) t`, [input.afterId, input.limit]);
+  const { rows: last } = await db.query<{ id: number | null; examined: number }>(
+    `SELECT max(id) AS id, count(*)::int AS examined FROM (SELECT id FROM imagestorage WHERE id > $1 ORDER BY id LIMIT $2) t`, [input.afterId, input.limit]);
   const blobs = rows
     .filter((r) => r.namespace_id !== null && (r.missing?.length ?? 0) > 0)
     .map((r) => ({ id: Number(r.id), digest: r.digest, size: Number(r.size), namespaceId: Number(r.namespace_id), missing: r.missing ?? [] }));
   const lastId = last[0]?.id;
-  return { blobs, nextAfterId: lastId === null || lastId === undefined ? undefined : Number(lastId) };
+  return { blobs, examined: last[0]?.examined ?? 0, nextAfterId: lastId === null || lastId === undefined ? undefined : Number(lastId) };
 }
 
 /** One blob's copies to record. */

@@ -135,7 +135,8 @@ export async function createGeoFixture(label: string, entries: Record<string, Lo
       return new V2Client(pod === 'A' ? registry.app : podB, token);
     },
     async startWorker(timing = {}, lockDurationMs) {
-      const worker = await runWorker(storagereplicationworker, {
+      // Without the reconciler's schedule: a sweep runs only when one is enqueued (sweep.test.ts).
+      const worker = await runWorker({ ...storagereplicationworker, schedule: undefined }, {
         config, services: { db, storage: storageA, config, replicationTiming: timing }, redis: { url: REDIS_URL, prefix }, log,
         ...(lockDurationMs ? { lease: { lockDurationMs, stalledIntervalMs: lockDurationMs / 2 } } : {}),
       });

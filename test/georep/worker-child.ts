@@ -13,7 +13,8 @@ import { storagereplicationworker } from '../../workers/storagereplicationworker
 const config = parseConfig(JSON.parse(process.env.QF_CONFIG ?? '{}') as Record<string, unknown>);
 const db = createPool({ connectionString: process.env.QF_DATABASE_URL!, max: 4 });
 const storage = await createDistributedStorage(config.quay);
-const worker = await runWorker(storagereplicationworker, {
+// Without the reconciler's schedule: a sweep runs only when one is enqueued (sweep.test.ts).
+const worker = await runWorker({ ...storagereplicationworker, schedule: undefined }, {
   config, services: { db, storage, config }, redis: { url: process.env.QF_REDIS_URL!, prefix: process.env.QF_PREFIX },
   log: pino({ level: 'warn' }), lease: { lockDurationMs: 2000, stalledIntervalMs: 1000 },
 });

@@ -18,7 +18,7 @@
  * also reads the blob's state after it), each batched with the same call of the other jobs of the
  * process, so a busy worker makes about two Postgres round trips per batch of blobs.
  */
-import type { ImageStorageReplicationPayload } from '../../queues/imagestoragereplication.ts';
+import type { BlobReplicationPayload, ImageStorageReplicationPayload } from '../../queues/imagestoragereplication.ts';
 import { lockBlobDigest } from '../../shared/db/locks.ts';
 import { withTransaction } from '../../shared/db/pool.ts';
 import type { Pool } from '../../shared/db/pool.ts';
@@ -30,6 +30,7 @@ import type { FleetServices } from '../services.ts';
 import { Batcher } from './batch.ts';
 import { copyBlob, CorruptCopyError, SourceGoneError, verifyAt, type BlobSource, type CopyMethod } from './copy.ts';
 import { bindBacklogGauge, countCopy } from './metrics.ts';
+import { sweepReplication } from './sweep.ts';
 
 /** Waits of the worker; production uses the defaults, tests inject shorter ones. */
 export interface ReplicationTiming {
@@ -110,6 +111,10 @@ type DestinationResult =
  */
 export async function handleReplication(payload: ImageStorageReplicationPayload, ctx: Ctx): Promise<void> {
   bindBacklogGauge(ctx.db, ctx.storage.defaultLocations);
+  if ('sweep' in payload) {
+    await sweepReplication(ctx);
+    return;
+  }
   const timing = { ...DEFAULT_TIMING, ...ctx.replicationTiming };
   const limitS = ctx.config.quay.STORAGE_REPLICATION_PROCESSING_SECONDS;
   const deadline = AbortSignal.timeout(limitS * 1000);
@@ -122,7 +127,7 @@ export async function handleReplication(payload: ImageStorageReplicationPayload,
   }
 }
 
-async function replicate(payload: ImageStorageReplicationPayload, ctx: Ctx, timing: ReplicationTiming, signal: AbortSignal): Promise<void> {
+async function replicate(payload: BlobReplicationPayload, ctx: Ctx, timing: ReplicationTiming, signal: AbortSignal): Promise<void> {
   let blob = await queriesOf(ctx.db).load.call({ storageId: payload.storageId, namespaceId: payload.namespaceId });
   for (let round = 0; round < MAX_ROUNDS; round += 1) {
     if (!blob || blob.digest !== payload.digest) {

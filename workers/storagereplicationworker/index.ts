@@ -7,6 +7,7 @@ import type { Config } from '../../shared/config/index.ts';
 import type { GateDecision } from '../../shared/runtime/worker.ts';
 import { defineWorker } from '../../shared/runtime/worker.ts';
 import { replicationGate } from '../../shared/storage/replication-gate.ts';
+import { SWEEP_EVERY_SECONDS } from './sweep.ts';
 import { handleReplication, type ReplicationCheckpoint, type ReplicationServices } from './handler.ts';
 
 /** The gate: shared with the front end, which enqueues only when this worker will run. */
@@ -23,6 +24,8 @@ export const storagereplicationworker = defineWorker<ImageStorageReplicationPayl
   // at most 16 buffered blobs of up to 4 MiB (copy.ts); larger blobs stream.
   concurrency: 16,
   gate: replicationWorkerGate,
+  // The reconciler (sweep.ts): one page of blobs per tick, fleet-wide.
+  schedule: [{ id: 'imagestoragereplication-sweep', everySeconds: SWEEP_EVERY_SECONDS, payload: { v: 1, sweep: true } }],
   handler: handleReplication,
 });
 
