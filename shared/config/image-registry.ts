@@ -256,11 +256,15 @@ function mapSwift(swift: z.output<typeof swiftSpec>, issues: Issues): [string, R
   if (!env.REGISTRY_STORAGE_SWIFT_USER || !env.REGISTRY_STORAGE_SWIFT_PASSWORD) {
     issues.errors.push({ key: 'spec.storage.swift', message: 'spec.storage.swift needs REGISTRY_STORAGE_SWIFT_USER and REGISTRY_STORAGE_SWIFT_PASSWORD' });
   }
-  // Quay's SwiftStorage parameters; os_options carries the Keystone v3 scope.
+  // Quay's SwiftStorage parameters; os_options carries the Keystone v3 scope: the tenant is the
+  // project, and the domain is both the user's and the project's (as the operator passes them).
   const osOptions = Object.fromEntries(Object.entries({
-    tenant_name: swift.tenant, tenant_id: swift.tenantID, user_domain_name: swift.domain, user_domain_id: swift.domainID, region_name: swift.regionName,
+    project_name: swift.tenant, project_id: swift.tenantID,
+    user_domain_name: swift.domain, project_domain_name: swift.domain, user_domain_id: swift.domainID, project_domain_id: swift.domainID,
+    region_name: swift.regionName,
   }).filter(([, v]) => v !== undefined));
   return ['SwiftStorage', {
+    // Keystone v3 unless the spec says otherwise (1: TempAuth, as RadosGW's Swift API speaks it).
     auth_url: swift.authURL, auth_version: swift.authVersion ?? '3', swift_container: swift.container,
     swift_user: env.REGISTRY_STORAGE_SWIFT_USER, swift_password: env.REGISTRY_STORAGE_SWIFT_PASSWORD,
     storage_path: '/docker/registry/v2', ...(Object.keys(osOptions).length > 0 ? { os_options: osOptions } : {}),

@@ -19,7 +19,7 @@ import { provisionSpecStorage } from '../../bin/fleet.ts';
 import { parseConfig } from '../../shared/config/index.ts';
 import { createLogger } from '../../shared/runtime/logger.ts';
 import { createDistributedStorage, type DistributedStorage } from '../../shared/storage/distributed.ts';
-import { AZURITE, GCS_EMULATOR, RADOSGW } from '../servers/storage-endpoints.ts';
+import { AZURITE, GCS_EMULATOR, RADOSGW, RADOSGW_SWIFT } from '../servers/storage-endpoints.ts';
 
 /** Ports of this file's servers (branch f-config's range). */
 const VHOST_RGW_PORT = 21610;
@@ -198,6 +198,18 @@ describe('spec.storage.gcs on the Cloud Storage emulator', () => {
     const config = parseConfig({ SERVER_HOSTNAME: `${fresh('quay')}.example.com`, spec: { storage: { gcs: { projectID: GCS_EMULATOR.projectId, region: 'us-east1' } } } }, env);
     expect(config.quay.DISTRIBUTED_STORAGE_CONFIG.default![1].bucket_name).toMatch(/^quayfleet-image-registry-us-east1-[0-9a-f]{12}$/);
     const storage = await specStorage({ storage: { gcs: { projectID: GCS_EMULATOR.projectId, region: 'us-east1' } } }, env, { provision: false });
+    try {
+      await roundTrip(storage);
+    } finally {
+      await storage.close();
+    }
+  });
+});
+
+describe("spec.storage.swift on RadosGW's Swift API", () => {
+  it('serves the container with TempAuth (authVersion 1) and the user and key from REGISTRY_STORAGE_SWIFT_*', async () => {
+    const storage = await specStorage({ storage: { swift: { authURL: RADOSGW_SWIFT.authUrl, authVersion: '1', container: RADOSGW_SWIFT.container } } },
+      { REGISTRY_STORAGE_SWIFT_USER: RADOSGW_SWIFT.user, REGISTRY_STORAGE_SWIFT_PASSWORD: RADOSGW_SWIFT.key });
     try {
       await roundTrip(storage);
     } finally {
