@@ -16,7 +16,7 @@ import { claimDelivery, finishDelivery, pruneDeliveries } from './deliveries.ts'
 import { shouldPerform } from './events.ts';
 import { METHODS } from './methods.ts';
 import { bindNotificationGauges, deliveries, deliveryLatency, disabled, type DeliveryOutcome } from './metrics.ts';
-import { countFailure, countSuccess, isDisabled, loadTarget } from './targets.ts';
+import { countFailure, countSuccess, isDisabled, loadTargetAndClaim } from './targets.ts';
 
 /** What the notificationworker needs from its process. */
 export interface NotificationServices extends WorkerServices {
@@ -30,7 +30,9 @@ const PRUNE_EVERY = 1000;
 export async function handleNotification(payload: NotificationPayload, ctx: JobContext<NotificationServices>): Promise<void> {
   bindNotificationGauges(ctx.db);
   const kind = payload.notificationType === 'namespace' ? 'namespace' : 'repository';
-  const target = await loadTarget(ctx.db, kind, payload.notificationUuid);
+  // Only vulnerability_found may be filtered by the notification's event config: every other
+  // event is claimed in the round trip that loads the notification.
+  const { target, claimed } = await loadTargetAndClaim(ctx.db, kind, payload.notificationUuid, payload.eventId, payload.event !== 'vulnerability_found');
   const count = (method: string, outcome: DeliveryOutcome) => deliveries.labels({ method, outcome }).inc();
   if (!target) return count('unknown', 'skipped_deleted');
   const method = target.method;
@@ -38,7 +40,7 @@ export async function handleNotification(payload: NotificationPayload, ctx: JobC
   if (!isNotificationMethod(method)) throw new PermanentFailureError(`unknown notification method ${JSON.stringify(method)}`);
   if (!shouldPerform(payload.event, payload.eventData, target.eventConfig)) return count(method, 'filtered');
 
-  const claim = await claimDelivery(ctx.db, target.uuid, payload.eventId);
+  const claim = claimed ? 'claimed' : await claimDelivery(ctx.db, target.uuid, payload.eventId);
   if (claim !== 'claimed') {
     if (claim === 'in_doubt') ctx.log.warn({ eventId: payload.eventId }, 'an earlier run died while delivering this event; not sending it again');
     return count(method, claim);

@@ -5,6 +5,7 @@
  */
 import { NOTIFICATION_FAILURE_LIMIT } from '../../shared/db/notifications.ts';
 import type { Queryable } from '../../shared/db/pool.ts';
+import { NOTIFICATION_METHODS } from '../../shared/notifications/methods.ts';
 
 /** A configured notification with the names its methods need. */
 export interface NotificationTarget {
@@ -42,19 +43,39 @@ const TABLES = {
   },
 } as const;
 
-/** The notification `uuid` of `kind`, disabled or not; undefined when it was deleted. */
-export async function loadTarget(db: Queryable, kind: 'repository' | 'namespace', uuid: string): Promise<NotificationTarget | undefined> {
-  const t = TABLES[kind];
-  const { rows: [row] } = await db.query<TargetRow>(
-    `SELECT n.uuid::text AS uuid, n.event, n.method, n.title, n.config_json, n.event_config_json, n.number_of_failures,
-            ns.id AS namespace_id, ns.username AS namespace, ns.email, ${t.repositoryId} AS repository_id
-     FROM ${t.from} WHERE n.uuid = $1`, [uuid]);
-  if (!row) return undefined;
+function targetOf(kind: 'repository' | 'namespace', row: TargetRow): NotificationTarget {
   return {
     kind, uuid: row.uuid, event: row.event, method: row.method, title: row.title, config: row.config_json ?? {},
     eventConfig: row.event_config_json ?? {}, numberOfFailures: row.number_of_failures, namespaceId: row.namespace_id,
     namespace: row.namespace, namespaceEmail: row.email, repositoryId: row.repository_id,
   };
+}
+
+/**
+ * The notification `uuid` of `kind`, disabled or not (undefined when it was deleted), and, in the
+ * same statement, `claimDelivery`'s insert when `claimNow` and the notification is enabled with a
+ * known method: one round trip for the common case. `claimed` is
+ * true only when the record was inserted (or a `failed` one taken back); otherwise the caller
+ * still runs `claimDelivery`, which tells a duplicate from an in-doubt delivery.
+ */
+export async function loadTargetAndClaim(
+  db: Queryable, kind: 'repository' | 'namespace', uuid: string, eventId: string, claimNow: boolean,
+): Promise<{ target: NotificationTarget | undefined; claimed: boolean }> {
+  const t = TABLES[kind];
+  const { rows: [row] } = await db.query<TargetRow & { claimed: boolean }>(
+    `WITH target AS (
+       SELECT n.uuid::text AS uuid, n.event, n.method, n.title, n.config_json, n.event_config_json, n.number_of_failures,
+              ns.id AS namespace_id, ns.username AS namespace, ns.email, ${t.repositoryId} AS repository_id
+       FROM ${t.from} WHERE n.uuid = $1),
+     claim AS (
+       INSERT INTO notificationdelivery AS d (notification_uuid, event_id, state)
+       SELECT $1::uuid, $2::uuid, 'sending' FROM target WHERE $3 AND target.number_of_failures < $4 AND target.method = ANY($5::text[])
+       ON CONFLICT (notification_uuid, event_id) DO UPDATE SET state = 'sending', attempts = d.attempts + 1, updated = now()
+         WHERE d.state = 'failed'
+       RETURNING 1)
+     SELECT target.*, EXISTS (SELECT 1 FROM claim) AS claimed FROM target`,
+    [uuid, eventId, claimNow, NOTIFICATION_FAILURE_LIMIT, NOTIFICATION_METHODS]);
+  return { target: row && targetOf(kind, row), claimed: row?.claimed ?? false };
 }
 
 /** Whether failures disabled `target` (Quay's get_enabled_notification misses it). */
