@@ -1,7 +1,9 @@
 /**
  * `quayfleet dlq list [QUEUE]`, `dlq replay QUEUE [JOB|--all]`, `dlq drop QUEUE [JOB|--all]`: the
  * dead letters (jobs that failed permanently or ran out of attempts, kept a week with their
- * reason). A replayed job runs again under the same job id, with all its attempts.
+ * reason). A replayed job runs again under the same job id, with all its attempts, although that
+ * id (its dedupe id) is held by the dead letter itself. `--all` shows a progress bar on a
+ * terminal and plain progress lines otherwise, on stderr.
  */
 import type { Command } from 'commander';
 import { ALL_QUEUE_NAMES, contractFor } from '../../queues/index.ts';
@@ -56,7 +58,10 @@ export function registerDlq(program: Command): void {
         await withProducer(async (producer) => {
           const letters = await import('../../shared/runtime/dead-letters.ts');
           if (options.all) {
-            const count = await (action === 'replay' ? letters.replayAllDeadLetters : letters.dropAllDeadLetters)(producer, queue);
+            const { progressOn } = await import('../progress.ts');
+            const progress = progressOn(`dlq ${action} ${queue}`);
+            const count = await (action === 'replay' ? letters.replayAllDeadLetters : letters.dropAllDeadLetters)(producer, queue, (done, total) => progress.update(done, total))
+              .finally(() => progress.stop());
             process.stdout.write(`${action === 'replay' ? 'replayed' : 'dropped'} ${count} dead letter${count === 1 ? '' : 's'} of ${queue}\n`);
             return;
           }

@@ -37,14 +37,17 @@ export async function dropDeadLetter(source: QueueSource, queueName: string, job
   await job.remove();
 }
 
+/** Called after each dead letter examined: `done` of `total` taken when the call started. */
+export type DeadLetterProgress = (done: number, total: number) => void;
+
 /** Replays every dead letter of the queue, in batches; returns how many. */
-export async function replayAllDeadLetters(source: QueueSource, queueName: string): Promise<number> {
-  return forEachDeadLetter(source.queue(queueName), (job) => job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true }));
+export async function replayAllDeadLetters(source: QueueSource, queueName: string, onProgress?: DeadLetterProgress): Promise<number> {
+  return forEachDeadLetter(source.queue(queueName), (job) => job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true }), onProgress);
 }
 
 /** Drops every dead letter of the queue, in batches; returns how many. */
-export async function dropAllDeadLetters(source: QueueSource, queueName: string): Promise<number> {
-  return forEachDeadLetter(source.queue(queueName), (job) => job.remove());
+export async function dropAllDeadLetters(source: QueueSource, queueName: string, onProgress?: DeadLetterProgress): Promise<number> {
+  return forEachDeadLetter(source.queue(queueName), (job) => job.remove(), onProgress);
 }
 
 async function failedJob(queue: Queue, jobId: string): Promise<Job> {
@@ -72,7 +75,7 @@ export async function reviveDeadLetters(redis: Redis | Cluster, queue: Queue, jo
  * Applies `act` to every job dead-lettered when the call starts; a replayed job that fails again
  * meanwhile is not taken a second time. Returns how many were acted on.
  */
-async function forEachDeadLetter(queue: Queue, act: (job: Job) => Promise<void>): Promise<number> {
+async function forEachDeadLetter(queue: Queue, act: (job: Job) => Promise<void>, onProgress?: DeadLetterProgress): Promise<number> {
   const ids: string[] = [];
   // At most KEEP_DEAD_LETTERS.count (10 000) ids are kept; a page of jobs at a time is read.
   for (let start = 0; ; start += BATCH) {
@@ -81,11 +84,14 @@ async function forEachDeadLetter(queue: Queue, act: (job: Job) => Promise<void>)
     if (page.length < BATCH) break;
   }
   let done = 0;
-  for (const id of ids) {
+  onProgress?.(0, ids.length);
+  for (const [index, id] of ids.entries()) {
     const job = await queue.getJob(id);
-    if (!job || !(await job.isFailed())) continue;
-    await act(job);
-    done++;
+    if (job && (await job.isFailed())) {
+      await act(job);
+      done++;
+    }
+    onProgress?.(index + 1, ids.length);
   }
   return done;
 }

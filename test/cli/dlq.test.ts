@@ -79,7 +79,10 @@ describe('quayfleet dlq', { timeout: 180_000 }, () => {
   it('drops one, then all the rest', async () => {
     expect(await run(['dlq', 'drop', 'repositorygc', 'repositorygc/2'])).toMatchObject({ status: 0, stdout: 'dropped repositorygc repositorygc/2\n' });
     expect(await stateOf('repositorygc/2')).toEqual({ state: undefined, attemptsMade: undefined });
-    expect(await run(['dlq', 'drop', 'repositorygc', '--all'])).toMatchObject({ status: 0, stdout: 'dropped 1 dead letter of repositorygc\n' });
+    const all = await run(['dlq', 'drop', 'repositorygc', '--all']);
+    expect(all).toMatchObject({ status: 0, stdout: 'dropped 1 dead letter of repositorygc\n' });
+    // Not a terminal: plain progress lines on stderr, the result alone on stdout.
+    expect(all.stderr).toContain('dlq drop repositorygc: 0/1\ndlq drop repositorygc: 1/1\n');
     expect(await run(['dlq', 'list', 'repositorygc'])).toMatchObject({ status: 0, stdout: 'no dead letters\n' });
     // The replayed job is untouched: it is no dead letter.
     expect((await stateOf('repositorygc/1')).state).toBe('waiting');

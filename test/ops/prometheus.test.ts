@@ -76,7 +76,7 @@ describe('Grafana dashboard and alerts on a real Prometheus', { timeout: 600_000
     redis = await startRedisServer(REDIS_PORT);
     database = await createTestDatabase('prometheus');
     const config = {
-      GARBAGE_COLLECTION_FREQUENCY: 1, PUSH_TEMP_TAG_EXPIRATION_SEC: 1, QUOTA_TOTAL_DELAY_SECONDS: 0,
+      GARBAGE_COLLECTION_FREQUENCY: 1, PUSH_TEMP_TAG_EXPIRATION_SEC: 10, QUOTA_TOTAL_DELAY_SECONDS: 0,
       FEATURE_QUOTA_MANAGEMENT: true, FEATURE_REPO_MIRROR: true, FEATURE_STORAGE_REPLICATION: true, STORAGE_REPLICATION_ALLOW_LOCAL_STORAGE: true,
       // Two locations on one disk: replication has a destination, and a backlog per location to export.
       DISTRIBUTED_STORAGE_CONFIG: { local_us: ['LocalStorage', { storage_path: path.join(dir, 'us') }], local_eu: ['LocalStorage', { storage_path: path.join(dir, 'eu') }] },

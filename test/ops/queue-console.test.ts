@@ -70,7 +70,7 @@ describe('queue console', { timeout: 120_000 }, () => {
       const response = await page.goto(`${BASE}/admin/queues`);
       expect(response?.status()).toBe(200);
       const sidebar = page.locator('#bull-board-sidebar');
-      for (const name of QUEUE_NAMES) await expect.poll(() => sidebar.getByText(name, { exact: true }).count()).toBe(1);
+      for (const name of QUEUE_NAMES) await expect.poll(() => sidebar.getByText(name, { exact: true }).count(), { timeout: 30_000 }).toBe(1);
 
       await page.goto(`${BASE}/admin/queues/queue/${repositorygc.name}?status=failed`);
       await page.getByText(jobId, { exact: true }).waitFor();

@@ -52,7 +52,7 @@ describe('REDIS_URL forms', () => {
 /** A `quayfleet all` process on `redisUrl` over a fresh database; returns it with a push token for alice/app. */
 async function startFleet(label: string, redisUrl: string, httpPort: number): Promise<{ fleet: FleetProcess; database: TestDatabase; token: string }> {
   const database = await createTestDatabase(label);
-  const fleet = await startFleetProcess({ dbUri: database.url, redisUrl, httpPort, metricsPort: httpPort + 1, config: { GARBAGE_COLLECTION_FREQUENCY: 1, PUSH_TEMP_TAG_EXPIRATION_SEC: 1 } });
+  const fleet = await startFleetProcess({ dbUri: database.url, redisUrl, httpPort, metricsPort: httpPort + 1, config: { GARBAGE_COLLECTION_FREQUENCY: 1, PUSH_TEMP_TAG_EXPIRATION_SEC: 10 } });
   await createUser(database.url, 'alice', PASSWORD);
   const token = await pushToken(fleet.base, `127.0.0.1:${httpPort}`, 'alice', PASSWORD, 'alice/app');
   return { fleet, database, token };
