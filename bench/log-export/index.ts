@@ -24,6 +24,9 @@ import { createLogger } from '../../shared/runtime/logger.ts';
 import { PullLogBuffer } from '../../registry/v2/pull-logs.ts';
 import { createTestDatabase } from '../../test/helpers/db.ts';
 import { preparePostgresTemplate } from '../../test/servers/postgres-redis.ts';
+import { loadLine, printResult } from '../report.ts';
+
+console.log(loadLine('before'));
 
 const scale = Number(process.env.BENCH_SCALE ?? 1);
 const ROWS = Math.max(10_000, Math.round(1_000_000 * scale));
@@ -106,13 +109,13 @@ try {
   console.log(`peer COPY TO STDOUT via psql: ${(copy.ms / 1000).toFixed(1)} s, ${rowsPerS(ROWS, copy.ms)} rows/s, ${(copy.bytes / MiB).toFixed(1)} MiB`);
   const pulls = await pullCost();
   console.log(`pull logs: one INSERT per pull ${pulls.perInsertUs.toFixed(0)} µs, batched ${pulls.batchedUs.toFixed(1)} µs per pull`);
-  console.log(JSON.stringify({
+  printResult({
     bench: 'log-export', rows: big.rows, exportRowsPerS: rowsPerS(big.rows, big.ms), copyRowsPerS: rowsPerS(ROWS, copy.ms),
     ratio: Number((copy.ms / big.ms).toFixed(3)), exportBytes: big.bytes,
     peakRssMiB: Math.round(big.peakRssBytes / MiB), rssGrowthMiB: Math.round((big.peakRssBytes - big.rssBeforeBytes) / MiB),
     rssGrowthSmallMiB: Math.round((small.peakRssBytes - small.rssBeforeBytes) / MiB), smallRows: small.rows,
     pullLogPerInsertUs: Number(pulls.perInsertUs.toFixed(1)), pullLogBatchedUs: Number(pulls.batchedUs.toFixed(2)), loadAverage: os.loadavg()[0],
-  }));
+  });
 } finally {
   await database.drop();
   await fsp.rm(dir, { recursive: true, force: true });

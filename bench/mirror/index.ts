@@ -31,6 +31,9 @@ import { preparePostgresTemplate } from '../../test/servers/postgres-redis.ts';
 import { Semaphore } from '../../workers/repomirrorworker/copy.ts';
 import { DEFAULT_SYNC_SETTINGS } from '../../workers/repomirrorworker/index.ts';
 import { createMirrorRepo, localTags, startMirrorRegistry, syncNow, testSettings } from '../../workers/repomirrorworker/test-support.ts';
+import { loadLine, printResult } from '../report.ts';
+
+console.log(loadLine('before'));
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -166,7 +169,7 @@ try {
     unchangedResyncSeconds: +resyncS.toFixed(2), secondRepositorySeconds: +heldS.toFixed(2), secondRepositoryBlobBytesPulled: heldBytes,
     rssGrowthMiB: { tags: +(smallRss / MiB).toFixed(1), bigLayer: +(bigRss / MiB).toFixed(1) },
   };
-  console.log(JSON.stringify(result));
+  printResult(result);
 } finally {
   await Promise.allSettled([upstream.stop(), peer.stop(), reg.close()]);
   await fs.rm(work, { recursive: true, force: true });

@@ -37,6 +37,9 @@ import { preparePostgresTemplate } from '../../test/servers/postgres-redis.ts';
 import { startClairNotifier } from '../../test/servers/clair-notifier.ts';
 import { startReceiver } from '../../workers/notificationworker/test-support/receiver.ts';
 import { notificationworker } from '../../workers/notificationworker/index.ts';
+import { loadLine, printResult } from '../report.ts';
+
+console.log(loadLine('before'));
 
 const scale = Number(process.env.BENCH_SCALE ?? 1);
 if (!(scale > 0)) throw new Error('BENCH_SCALE must be a positive number');
@@ -188,9 +191,9 @@ await receiver.close();
 await database.drop();
 const loadAfter = os.loadavg();
 console.log(`load average after: ${loadAfter.map((l) => l.toFixed(2)).join(' ')}`);
-console.log(JSON.stringify({
+printResult({
   bench: 'notifications', deliveries: DELIVERIES, ...deliveries,
   loadAverage: { before: loadBefore[0], after: loadAfter[0] },
   secscan,
-}));
+});
 process.exit(0);

@@ -23,6 +23,9 @@ import { parseConfig } from '../../shared/config/index.ts';
 import { createPool } from '../../shared/db/pool.ts';
 import { runWorker } from '../../shared/runtime/run-worker.ts';
 import { defineWorker } from '../../shared/runtime/worker.ts';
+import { loadLine, printResult } from '../report.ts';
+
+console.log(loadLine('before'));
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const SLICE = Math.max(50, Number(process.env.BENCH_SLICE ?? 250));
@@ -181,12 +184,12 @@ async function main(): Promise<void> {
   await db.end();
   const ratios = results.map((r) => r.ratio);
   const mean = ratios.reduce((a, b) => a + b, 0) / ratios.length;
-  console.log(JSON.stringify({
+  printResult({
     benchmark: 'queue-runtime', jobs: JOBS, slice: SLICE, results,
     // The headline: mean over concurrencies of the per-concurrency median ratio (the minimum
     // of three noisy medians is biased low on a loaded machine; it is reported beside it).
     ratio: Number(mean.toFixed(4)), minRatio: Math.min(...ratios), target: 0.9,
-  }));
+  });
 }
 
 await main();

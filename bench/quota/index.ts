@@ -25,6 +25,9 @@ import { createTestDatabase } from '../../test/helpers/db.ts';
 import { backfillAll, insertRegistry } from './backfill.ts';
 import { measureHook } from './hook.ts';
 import { measurePushes } from './push.ts';
+import { loadLine, printResult } from '../report.ts';
+
+console.log(loadLine('before'));
 
 const scale = Number(process.env.BENCH_SCALE ?? 1);
 if (!(scale > 0)) throw new Error('BENCH_SCALE must be a positive number');
@@ -78,7 +81,7 @@ try {
   await database.drop();
 }
 
-console.log(JSON.stringify({
+printResult({
   benchmark: 'quota', scale,
   quotaStep: {
     pushes: PUSHES,
@@ -94,7 +97,7 @@ console.log(JSON.stringify({
     addedP50Ms: round(push.addedP50Ms), addedP99Ms: round(push.addedP99Ms),
   },
   backfill,
-}));
+});
 
 function round(ms: number): number {
   return Number(ms.toFixed(3));

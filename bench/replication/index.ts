@@ -40,6 +40,9 @@ import { ensureRadosgwBucket, SECOND_BUCKET } from '../../test/georep/fixture.ts
 import { BENCH_AZURITE_CONTAINER, BENCH_AZURITE_ENDPOINT, startBenchAzurite } from '../storage/azurite.ts';
 import { rssSampler } from '../storage/workloads.ts';
 import { storagereplicationworker } from '../../workers/storagereplicationworker/index.ts';
+import { loadLine, printResult } from '../report.ts';
+
+console.log(loadLine('before'));
 
 const scale = Number(process.env.BENCH_SCALE ?? 1);
 const COUNT = Math.max(1, Math.round(300 * scale));
@@ -154,7 +157,7 @@ try {
     serverSide: { worker: serverSide.figures, peer: serverSidePeer, ratio: round(serverSide.figures.blobsPerSecond / serverSidePeer.blobsPerSecond), peakRssMiB: serverSide.peakRssMiB },
     loadAverage: os.loadavg().map(round),
   };
-  console.log(JSON.stringify(result));
+  printResult(result);
 } finally {
   // The RadosGW objects of this run (the memstore is shared with the tests).
   for (const [bucket, prefix] of [[RADOSGW.bucket, `bench-georep-${tag}`], [SECOND_BUCKET, `bench-georep-${tag}-ss`]] as const) {

@@ -25,6 +25,9 @@ import { startStorageServers } from '../../test/servers/storage.ts';
 import { BENCH_AZURITE_CONTAINER, BENCH_AZURITE_ENDPOINT, startBenchAzurite } from './azurite.ts';
 import { RAW_TARGETS } from './baseline.ts';
 import { deletes, rssSampler, writeRead, type Phase } from './workloads.ts';
+import { loadLine, printResult } from '../report.ts';
+
+console.log(loadLine('before'));
 
 // The cloud drivers load on demand (drivers/index.ts); this file uses them directly.
 await loadStorageDrivers();
@@ -145,4 +148,4 @@ try {
 // over the raw SDK's for 64 KiB objects, write and read, as a geometric mean over the drivers run.
 const layerRatios = Object.values(figures).flatMap((f) => [f.layerVsRawWrite, f.layerVsRawRead]);
 const ratio = layerRatios.length > 0 ? Math.round(Math.exp(layerRatios.reduce((sum, r) => sum + Math.log(r), 0) / layerRatios.length) * 100) / 100 : null;
-console.log(JSON.stringify({ benchmark: 'storage', ratio, scale, counts, concurrency, cores: os.cpus().length, node: process.version, drivers: figures }));
+printResult({ benchmark: 'storage', ratio, scale, counts, concurrency, cores: os.cpus().length, node: process.version, drivers: figures });

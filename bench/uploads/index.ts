@@ -29,6 +29,9 @@ import { createTestDatabase } from '../../test/helpers/db.ts';
 import { preparePostgresTemplate } from '../../test/servers/postgres-redis.ts';
 import { RADOSGW } from '../../test/servers/storage-endpoints.ts';
 import { cancelAbandonedSessions } from '../../workers/chunkcleanupworker/sessions.ts';
+import { loadLine, printResult } from '../report.ts';
+
+console.log(loadLine('before'));
 
 const scale = Number(process.env.BENCH_SCALE ?? 1);
 if (!(scale > 0)) throw new Error('BENCH_SCALE must be a positive number');
@@ -126,4 +129,4 @@ for (const driver of drivers) {
 
 const ratios = Object.values(results).map((r) => r.ratio);
 const ratio = Number(Math.exp(ratios.reduce((s, x) => s + Math.log(x), 0) / ratios.length).toFixed(2));
-console.log(JSON.stringify({ bench: 'uploads', sessions: SESSIONS, unit: 'abandoned sessions cancelled per second', drivers: results, peer: "Quay's one-row-at-a-time loop on the same storage layer", ratio }));
+printResult({ bench: 'uploads', sessions: SESSIONS, unit: 'abandoned sessions cancelled per second', drivers: results, peer: "Quay's one-row-at-a-time loop on the same storage layer", ratio });
