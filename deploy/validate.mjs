@@ -96,6 +96,20 @@ for (const { d } of byKind('Deployment')) {
   const known = d.metadata.name === 'quayfleet-registry' || d.metadata.name.replace(/^quayfleet-/, '') in WORKERS;
   if (!known) problem(`unexpected Deployment ${d.metadata.name}`);
 }
+// STOR-ED-2: spec.storage.emptyDir is one volume per pod, and these manifests run the front end and
+// every worker in pods of their own (the front end with several replicas): the pods would not see
+// each other's blobs. The boot check refuses it too (`registry` and `worker` run degraded).
+const fleetConfig = docsByFile.get('deploy/kubernetes/config/config.yaml')?.[0];
+if (fleetConfig?.spec?.storage?.emptyDir !== undefined) {
+  problem('deploy/kubernetes/config/config.yaml: spec.storage.emptyDir cannot serve a fleet of pods (one volume each); use pvc (ReadWriteMany) or object storage');
+}
+for (const { f, d } of byKind('Deployment')) {
+  const registryVolume = (d.spec?.template?.spec?.containers ?? []).flatMap((c) => c.volumeMounts ?? [])
+    .filter((m) => m.mountPath === '/registry').map((m) => m.name);
+  const emptyDirs = (d.spec?.template?.spec?.volumes ?? []).filter((v) => v.emptyDir !== undefined && registryVolume.includes(v.name));
+  if (emptyDirs.length > 0 && (d.spec?.replicas ?? 1) > 1) problem(`${f}: ${d.metadata.name} mounts an emptyDir as the registry volume with ${d.spec.replicas} replicas`);
+}
+
 const compose = docsByFile.get('docker-compose.yml')?.[0];
 if (compose) {
   for (const worker of Object.keys(WORKERS)) {

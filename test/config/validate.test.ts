@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { storageParamIssues } from '../../shared/storage/drivers/index.ts';
 import { parseConfig, redactConfig, validateQuayConfig, type ValidationError } from '../../shared/config/index.ts';
 import { effectiveConfig } from '../../shared/config/effective.ts';
+import { processIssues } from '../../bin/boot.ts';
 
 const VALID = {
   SERVER_HOSTNAME: 'quay.example.com',
@@ -191,6 +192,14 @@ describe('OpenShift spec.storage', () => {
     }]);
     expect(messages(validate(withSpec({ replicas: 2, storage: { pvc: { claim: 'registry-storage-pvc' } } })).warnings))
       .toEqual(['spec.storage.pvc.claim registry-storage-pvc must be ReadWriteMany with 2 replicas (ReadWriteOnce supports one replica only)']);
+  });
+
+  it('the boot check refuses emptyDir in the registry and worker pods (one volume each); quayfleet all may use it', () => {
+    const config = parseConfig(withSpec({ replicas: 1, storage: { emptyDir: {} } }));
+    expect(processIssues(config, 'all')).toEqual([]);
+    expect(processIssues(config, 'gcworker')).toEqual([{ key: 'spec.storage.emptyDir', message: expect.stringMatching(/^spec\.storage\.emptyDir cannot serve the gcworker pod: every pod has its own emptyDir/) }]);
+    expect(processIssues(config, 'registry')).toHaveLength(1);
+    expect(processIssues(parseConfig(withSpec({ storage: { pvc: {} } })), 'registry')).toEqual([]);
   });
 
   it('refuses two storage configs, none or two backends, and unknown fields', () => {
