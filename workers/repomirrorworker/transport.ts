@@ -15,7 +15,7 @@ import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { assertAddressAllowed, guardedLookup, SsrfRefusedError, type SsrfPolicy } from '../../shared/net/ssrf.ts';
+import { assertAddressAllowed, guardedLookup, type SsrfPolicy } from '../../shared/net/ssrf.ts';
 
 /** Quay's `external_registry_config.proxy`. */
 export interface ProxySettings {
@@ -124,13 +124,20 @@ class TunnelingAgent extends https.Agent {
   }
 
   override createConnection(options: tls.ConnectionOptions, callback?: (error: Error | null, socket: Duplex) => void): Duplex | undefined {
+    // The agent's callback is called once: an error after the handshake is the request's to see.
+    let settled = false;
+    const done = (error: Error | null, socket: Duplex): void => {
+      if (settled) return;
+      settled = true;
+      callback?.(error, socket);
+    };
     tunnel(this.proxy, this.target, this.idleTimeoutMs).then(
       (socket) => {
         const secure = tls.connect({ ...options, socket });
-        secure.once('secureConnect', () => callback?.(null, secure));
-        secure.once('error', (error) => callback?.(error, secure));
+        secure.once('secureConnect', () => done(null, secure));
+        secure.once('error', (error) => done(error, secure));
       },
-      (error: Error) => callback?.(error, undefined as unknown as Duplex),
+      (error: Error) => done(error, undefined as unknown as Duplex),
     );
     return undefined;
   }
@@ -223,11 +230,6 @@ export class Transport {
     for (const route of this.agents.values()) route.then(({ agent }) => agent.destroy(), () => undefined);
     this.agents.clear();
   }
-}
-
-/** Whether `error` (or its cause) is an SSRF refusal. */
-export function isSsrfRefusal(error: unknown): boolean {
-  return error instanceof SsrfRefusedError || (error instanceof Error && error.cause instanceof SsrfRefusedError);
 }
 
 /** Reads a (small, bounded) response body; refuses more than `maxBytes`. */
