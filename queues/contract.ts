@@ -118,6 +118,13 @@ export interface QueueSpec<V extends number, S extends z.ZodType<VersionedPayloa
   readonly jobOptions: ContractJobOptions;
   readonly dedupeId: (payload: z.output<S>) => string;
   readonly logBindings?: (payload: z.output<S>) => LogBindings;
+  /**
+   * Readers of older payload versions, by version: each turns a job enqueued by an older release
+   * into the current payload (validated after). During a rolling upgrade old producers keep
+   * enqueuing the old version, and jobs already queued stay, so a version bump keeps its reader
+   * until no such job can be left (a release later, and a week of dead letters).
+   */
+  readonly readOlder?: Readonly<Record<number, (old: Record<string, unknown>) => unknown>>;
 }
 
 // BullMQ 6 refuses custom ids that are integers or contain ':' (it keeps the three-part
@@ -140,7 +147,9 @@ export function defineQueue<const V extends number, S extends z.ZodType<Versione
   type P = z.output<S>;
   const schema = spec.payload as unknown as z.ZodType<P>;
   const parse = (data: unknown): P => {
-    const result = schema.safeParse(data);
+    const older = typeof data === 'object' && data !== null && 'v' in data && data.v !== spec.version
+      ? spec.readOlder?.[Number(data.v)] : undefined;
+    const result = schema.safeParse(older ? older(data as Record<string, unknown>) : data);
     if (!result.success) throw new InvalidPayloadError(spec.name, z.prettifyError(result.error).replace(/\n/g, '; '));
     return result.data;
   };
