@@ -46,42 +46,24 @@ export interface CopyStats {
   tagsCopied: number;
 }
 
-/** Bytes joined into one chunk on the way to storage and to the hashing thread. */
-const COALESCE_BYTES = 1024 * 1024;
-
 /**
  * Verifies digest and size of the bytes passing through; fails the stream on a mismatch. The
- * hashing runs on the hashing thread (hasher.ts); the size checks here, at once. The socket's
- * 64 KiB reads leave as 1 MiB chunks, with up to 4 MiB buffered: a file write (a thread-pool
- * round trip) or a storage request per MiB rather than per 64 KiB, while the next MiB is read.
+ * hashing runs on the hashing thread (hasher.ts); the size checks here, at once.
  */
 class VerifyingStream extends Transform {
   private readonly hash = new OffThreadSha256();
-  private held: Buffer[] = [];
-  private heldBytes = 0;
   bytes = 0;
 
   constructor(private readonly expected: Descriptor) {
-    super({ readableHighWaterMark: 4 * COALESCE_BYTES, writableHighWaterMark: 4 * COALESCE_BYTES });
+    super();
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.bytes > this.expected.size) return callback(new UpstreamError(`blob ${this.expected.digest} is larger than the ${this.expected.size} bytes its manifest declares`));
-    this.held.push(chunk);
-    this.heldBytes += chunk.length;
-    if (this.heldBytes < COALESCE_BYTES) return callback();
-    this.release(callback);
-  }
-
-  // Hashes and passes on what is held; waits while the hashing thread's window is full.
-  private release(callback: TransformCallback): void {
-    const joined = this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held, this.heldBytes);
-    this.held = [];
-    this.heldBytes = 0;
-    const full = this.hash.update(joined);
-    this.push(joined);
-    if (!full) return callback();
+    const full = this.hash.update(chunk);
+    if (!full) return callback(null, chunk);
+    this.push(chunk);
     full.then(() => callback(), callback);
   }
 
@@ -90,16 +72,12 @@ class VerifyingStream extends Transform {
       this.hash.drop();
       return callback(new UpstreamError(`blob ${this.expected.digest} ended after ${this.bytes} of ${this.expected.size} bytes`));
     }
-    const verify = (): void => {
-      this.hash.digest().then((hex) => {
-        if (!hex) return callback(new Error(`blob ${this.expected.digest} could not be verified: the hashing thread stopped`));
-        const digest = `sha256:${hex}`;
-        if (digest !== this.expected.digest) return callback(new UpstreamError(`blob ${this.expected.digest} arrived with digest ${digest}: the upstream served other bytes`));
-        callback();
-      }, callback);
-    };
-    if (this.heldBytes === 0) return verify();
-    this.release((error) => (error ? callback(error) : verify()));
+    this.hash.digest().then((hex) => {
+      if (!hex) return callback(new Error(`blob ${this.expected.digest} could not be verified: the hashing thread stopped`));
+      const digest = `sha256:${hex}`;
+      if (digest !== this.expected.digest) return callback(new UpstreamError(`blob ${this.expected.digest} arrived with digest ${digest}: the upstream served other bytes`));
+      callback();
+    }, callback);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
