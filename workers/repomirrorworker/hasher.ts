@@ -46,7 +46,6 @@ const streams = new Map<number, Pending>();
 function hashingThread(): Worker {
   if (thread) return thread;
   const worker = new Worker(THREAD_SOURCE, { eval: true, name: 'quayfleet-mirror-hasher' });
-  worker.unref(); // never keeps a process alive
   worker.on('message', (reply: Reply) => {
     const pending = streams.get(reply.id);
     if (!pending) return;
@@ -54,7 +53,7 @@ function hashingThread(): Worker {
       pending.inFlight -= reply.bytes;
       if (pending.inFlight <= HASH_WINDOW_BYTES / 2) pending.drained?.();
     } else {
-      streams.delete(reply.id);
+      forget(reply.id);
       pending.digest?.(reply.hex);
     }
   });
@@ -68,8 +67,17 @@ function hashingThread(): Worker {
       pending.drained?.();
     }
   });
+  // Kept referenced only while a stream is open (forget()), so an idle thread never keeps a
+  // process alive; after the listeners, which ref it again.
+  worker.unref();
   thread = worker;
   return worker;
+}
+
+function forget(id: number): boolean {
+  const known = streams.delete(id);
+  if (streams.size === 0) thread?.unref();
+  return known;
 }
 
 /** One SHA-256 computed on the hashing thread. */
@@ -80,6 +88,7 @@ export class OffThreadSha256 {
 
   constructor() {
     streams.set(this.id, this.pending);
+    this.thread.ref();
   }
 
   /** Hashes `chunk` (copied); resolves at once, or once the window has room again. */
@@ -106,7 +115,7 @@ export class OffThreadSha256 {
 
   /** Forgets the stream (an abandoned transfer). */
   drop(): void {
-    if (!streams.delete(this.id)) return;
+    if (!forget(this.id)) return;
     this.thread.postMessage({ type: 'drop', id: this.id });
   }
 }
