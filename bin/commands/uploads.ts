@@ -72,6 +72,8 @@ export function formatReport(report: CleanupReport): string {
   for (const l of report.locations) {
     if (l.multipart) lines.push(`${l.location}: stale multipart uploads: ${verb} ${l.multipart.aborted}, kept ${l.multipart.owned} owned by sessions, ${l.multipart.failed} failed`);
     for (const item of l.multipart?.items ?? []) lines.push(`  multipart ${item.key} started ${item.at.toISOString()}`);
+    if (l.uncommitted && l.uncommitted.objects + l.uncommitted.owned + l.uncommitted.failed > 0) lines.push(`${l.location}: uncommitted blocks of ended writes: ${verb} ${l.uncommitted.objects} blobs (${l.uncommitted.bytes} bytes), kept ${l.uncommitted.owned} owned by sessions, ${l.uncommitted.failed} failed`);
+    for (const item of l.uncommitted?.items ?? []) lines.push(`  uncommitted ${item.key} ${item.bytes} bytes, first block ${item.at.toISOString()}`);
     if (l.temporary?.files) lines.push(`${l.location}: temp files of interrupted writes: removed ${l.temporary.files} (${l.temporary.bytes} bytes)`);
     if (l.folder) lines.push(`${l.location}: uploads folder: ${verb} ${l.folder.objects} objects (${l.folder.bytes} bytes), kept ${l.folder.owned} owned by sessions, ${l.folder.failed} failed`);
     for (const item of l.folder?.items ?? []) lines.push(`  object ${item.key} ${item.bytes} bytes, modified ${item.at.toISOString()}`);

@@ -9,7 +9,7 @@ import { InvalidKeyError, InvalidRangeError, StorageError, messageOf } from './e
 import { assertValidKey, assertValidPrefix, keyProblem } from './keys.ts';
 import { MAX_CHECKED_PUT_BYTES } from './types.ts';
 import type {
-  ByteRange, DeleteManyResult, IncompleteUpload, MultipartWriter, ObjectStat, ObjectStore, WriteOptions,
+  ByteRange, DeleteManyResult, IncompleteUpload, MultipartWriter, ObjectStat, ObjectStore, UncommittedBlob, WriteOptions,
 } from './types.ts';
 
 const operationSeconds = metric('quayfleet_storage_operation_duration_seconds', () => new client.Histogram({
@@ -150,6 +150,19 @@ class InstrumentedStore implements ObjectStore {
 
   sweepTemporaryFiles(olderThan: Date): Promise<{ files: number; bytes: number }> {
     return this.timed('sweepTemporaryFiles', undefined, async () => (this.inner.sweepTemporaryFiles ? this.inner.sweepTemporaryFiles(olderThan) : { files: 0, bytes: 0 }));
+  }
+
+  // Defined on every wrapper (like sweepTemporaryFiles): drivers without staged blocks list none.
+  async *listUncommittedBlobs(prefix: string, olderThan: Date): AsyncIterable<UncommittedBlob> {
+    assertValidPrefix(prefix, 'listUncommittedBlobs', this.driverName);
+    if (this.inner.listUncommittedBlobs) yield* this.timedIteration('listUncommittedBlobs', prefix, this.inner.listUncommittedBlobs(prefix, olderThan));
+  }
+
+  discardUncommittedBlob(blob: UncommittedBlob, olderThan: Date): Promise<number | undefined> {
+    return this.timed('discardUncommittedBlob', blob.key, async () => {
+      assertValidKey(blob.key, 'discardUncommittedBlob', this.driverName);
+      return this.inner.discardUncommittedBlob ? this.inner.discardUncommittedBlob(blob, olderThan) : undefined;
+    });
   }
 
   move(from: string, to: string): Promise<void> {

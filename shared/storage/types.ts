@@ -31,6 +31,15 @@ export interface StorageCapabilities {
   readonly listsIncompleteUploads: boolean;
 }
 
+/** A blob with staged blocks and no committed content (Azure). */
+export interface UncommittedBlob {
+  readonly key: string;
+  /** When the listing says the blob appeared (its first staged block). */
+  readonly at: Date;
+  readonly blocks: number;
+  readonly bytes: number;
+}
+
 /** Metadata of one stored object. */
 export interface ObjectStat {
   readonly key: string;
@@ -172,6 +181,16 @@ export interface ObjectStore {
    * interrupted request). Upload cleanup calls it with the stale-multipart threshold.
    */
   sweepTemporaryFiles?(olderThan: Date): Promise<{ files: number; bytes: number }>;
+  /**
+   * Azure: blobs under `prefix` holding only staged (uncommitted) blocks of writes that ended or
+   * stalled (`azure-uncommitted.ts` says how each is judged). Absent on other drivers.
+   */
+  listUncommittedBlobs?(prefix: string, olderThan: Date): AsyncIterable<UncommittedBlob>;
+  /**
+   * Discards the staged blocks of `blob` after re-checking the judgment; resolves with the bytes
+   * discarded, or undefined when the blob was kept (it became committed or a live write staged).
+   */
+  discardUncommittedBlob?(blob: UncommittedBlob, olderThan: Date): Promise<number | undefined>;
   /** Cheap round trip proving the backend answers (used by `/health/endtoend`). */
   ping(): Promise<void>;
   /**

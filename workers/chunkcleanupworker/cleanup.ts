@@ -1,7 +1,8 @@
 /**
  * One upload cleanup from start to end, as plain functions the worker, the CLI (`quayfleet uploads
  * list|clean`) and the benchmark call: cancel abandoned sessions, then per location abort the
- * ownerless multipart writes (and sweep the temp files crashed writes left, on LocalStorage) and
+ * ownerless multipart writes (then discard the staged blocks nobody will commit, on Azure, and sweep
+ * the temp files crashed writes left, on LocalStorage) and
  * sweep the ownerless objects of the uploads folder. A dry run reports the same figures and changes
  * nothing (temp files are not counted in a dry run).
  */
@@ -10,7 +11,7 @@ import {
   abandonedSessionStats, cancelAbandonedSessions, listAbandonedSessions, type AbandonedSession, type SessionCleanup, type UploadStores,
 } from './sessions.ts';
 import type { UploadCleanupSettings } from './settings.ts';
-import { abortStaleMultipartUploads, sweepUploadsFolder, type SweepResult } from './storage-sweep.ts';
+import { abortStaleMultipartUploads, discardUncommittedBlocks, sweepUploadsFolder, type SweepResult } from './storage-sweep.ts';
 
 /** Which steps run, and how. */
 export interface CleanupRun {
@@ -26,14 +27,14 @@ export interface CleanupRun {
   readonly batchSize?: number;
   readonly signal?: AbortSignal;
   /** Called after each committed step with what it removed (the worker's metrics). */
-  readonly onCleaned?: (kind: 'session' | 'multipart' | 'folder' | 'temporary', objects: number, bytes: number, sessions: number) => void;
+  readonly onCleaned?: (kind: 'session' | 'multipart' | 'folder' | 'temporary' | 'uncommitted', objects: number, bytes: number, sessions: number) => void;
 }
 
 /** What a run did (or would do). */
 export interface CleanupReport {
   readonly dryRun: boolean;
   readonly sessions: SessionCleanup & { listed: AbandonedSession[] };
-  readonly locations: { location: string; multipart?: SweepResult; temporary?: { files: number; bytes: number }; folder?: SweepResult }[];
+  readonly locations: { location: string; multipart?: SweepResult; uncommitted?: SweepResult; temporary?: { files: number; bytes: number }; folder?: SweepResult }[];
 }
 
 /** Runs the steps of `run` with the thresholds of `settings`. */
@@ -51,6 +52,11 @@ export async function runUploadCleanup(pool: Pool, stores: UploadStores, setting
     if (run.multipart) {
       entry.multipart = await abortStaleMultipartUploads(pool, store, { ...common, olderThan: new Date(run.nowMs - settings.multipartThresholdMs) });
       if (!dryRun) run.onCleaned?.('multipart', entry.multipart.aborted, 0, 0);
+      // After the aborts above: the blocks of the writes just aborted have no marker any more.
+      if (store.listUncommittedBlobs) {
+        entry.uncommitted = await discardUncommittedBlocks(pool, store, { ...common, olderThan: new Date(run.nowMs - settings.multipartThresholdMs) });
+        if (!dryRun) run.onCleaned?.('uncommitted', entry.uncommitted.objects, entry.uncommitted.bytes, 0);
+      }
       // The same age rule as abandoned multipart writes: a live write keeps its temp file's mtime current.
       if (!dryRun && store.sweepTemporaryFiles) {
         entry.temporary = await store.sweepTemporaryFiles(new Date(run.nowMs - settings.multipartThresholdMs));

@@ -46,8 +46,9 @@ export async function handleBlobUploadCleanup(payload: BlobUploadCleanupPayload,
   const { listed: _listed, ...sessions } = report.sessions;
   ctx.log.info({
     operation: payload.operation, sessions, leasesHandedToGc: handed,
-    locations: report.locations.map(({ location, multipart, temporary, folder }) => ({
-      location, multipart: multipart && { ...multipart, items: undefined }, temporary, folder: folder && { ...folder, items: undefined },
+    locations: report.locations.map(({ location, multipart, uncommitted, temporary, folder }) => ({
+      location, multipart: multipart && { ...multipart, items: undefined }, uncommitted: uncommitted && { ...uncommitted, items: undefined },
+      temporary, folder: folder && { ...folder, items: undefined },
     })),
   }, 'upload cleanup done');
 }

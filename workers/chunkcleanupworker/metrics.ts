@@ -9,9 +9,10 @@ import { abandonedSessionStats } from './sessions.ts';
 
 /**
  * What a cleanup removed, by kind: `session` (abandoned sessions), `multipart`, `folder`, `segment`
- * (chunk_cleanup), `temporary` (temp files of crashed writes, LocalStorage).
+ * (chunk_cleanup), `temporary` (temp files of crashed writes, LocalStorage), `uncommitted` (blobs
+ * whose staged blocks were discarded, Azure).
  */
-export type CleanedKind = 'session' | 'multipart' | 'folder' | 'segment' | 'temporary';
+export type CleanedKind = 'session' | 'multipart' | 'folder' | 'segment' | 'temporary' | 'uncommitted';
 
 const objectsCleaned = metric('quayfleet_upload_cleanup_objects_total', () => new client.Counter({
   name: 'quayfleet_upload_cleanup_objects_total',

@@ -6,7 +6,7 @@
  * `blobupload` row is left to the session pass, so a live upload is never touched.
  */
 import type { Queryable } from '../../shared/db/pool.ts';
-import type { IncompleteUpload, ObjectStat, ObjectStore } from '../../shared/storage/types.ts';
+import type { IncompleteUpload, ObjectStat, ObjectStore, UncommittedBlob } from '../../shared/storage/types.ts';
 
 /** The folder every upload in progress lives in (Quay's `uploads/`). */
 export const UPLOADS_PREFIX = 'uploads/';
@@ -15,11 +15,11 @@ const UPLOAD_UUID = /^uploads\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-
 
 /** One ownerless item found (dry runs list these). */
 export interface StaleItem {
-  readonly kind: 'multipart' | 'object';
+  readonly kind: 'multipart' | 'object' | 'uncommitted';
   readonly key: string;
   /** Initiated (multipart) or last modified (object). */
   readonly at: Date;
-  /** Object size; 0 for a multipart write (its parts are not listed). */
+  /** Object size, or staged bytes of uncommitted blocks; 0 for a multipart write (its parts are not listed). */
   readonly bytes: number;
 }
 
@@ -120,6 +120,38 @@ export async function sweepUploadsFolder(db: Queryable, store: ObjectStore, opti
       result.objects += gone.size;
       result.bytes += free.filter((o) => gone.has(o.key)).reduce((sum, o) => sum + o.size, 0);
       result.failed += outcome.failed.length;
+    }
+    if (options.signal?.aborted) break;
+  }
+  return result;
+}
+
+/**
+ * Discards the staged blocks under `uploads/` that no write will commit (Azure; other drivers list
+ * none) and no session owns. Runs after the multipart step, which removes the markers of stale
+ * writes whose blocks this finds. `objects` counts blobs, `bytes` their staged bytes.
+ */
+export async function discardUncommittedBlocks(db: Queryable, store: ObjectStore, options: SweepOptions): Promise<SweepResult> {
+  const result = emptyResult();
+  if (!store.listUncommittedBlobs || !store.discardUncommittedBlob) return result;
+  for await (const page of pages<UncommittedBlob>(store.listUncommittedBlobs(UPLOADS_PREFIX, options.olderThan), options.pageSize ?? 200)) {
+    const { free, owned } = await ownerless(db, page);
+    result.owned += owned;
+    for (const blob of free) {
+      if (result.items.length < (options.keepItems ?? 0)) result.items.push({ kind: 'uncommitted', key: blob.key, at: blob.at, bytes: blob.bytes });
+      if (options.dryRun) {
+        result.objects += 1;
+        result.bytes += blob.bytes;
+        continue;
+      }
+      try {
+        const bytes = await store.discardUncommittedBlob(blob, options.olderThan);
+        if (bytes === undefined) continue;
+        result.objects += 1;
+        result.bytes += bytes;
+      } catch {
+        result.failed += 1;
+      }
     }
     if (options.signal?.aborted) break;
   }

@@ -6,8 +6,8 @@
  *
  * Azure has no upload object to list or abort, so each upload also writes a marker blob
  * `<root>.quayfleet/multipart/<uploadId>` holding the key: listing stale uploads lists markers, and
- * aborting deletes the marker. Uncommitted blocks of an aborted upload are discarded by Azure (on
- * the blob's next commit or after a week); no API deletes them sooner.
+ * aborting deletes the marker. Uncommitted blocks of an aborted upload are left for the
+ * stale-upload sweep (`azure-uncommitted.ts`), which discards blocks whose marker is gone.
  */
 import type { Readable } from 'node:stream';
 import { NotFoundError } from '../errors.ts';
@@ -75,6 +75,11 @@ export class AzureMultipart {
     } catch (error) {
       throw this.store.error(error, 'abortMultipartUpload', key);
     }
+  }
+
+  /** Whether upload `uploadId` is still open (its marker exists). */
+  async hasMarker(uploadId: string): Promise<boolean> {
+    return (await this.readMarker(uploadId, 'hasMarker', uploadId)) !== undefined;
   }
 
   /** The marker's key and content type, or undefined when the upload is gone. */

@@ -14,11 +14,12 @@ import { chunk, deleteEach, mapBounded } from '../concurrency.ts';
 import { existsBy, InvalidRangeError, StorageError, UnsupportedError } from '../errors.ts';
 import { KeyPrefix } from '../keys.ts';
 import type {
-  ByteRange, DeleteManyResult, ObjectStat, ObjectStore, StorageCapabilities, WriteOptions,
+  ByteRange, DeleteManyResult, ObjectStat, ObjectStore, UncommittedBlob, StorageCapabilities, WriteOptions,
 } from '../types.ts';
 import { azureError } from './azure-errors.ts';
 import type { AzureParams } from './azure-params.ts';
 import { AzureMultipart } from './azure-multipart.ts';
+import { AzureUncommitted } from './azure-uncommitted.ts';
 import { MultipartStore } from './multipart-store.ts';
 
 const MiB = 1024 * 1024;
@@ -46,9 +47,10 @@ export class AzureStore extends MultipartStore implements ObjectStore {
   private readonly batch: BlobBatchClient;
   private readonly sharedKey: StorageSharedKeyCredential | undefined;
   private readonly secrets: (string | undefined)[];
-  private readonly listPageSize: number;
+  readonly listPageSize: number;
   private readonly createContainer: boolean;
   protected readonly multipart: AzureMultipart;
+  private readonly uncommitted: AzureUncommitted;
   /** Until when (epoch ms) deletes skip batches: Infinity once the server refused one. */
   private batchPausedUntil = 0;
 
@@ -79,6 +81,7 @@ export class AzureStore extends MultipartStore implements ObjectStore {
       listsIncompleteUploads: true,
     };
     this.multipart = new AzureMultipart(this);
+    this.uncommitted = new AzureUncommitted(this, this.multipart);
   }
 
   /** Maps an SDK error for this store, scrubbing its credentials from the message. */
@@ -140,6 +143,14 @@ export class AzureStore extends MultipartStore implements ObjectStore {
     } catch (error) {
       throw this.error(error, 'stat', key);
     }
+  }
+
+  listUncommittedBlobs(prefix: string, olderThan: Date): AsyncIterable<UncommittedBlob> {
+    return this.uncommitted.list(prefix, olderThan);
+  }
+
+  discardUncommittedBlob(blob: UncommittedBlob, olderThan: Date): Promise<number | undefined> {
+    return this.uncommitted.discard(blob, olderThan);
   }
 
   exists(key: string): Promise<boolean> {
