@@ -14,7 +14,6 @@ import { RADOSGW } from '../servers/storage-endpoints.ts';
 import { createGeoFixture, ensureRadosgwBucket, locations, SECOND_BUCKET, type GeoFixture } from './fixture.ts';
 
 const CHILD = path.resolve(import.meta.dirname, 'worker-child.ts');
-const TSX = path.resolve(import.meta.dirname, '../../node_modules/.bin/tsx');
 
 describe('SIGKILL mid-copy', { timeout: 300_000 }, () => {
   let f: GeoFixture;
@@ -47,7 +46,9 @@ describe('SIGKILL mid-copy', { timeout: 300_000 }, () => {
     const before = proxy.bytesUp;
     await f.producer.enqueue(imagestoragereplication, { v: 1, storageId: blob!.id, namespaceId: ns!.id, digest });
 
-    child = spawn(TSX, [CHILD], {
+    // node itself with tsx's loader, not the tsx CLI: the CLI runs the script in a grandchild that
+    // a SIGKILL of the CLI leaves running, so the kill would not stop the copy.
+    child = spawn(process.execPath, ['--import', 'tsx', CHILD], {
       env: { ...process.env, QF_CONFIG: JSON.stringify(rawConfig), QF_DATABASE_URL: f.registry.database.url, QF_REDIS_URL: REDIS_URL, QF_PREFIX: f.prefix },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
