@@ -16,6 +16,12 @@ for tool in monmaptool ceph-mon ceph-osd radosgw radosgw-admin ceph; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y --no-install-recommends radosgw ceph-mon ceph-osd ceph-common" >&2; exit 3; }
 done
 
+# A monitor of an earlier cluster still on the port (a failed attempt being stopped) would answer
+# this cluster's commands with 'wrong fsid': wait up to 15 s for the port to be free.
+for _ in $(seq 1 150); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$MON_PORT") 2>/dev/null || break
+  sleep 0.1
+done
 rm -rf "$CEPH_DIR"
 mkdir -p "$CEPH_DIR"/{mon,osd,rgw,run,log}
 fsid=$(cat /proc/sys/kernel/random/uuid)

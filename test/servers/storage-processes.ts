@@ -82,7 +82,12 @@ export async function stopPid(pid: number, graceMs = 10_000): Promise<void> {
   process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + graceMs;
   while (isAlive(pid) && Date.now() < deadline) await sleep(100);
-  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  if (!isAlive(pid)) return;
+  process.kill(pid, 'SIGKILL');
+  // Wait for it to be gone: a retry that starts a new Ceph while the old monitor still answers on
+  // the fixed port gets 'wrong fsid' from it.
+  const killDeadline = Date.now() + 5_000;
+  while (isAlive(pid) && Date.now() < killDeadline) await sleep(100);
 }
 
 /**
