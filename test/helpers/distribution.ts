@@ -90,7 +90,19 @@ export async function startDistribution(port: number, options: DistributionOptio
   return {
     authority, dir,
     async push(layoutDir, ref, repository, tag) {
-      await run('skopeo', ['copy', '--all', '--quiet', '--dest-tls-verify=false', ...creds, `oci:${layoutDir}:${ref}`, `docker://${authority}/${repository}:${tag}`]);
+      const args = ['copy', '--all', '--quiet', '--dest-tls-verify=false', ...creds, `oci:${layoutDir}:${ref}`, `docker://${authority}/${repository}:${tag}`];
+      // distribution's filesystem driver answers 500 to a blob HEAD while a concurrent push of the
+      // same blob is writing its link file (a CI run hit it pushing five tags that share layers).
+      // The copy is idempotent, so it is retried; the third failure is the test's.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await run('skopeo', args);
+          return;
+        } catch (error) {
+          if (attempt === 3 || !/\b500\b/.test(String((error as { stderr?: string }).stderr ?? error))) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+        }
+      }
     },
     async deleteTag(repository, tag) {
       const accept = 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json';
