@@ -59,6 +59,13 @@ describe('metrics and health server', () => {
     });
   });
 
+  it('answers /health/live with 200 while dependencies fail: liveness asks only whether the process answers', async () => {
+    expect((await get('/health/endtoend')).status).toBe(503);
+    for (const path of ['/health/live', '/health/live/']) {
+      expect(await get(path)).toMatchObject({ status: 200, type: 'application/json', body: '{"data":{"services":{}},"status_code":200}' });
+    }
+  });
+
   it('answers /health/warning with 503 while a warning is active', async () => {
     warningActive = false;
     expect(await get('/health/warning')).toMatchObject({ status: 200, body: '{"data":{"services":{"disk_space_warning":false}},"status_code":200}' });

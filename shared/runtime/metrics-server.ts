@@ -1,8 +1,14 @@
 /**
  * The small HTTP server every process runs on the metrics port (9091, as Quay): `/metrics` in
  * Prometheus text from prom-client's default registry, and `/health/instance` (alias `/health`),
- * `/health/endtoend`, `/health/warning` in Quay's envelope. Plain node:http: four GET routes do
+ * `/health/endtoend`, `/health/warning` in Quay's envelope. Plain node:http: five GET routes do
  * not need a framework, and the front end's own server stays separate.
+ *
+ * `/health/live` is the liveness probe's path: 200 whenever the event loop answers, whatever the
+ * dependencies or the configuration say. A pod that is up but cannot work (a database outage, an
+ * incomplete config waiting to be fixed) is kept alive and reports why on `/health/instance`;
+ * restarting it would only hide the report. A process whose event loop is stuck answers nothing,
+ * so the probe times out and Kubernetes restarts it, which is what liveness is for.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -31,6 +37,9 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
+/** The liveness probe's path: 200 while the process answers (see the header). */
+export const LIVENESS_PATH = '/health/live';
+
 /** Quay's default metrics port. */
 export const DEFAULT_METRICS_PORT = 9091;
 
@@ -47,6 +56,12 @@ async function route(options: MetricsServerOptions, path: string, res: http.Serv
     '/health/endtoend': ['endtoend', false],
     '/health/warning': ['warning', true],
   };
+  if (path === LIVENESS_PATH) {
+    const report = { data: { services: {} }, status_code: 200 };
+    const body = options.healthData ? { ...report, data: { ...report.data, ...options.healthData() } } : report;
+    send(res, 200, 'application/json', JSON.stringify(body));
+    return;
+  }
   if (path === '/metrics') {
     send(res, 200, registry.contentType, await registry.metrics());
     return;
