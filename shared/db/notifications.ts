@@ -137,27 +137,50 @@ export interface RepositoryNotificationRow {
   readonly number_of_failures: number;
 }
 
-const NOTIFICATION_COLUMNS = `id, uuid::text AS uuid, repository_id, event, method, title, config_json, event_config_json, number_of_failures`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** The notifications of a repository, oldest first. */
-export async function listRepositoryNotifications(db: Queryable, repositoryId: number): Promise<RepositoryNotificationRow[]> {
-  const { rows } = await db.query<RepositoryNotificationRow>(
-    `SELECT ${NOTIFICATION_COLUMNS} FROM repositorynotification WHERE repository_id = $1 ORDER BY id`, [repositoryId]);
-  return rows;
+/**
+ * The statements of one notification table. `repositorynotification` and `namespacenotification`
+ * differ only in their owner column, so one set serves both; table and column are constants
+ * below, never input.
+ */
+function notificationTable<Row>(table: string, owner: string) {
+  const columns = `id, uuid::text AS uuid, ${owner}, event, method, title, config_json, event_config_json, number_of_failures`;
+  const one = async (db: Queryable, sql: string, params: unknown[]): Promise<Row | undefined> =>
+    (await db.query<Row & Record<string, unknown>>(sql, params)).rows[0];
+  return {
+    /** The notifications of an owner, oldest first. */
+    async list(db: Queryable, ownerId: number): Promise<Row[]> {
+      const { rows } = await db.query<Row & Record<string, unknown>>(`SELECT ${columns} FROM ${table} WHERE ${owner} = $1 ORDER BY id`, [ownerId]);
+      return rows;
+    },
+    /** The owner's notification `uuid`; undefined when absent, another owner's, or not a UUID. */
+    find(db: Queryable, ownerId: number, uuid: string): Promise<Row | undefined> {
+      if (!UUID.test(uuid)) return Promise.resolve(undefined);
+      return one(db, `SELECT ${columns} FROM ${table} WHERE ${owner} = $1 AND uuid = $2`, [ownerId, uuid]);
+    },
+    /** Creates a notification (enabled, no failures). */
+    async create(db: Queryable, ownerId: number, input: NotificationInput): Promise<Row> {
+      return (await one(db,
+        `INSERT INTO ${table} (${owner}, event, method, config_json, event_config_json, title)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${columns}`,
+        [ownerId, input.event, input.method, JSON.stringify(input.config), JSON.stringify(input.eventConfig), input.title]))!;
+    },
+    /** Deletes the owner's notification; returns it, or undefined when it did not exist. */
+    delete(db: Queryable, ownerId: number, uuid: string): Promise<Row | undefined> {
+      if (!UUID.test(uuid)) return Promise.resolve(undefined);
+      return one(db, `DELETE FROM ${table} WHERE ${owner} = $1 AND uuid = $2 RETURNING ${columns}`, [ownerId, uuid]);
+    },
+    /** Quay's reset: the failure count back to 0, which re-enables a disabled notification. */
+    resetFailures(db: Queryable, ownerId: number, uuid: string): Promise<Row | undefined> {
+      if (!UUID.test(uuid)) return Promise.resolve(undefined);
+      return one(db, `UPDATE ${table} SET number_of_failures = 0 WHERE ${owner} = $1 AND uuid = $2 RETURNING ${columns}`, [ownerId, uuid]);
+    },
+  };
 }
 
-/** The notification `uuid` of a repository; undefined when absent (or `uuid` is not a UUID). */
-export async function findRepositoryNotification(db: Queryable, repositoryId: number, uuid: string): Promise<RepositoryNotificationRow | undefined> {
-  if (!UUID.test(uuid)) return undefined;
-  const { rows: [row] } = await db.query<RepositoryNotificationRow>(
-    `SELECT ${NOTIFICATION_COLUMNS} FROM repositorynotification WHERE repository_id = $1 AND uuid = $2`, [repositoryId, uuid]);
-  return row;
-}
-
-/** What a new repository notification holds. */
-export interface NewRepositoryNotification {
-  readonly repositoryId: number;
+/** What a new notification holds, whichever its owner. */
+interface NotificationInput {
   readonly event: NotificationEvent;
   readonly method: string;
   readonly config: Record<string, unknown>;
@@ -165,29 +188,9 @@ export interface NewRepositoryNotification {
   readonly title: string | null;
 }
 
-/** Creates a repository notification (enabled, no failures). */
-export async function createRepositoryNotification(db: Queryable, input: NewRepositoryNotification): Promise<RepositoryNotificationRow> {
-  const { rows: [row] } = await db.query<RepositoryNotificationRow>(
-    `INSERT INTO repositorynotification (repository_id, event, method, config_json, event_config_json, title)
-     VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${NOTIFICATION_COLUMNS}`,
-    [input.repositoryId, input.event, input.method, JSON.stringify(input.config), JSON.stringify(input.eventConfig), input.title]);
-  return row!;
-}
-
-/** Deletes a repository's notification; returns it, or undefined when it did not exist. */
-export async function deleteRepositoryNotification(db: Queryable, repositoryId: number, uuid: string): Promise<RepositoryNotificationRow | undefined> {
-  if (!UUID.test(uuid)) return undefined;
-  const { rows: [row] } = await db.query<RepositoryNotificationRow>(
-    `DELETE FROM repositorynotification WHERE repository_id = $1 AND uuid = $2 RETURNING ${NOTIFICATION_COLUMNS}`, [repositoryId, uuid]);
-  return row;
-}
-
-/** Quay's reset: the failure count back to 0, which re-enables a disabled notification. */
-export async function resetRepositoryNotificationFailures(db: Queryable, repositoryId: number, uuid: string): Promise<RepositoryNotificationRow | undefined> {
-  if (!UUID.test(uuid)) return undefined;
-  const { rows: [row] } = await db.query<RepositoryNotificationRow>(
-    `UPDATE repositorynotification SET number_of_failures = 0 WHERE repository_id = $1 AND uuid = $2 RETURNING ${NOTIFICATION_COLUMNS}`, [repositoryId, uuid]);
-  return row;
+/** What a new repository notification holds. */
+export interface NewRepositoryNotification extends NotificationInput {
+  readonly repositoryId: number;
 }
 
 /** A `namespacenotification` row (quota events of an organization or user) as the API shows it. */
@@ -195,46 +198,23 @@ export interface NamespaceNotificationRow extends Omit<RepositoryNotificationRow
   readonly namespace_id: number;
 }
 
-const NAMESPACE_NOTIFICATION_COLUMNS = NOTIFICATION_COLUMNS.replace('repository_id', 'namespace_id');
+const repositoryNotifications = notificationTable<RepositoryNotificationRow>('repositorynotification', 'repository_id');
+const namespaceNotifications = notificationTable<NamespaceNotificationRow>('namespacenotification', 'namespace_id');
 
-/** The notifications of a namespace, oldest first. */
-export async function listNamespaceNotifications(db: Queryable, namespaceId: number): Promise<NamespaceNotificationRow[]> {
-  const { rows } = await db.query<NamespaceNotificationRow>(
-    `SELECT ${NAMESPACE_NOTIFICATION_COLUMNS} FROM namespacenotification WHERE namespace_id = $1 ORDER BY id`, [namespaceId]);
-  return rows;
+export const listRepositoryNotifications = repositoryNotifications.list;
+export const findRepositoryNotification = repositoryNotifications.find;
+export const deleteRepositoryNotification = repositoryNotifications.delete;
+export const resetRepositoryNotificationFailures = repositoryNotifications.resetFailures;
+export function createRepositoryNotification(db: Queryable, input: NewRepositoryNotification): Promise<RepositoryNotificationRow> {
+  return repositoryNotifications.create(db, input.repositoryId, input);
 }
 
-/** The notification `uuid` of a namespace; undefined when absent, another namespace's, or not a UUID. */
-export async function findNamespaceNotification(db: Queryable, namespaceId: number, uuid: string): Promise<NamespaceNotificationRow | undefined> {
-  if (!UUID.test(uuid)) return undefined;
-  const { rows: [row] } = await db.query<NamespaceNotificationRow>(
-    `SELECT ${NAMESPACE_NOTIFICATION_COLUMNS} FROM namespacenotification WHERE namespace_id = $1 AND uuid = $2`, [namespaceId, uuid]);
-  return row;
-}
-
-/** Creates a namespace notification (enabled, no failures). */
-export async function createNamespaceNotification(
-  db: Queryable, input: Omit<NewRepositoryNotification, 'repositoryId'> & { readonly namespaceId: number },
+export const listNamespaceNotifications = namespaceNotifications.list;
+export const findNamespaceNotification = namespaceNotifications.find;
+export const deleteNamespaceNotification = namespaceNotifications.delete;
+export const resetNamespaceNotificationFailures = namespaceNotifications.resetFailures;
+export function createNamespaceNotification(
+  db: Queryable, input: NotificationInput & { readonly namespaceId: number },
 ): Promise<NamespaceNotificationRow> {
-  const { rows: [row] } = await db.query<NamespaceNotificationRow>(
-    `INSERT INTO namespacenotification (namespace_id, event, method, config_json, event_config_json, title)
-     VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${NAMESPACE_NOTIFICATION_COLUMNS}`,
-    [input.namespaceId, input.event, input.method, JSON.stringify(input.config), JSON.stringify(input.eventConfig), input.title]);
-  return row!;
-}
-
-/** Deletes a namespace's notification; returns it, or undefined when it did not exist. */
-export async function deleteNamespaceNotification(db: Queryable, namespaceId: number, uuid: string): Promise<NamespaceNotificationRow | undefined> {
-  if (!UUID.test(uuid)) return undefined;
-  const { rows: [row] } = await db.query<NamespaceNotificationRow>(
-    `DELETE FROM namespacenotification WHERE namespace_id = $1 AND uuid = $2 RETURNING ${NAMESPACE_NOTIFICATION_COLUMNS}`, [namespaceId, uuid]);
-  return row;
-}
-
-/** Quay's reset of a namespace notification: failures back to 0, which re-enables it. */
-export async function resetNamespaceNotificationFailures(db: Queryable, namespaceId: number, uuid: string): Promise<NamespaceNotificationRow | undefined> {
-  if (!UUID.test(uuid)) return undefined;
-  const { rows: [row] } = await db.query<NamespaceNotificationRow>(
-    `UPDATE namespacenotification SET number_of_failures = 0 WHERE namespace_id = $1 AND uuid = $2 RETURNING ${NAMESPACE_NOTIFICATION_COLUMNS}`, [namespaceId, uuid]);
-  return row;
+  return namespaceNotifications.create(db, input.namespaceId, input);
 }

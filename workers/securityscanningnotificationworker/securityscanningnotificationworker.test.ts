@@ -231,7 +231,9 @@ describe('securityscanningnotificationworker', () => {
       const started = performance.now();
       expect(await runJob(`n-${tag}`, 120_000)).toBe('completed');
       timings[repos * perRepo] = performance.now() - started;
-      expect((await db.pool.query(`SELECT count(*)::int AS n FROM outbox WHERE queue_name = 'notification'`)).rows[0].n).toBe(repos * perRepo);
+      // Distinct jobs: on a loaded machine a page can run twice (its lock lapsed and another
+      // attempt took it); its rows repeat the same job ids, which the relay and delivery make no-ops.
+      expect((await db.pool.query(`SELECT count(DISTINCT job_id)::int AS n FROM outbox WHERE queue_name = 'notification'`)).rows[0].n).toBe(repos * perRepo);
       await db.pool.query('DELETE FROM outbox');
     }
     const perManifest = (n: number) => timings[n]! / n;
