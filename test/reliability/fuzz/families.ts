@@ -145,7 +145,8 @@ export function families(target: FuzzTarget): Family[] {
           const query = new URLSearchParams();
           for (const s of scope) query.append('scope', s);
           if (service !== null) query.set('service', service);
-          return { method: 'GET' as const, url: `/v2/auth?${query}`, headers: auth ? { authorization: headerSafe(auth) } : {} };
+          const headers: Record<string, string> = auth ? { authorization: headerSafe(auth) } : {};
+          return { method: 'GET' as const, url: `/v2/auth?${query}`, headers };
         }),
     },
     {

@@ -6,7 +6,7 @@
  * counterexample (keep it as a regression test beside the code it concerns).
  */
 import fc from 'fast-check';
-import type { PartFigures, PartOptions } from '../part.ts';
+import type { PartFigures, PartOptions } from '../types.ts';
 import { families, type Family, type FuzzRequest } from './families.ts';
 import { startFuzzTarget, violation, type FuzzTarget } from './target.ts';
 
