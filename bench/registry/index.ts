@@ -15,8 +15,8 @@
  *
  * Env: BENCH_SCALE (image size and request count scale, default 1), BENCH_ROUNDS (push/pull
  * rounds, default 3), BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres),
- * BENCH_PROFILE_DIR (CPU profile of the quayfleet server). Ports: 15000 distribution, 15001
- * quayfleet (metrics 21720). The last line printed is one JSON object; when distribution fails it
+ * BENCH_PROFILE_DIR (CPU profile of the quayfleet server), BENCH_PORT (default 15000: distribution
+ * there, quayfleet on the next port, its metrics on the one after). The last line printed is one JSON object; when distribution fails it
  * has no ratio.
  */
 import { randomBytes } from 'node:crypto';
@@ -37,6 +37,8 @@ const REQUESTS = Math.max(1000, Math.round(10_000 * SCALE));
 const SLICES = 10;
 const CONCURRENCY = 32;
 const POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+/** distribution on PORT, quayfleet on PORT + 1, its metrics on PORT + 2 (BENCH_PORT, default 15000). */
+const PORT = Number(process.env.BENCH_PORT ?? 15000);
 
 /** What one server achieved. */
 interface SideResult {
@@ -126,8 +128,8 @@ try {
   const layoutDir = path.join(work, 'layout');
   await buildLayout(layoutDir);
   for (const name of ['distribution', 'quayfleet']) await fs.mkdir(path.join(work, name));
-  servers.push(await runPeer('distribution', () => startDistribution(path.join(work, 'distribution'), 15000)));
-  servers.push(await startQuayfleet(path.join(work, 'quayfleet'), 15001, POSTGRES_URL, 21720));
+  servers.push(await runPeer('distribution', () => startDistribution(path.join(work, 'distribution'), PORT)));
+  servers.push(await startQuayfleet(path.join(work, 'quayfleet'), PORT + 1, POSTGRES_URL, PORT + 2));
   const images = await imageRounds(servers, layoutDir, work);
   const manifests = await manifestLoad(servers, layoutDir);
   const results: Record<string, SideResult> = {};

@@ -14,7 +14,9 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { RepositoryState, type RepositoryRow } from '../../shared/db/repositories.ts';
-import { resolveRepositoryAccess, roleAtLeast, visibleRepositoryCondition, type PermissionSubject, type RepositoryRole } from '../../shared/db/permissions.ts';
+import {
+  resolveRepositoryAccess, resolveRepositoryAccessWith, roleAtLeast, visibleRepositoryCondition, type AttachedLookup, type PermissionSubject, type RepositoryRole,
+} from '../../shared/db/permissions.ts';
 import { OciError } from '../errors.ts';
 import { isSuperuser, nowMs } from './credentials.ts';
 import { subjectOf } from './grants.ts';
@@ -83,21 +85,25 @@ export function permissionSubject(request: FastifyRequest, principal: Principal)
 
 /**
  * Authorizes `action` on `namespace/repoName` for this request and returns the repository.
- * Order matters so existence never leaks: credentials and grants are checked before the
- * repository's existence, then NAME_UNKNOWN, then the write refusals (read-only registry,
+ * `attached` (a lookup on the repository, e.g. the manifest a GET serves) runs in the same
+ * statement and is returned only when the request is authorized. Order matters so existence
+ * never leaks: credentials and grants are checked before the repository's existence, then NAME_UNKNOWN, then the write refusals (read-only registry,
  * READ_ONLY, MIRROR except its robot). A missing grant is a 401 with the challenge for anonymous
  * callers and for a token that does not name this repository at all (the client asks for a new
  * token, as Docker clients do); it is 403 DENIED when the token names the repository but was
  * downscoped, or when the role was revoked since (a new token would not help).
  */
-export async function authorizeRepository(
-  request: FastifyRequest, namespace: string, repoName: string, action: RepositoryAction,
-): Promise<RepositoryAccess> {
+export async function authorizeRepository<T extends object = never>(
+  request: FastifyRequest, namespace: string, repoName: string, action: RepositoryAction, attached?: AttachedLookup,
+): Promise<RepositoryAccess & { attached: T | undefined }> {
   const { config, db } = request.server.deps;
   const token = await bearerTokenOf(request);
-  const principal = await principalOf(request);
+  // The database's superuser flag is read by the access query itself (one round trip per request):
+  // the principal starts with what config says and takes the query's answer.
+  const claimed = tokenPrincipal(token, config.quay.SUPER_USERS);
   const scope = scopeFor(namespace, repoName, action);
-  const info = await resolveRepositoryAccess(db, permissionSubject(request, principal), namespace, repoName);
+  const { access: info, attached: row } = await resolveRepositoryAccessWith<T>(db, permissionSubject(request, claimed), namespace, repoName, attached);
+  const principal: Principal = claimed.kind === 'anonymous' ? claimed : { ...claimed, superuser: info.superuser };
   // Anonymous pulls of public repositories work without a token when anonymous access is on.
   const anonymousPull = !token && action === 'pull' && config.quay.FEATURE_ANONYMOUS_ACCESS && roleAtLeast(info.role, 'read');
   const granted = anonymousPull || (token !== null && tokenGrants(token, `${namespace}/${repoName}`, action));
@@ -112,7 +118,14 @@ export async function authorizeRepository(
   const repository = info.repository;
   if (!repository) throw new OciError('NAME_UNKNOWN', 'repository name not known to registry', { name: `${namespace}/${repoName}` });
   if (action !== 'pull') refuseWrites(config.quay.REGISTRY_STATE, repository, info.mirrorRobotId, principal);
-  return { principal, repository };
+  return { principal, repository, attached: row };
+}
+
+/** The principal a verified token names, superuser as far as config says (SUPER_USERS; robots never). */
+function tokenPrincipal(token: VerifiedToken | null, superUsers: readonly string[]): Principal {
+  if (!token || token.kind === 'anonymous' || token.username === undefined) return ANONYMOUS;
+  const superuser = token.kind !== 'robot' && !token.username.includes('+') && superUsers.includes(token.username);
+  return { kind: token.kind, id: token.id, username: token.username, superuser };
 }
 
 /** Throws DENIED with the reason when writes to `repository` are refused right now. */

@@ -6,7 +6,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { findRepositoryBlob, type BlobRow } from '../../shared/db/blobs.ts';
+import { repositoryBlobLookup, type BlobRow } from '../../shared/db/blobs.ts';
 import { NotFoundError } from '../../shared/storage/errors.ts';
 import type { ByteRange } from '../../shared/storage/types.ts';
 import { authorizeRepository } from '../auth/access.ts';
@@ -17,8 +17,8 @@ import { parseDigest, type RepositoryName } from './paths.ts';
 /** Handles GET and HEAD of a blob. */
 export async function getBlob(ctx: V2Context, request: FastifyRequest, reply: FastifyReply, name: RepositoryName, rawDigest: string): Promise<FastifyReply> {
   const digest = parseDigest(rawDigest);
-  const { repository } = await authorizeRepository(request, name.namespace, name.repository, 'pull');
-  const blob = await findRepositoryBlob(ctx.deps.db, repository.id, digest, new Date(ctx.now()));
+  // The blob is looked up in the access check's statement: one round trip per request.
+  const { attached: blob } = await authorizeRepository<BlobRow>(request, name.namespace, name.repository, 'pull', repositoryBlobLookup(digest, new Date(ctx.now())));
   if (!blob || blob.location_ids.length === 0) throw new OciError('BLOB_UNKNOWN', undefined, { digest });
   const range = parseRange(request.headers.range, blob.size);
   // Opened before any header is set, so a failure renders as an ordinary error response.

@@ -6,6 +6,7 @@
  * Glossary: location = a DISTRIBUTED_STORAGE_CONFIG key (row in imagestoragelocation); placement =
  * "the bytes are present at that location"; lease = uploadedblob row, live until `expires_at`.
  */
+import { ATTACHED_FIRST_PARAM, type AttachedLookup } from './permissions.ts';
 import type { Queryable } from './pool.ts';
 
 /** A blob as the front end serves and links it. */
@@ -23,8 +24,9 @@ const BLOB_COLUMNS = `s.id, s.uuid, s.content_checksum AS digest, s.image_size A
   ARRAY(SELECT p.location_id FROM imagestorageplacement p WHERE p.storage_id = s.id ORDER BY p.location_id) AS location_ids`;
 
 /** Whether the blob `s` is linked to repository $1 at instant $3 (a manifest link or a live lease). */
-const LINKED_TO_REPOSITORY = `(EXISTS (SELECT 1 FROM manifestblob mb WHERE mb.repository_id = $1 AND mb.blob_id = s.id)
-  OR EXISTS (SELECT 1 FROM uploadedblob ub WHERE ub.repository_id = $1 AND ub.blob_id = s.id AND ub.expires_at > $3))`;
+const linkedToRepository = (repository: string, at: string): string => `(EXISTS (SELECT 1 FROM manifestblob mb WHERE mb.repository_id = ${repository} AND mb.blob_id = s.id)
+  OR EXISTS (SELECT 1 FROM uploadedblob ub WHERE ub.repository_id = ${repository} AND ub.blob_id = s.id AND ub.expires_at > ${at}))`;
+const LINKED_TO_REPOSITORY = linkedToRepository('$1', '$3');
 
 /**
  * Ensures one imagestoragelocation row per name (Quay inserts them at boot) and returns name -> id.
@@ -47,6 +49,13 @@ export async function findRepositoryBlob(db: Queryable, repositoryId: number, di
   return rows[0];
 }
 
+const ATTACHED_REPOSITORY_BLOB = `SELECT ${BLOB_COLUMNS} FROM imagestorage s WHERE s.content_checksum = $${ATTACHED_FIRST_PARAM}
+  AND ${linkedToRepository('repo.id', `$${ATTACHED_FIRST_PARAM + 1}`)}`;
+
+/** findRepositoryBlob as a lookup attached to the access check (permissions.ts), on the repository the check finds. */
+export function repositoryBlobLookup(digest: string, at: Date): AttachedLookup {
+  return { name: 'blobs.findRepositoryBlob', sql: ATTACHED_REPOSITORY_BLOB, values: [digest, at] };
+}
 /**
  * Of `digests`, the blobs linked to repository `repositoryId` at instant `at`, by digest. With
  * `forKeyShare` (a manifest push about to link them) the rows are locked until commit, so GC,

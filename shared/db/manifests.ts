@@ -2,6 +2,7 @@
  * Manifests of a repository (exact bytes, keyed by (repository, digest)), their links to blobs
  * (`manifestblob`) and child manifests (`manifestchild`), and the referrers index (`subject`).
  */
+import { ATTACHED_FIRST_PARAM, type AttachedLookup } from './permissions.ts';
 import type { Queryable } from './pool.ts';
 
 /** A stored manifest as the registry serves it. */
@@ -89,9 +90,11 @@ export async function findManifestIds(db: Queryable, repositoryId: number, diges
  * index that lists it as a child. A manifest whose tags all ended stays a row (for the time
  * machine, until GC) but is unknown to pulls at once. `m` is the manifest, `$3` the instant.
  */
-const REACHABLE = `(EXISTS (SELECT 1 FROM tag t WHERE t.manifest_id = m.id AND (t.lifetime_end_ms IS NULL OR t.lifetime_end_ms > $3))
+const reachableAt = (now: string): string => `(EXISTS (SELECT 1 FROM tag t WHERE t.manifest_id = m.id AND (t.lifetime_end_ms IS NULL OR t.lifetime_end_ms > ${now}))
   OR EXISTS (SELECT 1 FROM manifestchild c JOIN tag p ON p.manifest_id = c.manifest_id
-             WHERE c.child_manifest_id = m.id AND (p.lifetime_end_ms IS NULL OR p.lifetime_end_ms > $3)))`;
+             WHERE c.child_manifest_id = m.id AND (p.lifetime_end_ms IS NULL OR p.lifetime_end_ms > ${now})))`;
+const REACHABLE = reachableAt('$3');
+const ATTACHED_BY_DIGEST = `FROM manifest m WHERE m.repository_id = repo.id AND m.digest = $${ATTACHED_FIRST_PARAM} AND ${reachableAt(`$${ATTACHED_FIRST_PARAM + 1}`)}`;
 
 // Pull-path queries are named (prepared once per connection): planning costs more than running them.
 
@@ -115,6 +118,16 @@ export async function headManifestByDigest(db: Queryable, repositoryId: number, 
     values: [repositoryId, digest, nowMs],
   });
   return rows[0];
+}
+
+/**
+ * getManifestByDigest (or headManifestByDigest, `head`) as a lookup attached to the access check
+ * (permissions.ts), on the repository the check finds.
+ */
+export function manifestByDigestLookup(digest: string, nowMs: number, head: boolean): AttachedLookup {
+  return head
+    ? { name: 'manifests.headManifestByDigest', sql: `SELECT m.id, m.digest, m.media_type, octet_length(m.manifest_bytes) AS size ${ATTACHED_BY_DIGEST}`, values: [digest, nowMs] }
+    : { name: 'manifests.getManifestByDigest', sql: `SELECT m.id, m.digest, m.media_type, m.manifest_bytes, m.layers_compressed_size ${ATTACHED_BY_DIGEST}`, values: [digest, nowMs] };
 }
 
 /** A manifest that refers to a subject, as the referrers API lists it. */

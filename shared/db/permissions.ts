@@ -8,7 +8,8 @@
  *   `admin` on one repository;
  * - a public repository is readable by every signed-in principal, and by anonymous callers only
  *   when FEATURE_ANONYMOUS_ACCESS is on;
- * - SUPER_USERS (from config, so the caller passes `superuser`) have admin everywhere.
+ * - SUPER_USERS (from config, so the caller passes `superuser`) and users flagged `superuser` in
+ *   the database have admin everywhere (robots never).
  *
  * A disabled or deleted principal holds nothing. Roles rank read < write < admin.
  */
@@ -47,19 +48,37 @@ export interface RepositoryAccessInfo {
   readonly canCreate: boolean;
   /** internal_robot_id of the repository's mirror config, when it has one. */
   readonly mirrorRobotId: number | null;
+  /** The subject is a live, non-robot superuser (config's `superuser`, or the database flag). */
+  readonly superuser: boolean;
 }
+
+/**
+ * A lookup that rides in the access query's statement (one round trip for authorization and the
+ * data a request serves): a SELECT of at most one row that uses the repository found as `repo.id`
+ * (NULL when there is none) and its own parameters from `$6`. Its row comes back whether or not
+ * the subject may see it; the caller hands it out only after the access check passes. `name`
+ * names the prepared statement.
+ */
+export interface AttachedLookup {
+  readonly name: string;
+  readonly sql: string;
+  readonly values: readonly unknown[];
+}
+
+/** First parameter number an AttachedLookup may use. */
+export const ATTACHED_FIRST_PARAM = 6;
 
 // One round trip: the namespace, the repository, the principal and every source of a role are
 // resolved together, so a request costs one query however many paths lead to a permission.
-const ACCESS_SQL = `
+const accessSql = (attachedSql?: string): string => `
 WITH ns AS (SELECT id, organization, enabled FROM namespace WHERE username = $1 AND NOT deleted),
 repo AS (SELECT r.id, r.namespace_user_id, r.name, r.visibility, r.kind, r.state, r.description, r.created
          FROM repository r JOIN ns ON r.namespace_user_id = ns.id
          WHERE r.name = $2 AND r.state <> ${RepositoryState.MARKED_FOR_DELETION}),
-actor AS (SELECT id, robot FROM namespace WHERE id = $3 AND enabled AND NOT deleted),
+actor AS (SELECT id, robot, NOT robot AND ($4::boolean OR superuser) AS superuser FROM namespace WHERE id = $3 AND enabled AND NOT deleted),
 teams AS (SELECT t.id, t.role, t.organization_id FROM team t JOIN teammember m ON m.team_id = t.id JOIN actor ON actor.id = m.user_id),
 ranks AS (
-  SELECT 3 AS rank FROM actor WHERE $4::boolean AND NOT actor.robot
+  SELECT 3 AS rank FROM actor WHERE actor.superuser
   UNION ALL SELECT 3 FROM actor JOIN ns ON ns.id = actor.id AND NOT ns.organization
   UNION ALL SELECT 3 FROM teams JOIN ns ON teams.organization_id = ns.id WHERE teams.role = 'admin'
   UNION ALL SELECT CASE p.role WHEN 'admin' THEN 3 WHEN 'write' THEN 2 ELSE 1 END
@@ -70,10 +89,14 @@ ranks AS (
 SELECT (SELECT id FROM ns) AS namespace_id, COALESCE((SELECT enabled FROM ns), false) AS namespace_enabled,
   repo.id, repo.namespace_user_id, $1::text AS namespace, repo.name, repo.visibility, repo.kind, repo.state, repo.description, repo.created,
   (SELECT max(rank) FROM ranks) AS rank,
-  EXISTS (SELECT 1 FROM ns WHERE EXISTS (SELECT 1 FROM actor WHERE ($4::boolean AND NOT actor.robot) OR (actor.id = ns.id AND NOT ns.organization))
+  EXISTS (SELECT 1 FROM ns WHERE EXISTS (SELECT 1 FROM actor WHERE actor.superuser OR (actor.id = ns.id AND NOT ns.organization))
           OR EXISTS (SELECT 1 FROM teams WHERE teams.organization_id = ns.id AND teams.role IN ('admin', 'creator'))) AS can_create,
-  (SELECT internal_robot_id FROM repomirrorconfig WHERE repository_id = repo.id) AS mirror_robot_id
-FROM (SELECT 1) AS one LEFT JOIN repo ON true`;
+  (SELECT internal_robot_id FROM repomirrorconfig WHERE repository_id = repo.id) AS mirror_robot_id,
+  COALESCE((SELECT superuser FROM actor), false) AS actor_superuser${attachedSql ? ', attached.*' : ''}
+FROM (SELECT 1) AS one LEFT JOIN repo ON true${attachedSql ? ` LEFT JOIN LATERAL (${attachedSql}) AS attached ON true` : ''}`;
+const ACCESS_SQL = accessSql();
+/** Columns of ACCESS_SQL's row; an attached lookup's columns follow them. */
+const ACCESS_COLUMNS = 15;
 
 /**
  * Resolves namespace, repository and the subject's effective role on `namespace/repository` in one
@@ -82,17 +105,50 @@ FROM (SELECT 1) AS one LEFT JOIN repo ON true`;
 export async function resolveRepositoryAccess(
   db: Queryable, subject: PermissionSubject, namespace: string, repository: string,
 ): Promise<RepositoryAccessInfo> {
-  // Named: a prepared statement is planned once per connection, not on every /v2 request.
-  const { rows } = await db.query<Partial<RepositoryRow> & {
-    namespace_id: number | null; namespace_enabled: boolean; rank: number | null; can_create: boolean; mirror_robot_id: number | null;
-  }>({ name: 'repository-access', text: ACCESS_SQL, values: [namespace, repository, subject.principalId, subject.superuser, subject.anonymousAccess] });
-  const { namespace_id, namespace_enabled, rank, can_create, mirror_robot_id, ...repo } = rows[0]!;
-  return {
-    namespaceId: namespace_id, namespaceEnabled: namespace_enabled,
-    repository: repo.id === null || repo.id === undefined ? undefined : (repo as RepositoryRow),
-    role: namespace_id === null || !namespace_enabled ? null : rankToRole(rank),
-    canCreate: namespace_enabled && can_create, mirrorRobotId: mirror_robot_id,
+  return (await resolveRepositoryAccessWith(db, subject, namespace, repository)).access;
+}
+
+/**
+ * resolveRepositoryAccess plus `attached` in the same statement: the access and the attached
+ * lookup's row (undefined when it found none: its first column is NULL), one round trip.
+ */
+export async function resolveRepositoryAccessWith<T extends object = never>(
+  db: Queryable, subject: PermissionSubject, namespace: string, repository: string, attached?: AttachedLookup,
+): Promise<{ access: RepositoryAccessInfo; attached: T | undefined }> {
+  // Named: a prepared statement is planned once per connection, not on every /v2 request. Rows as
+  // arrays, so an attached column may share a name with an access column.
+  const { rows, fields } = await db.query<unknown[]>({
+    name: attached ? `repository-access:${attached.name}` : 'repository-access',
+    text: attached ? attachedText(attached) : ACCESS_SQL,
+    values: [namespace, repository, subject.principalId, subject.superuser, subject.anonymousAccess, ...(attached?.values ?? [])],
+    rowMode: 'array',
+  });
+  const row = rows[0]!;
+  const [namespaceId, namespaceEnabled, id, namespaceUserId, ns, name, visibility, kind, state, description, created, rank, canCreate, mirrorRobotId, superuser] = row as [
+    number | null, boolean, number | null, number, string, string, RepositoryRow['visibility'], RepositoryRow['kind'], RepositoryRow['state'], string | null, Date,
+    number | null, boolean, number | null, boolean,
+  ];
+  const access: RepositoryAccessInfo = {
+    namespaceId, namespaceEnabled,
+    repository: id === null ? undefined : { id, namespace_user_id: namespaceUserId, namespace: ns, name, visibility, kind, state, description, created } as RepositoryRow,
+    role: namespaceId === null || !namespaceEnabled ? null : rankToRole(rank),
+    canCreate: namespaceEnabled && canCreate, mirrorRobotId, superuser,
   };
+  if (!attached || row[ACCESS_COLUMNS] === null || row[ACCESS_COLUMNS] === undefined) return { access, attached: undefined };
+  const extra: Record<string, unknown> = {};
+  for (let i = ACCESS_COLUMNS; i < fields.length; i++) extra[fields[i]!.name] = row[i];
+  return { access, attached: extra as T };
+}
+
+// The statement text per attached lookup, built once: pg compares it with the prepared one on every call.
+const attachedTexts = new Map<string, string>();
+function attachedText(attached: AttachedLookup): string {
+  let text = attachedTexts.get(attached.sql);
+  if (text === undefined) {
+    text = accessSql(attached.sql);
+    attachedTexts.set(attached.sql, text);
+  }
+  return text;
 }
 
 function rankToRole(rank: number | null): RepositoryRole | null {

@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ManifestHeadRow, ManifestRow } from './manifests.ts';
+import { ATTACHED_FIRST_PARAM, type AttachedLookup } from './permissions.ts';
 import type { Queryable } from './pool.ts';
 
 const ALIVE = '(t.lifetime_end_ms IS NULL OR t.lifetime_end_ms > $3)';
@@ -33,15 +34,19 @@ export class TagImmutableError extends Error {
 // gets a generic plan that cannot use `end > $3` to skip a busy tag's history, so the alive row is
 // found by two index probes instead: the open row (partial unique index tag_alive), else a row
 // ending in the future; at most one row of a name is alive.
-const TAGGED_MANIFEST = `FROM ((SELECT t.manifest_id FROM tag t WHERE t.repository_id = $1 AND t.name = $2 AND t.lifetime_end_ms IS NULL AND NOT t.hidden)
-  UNION ALL (SELECT t.manifest_id FROM tag t WHERE t.repository_id = $1 AND t.name = $2 AND t.lifetime_end_ms > $3 AND NOT t.hidden)
+const taggedManifestFrom = (repository: string, name: string, now: string): string => `FROM ((SELECT t.manifest_id FROM tag t WHERE t.repository_id = ${repository} AND t.name = ${name} AND t.lifetime_end_ms IS NULL AND NOT t.hidden)
+  UNION ALL (SELECT t.manifest_id FROM tag t WHERE t.repository_id = ${repository} AND t.name = ${name} AND t.lifetime_end_ms > ${now} AND NOT t.hidden)
   LIMIT 1) alive JOIN manifest m ON m.id = alive.manifest_id`;
+const TAGGED_MANIFEST = taggedManifestFrom('$1', '$2', '$3');
+const MANIFEST_COLUMNS = 'm.id, m.digest, m.media_type, m.manifest_bytes, m.layers_compressed_size';
+const MANIFEST_HEAD_COLUMNS = 'm.id, m.digest, m.media_type, octet_length(m.manifest_bytes) AS size';
+const ATTACHED_TAGGED_MANIFEST = taggedManifestFrom('repo.id', `$${ATTACHED_FIRST_PARAM}`, `$${ATTACHED_FIRST_PARAM + 1}`);
 
 /** The manifest (with bytes) the alive, visible tag `name` of a repository points at, or undefined. One indexed query. */
 export async function getTaggedManifest(db: Queryable, repositoryId: number, name: string, nowMs: number): Promise<ManifestRow | undefined> {
   const { rows } = await db.query<ManifestRow>({
     name: 'tags.getTaggedManifest',
-    text: `SELECT m.id, m.digest, m.media_type, m.manifest_bytes, m.layers_compressed_size ${TAGGED_MANIFEST}`,
+    text: `SELECT ${MANIFEST_COLUMNS} ${TAGGED_MANIFEST}`,
     values: [repositoryId, name, nowMs],
   });
   return rows[0];
@@ -51,10 +56,20 @@ export async function getTaggedManifest(db: Queryable, repositoryId: number, nam
 export async function headTaggedManifest(db: Queryable, repositoryId: number, name: string, nowMs: number): Promise<ManifestHeadRow | undefined> {
   const { rows } = await db.query<ManifestHeadRow>({
     name: 'tags.headTaggedManifest',
-    text: `SELECT m.id, m.digest, m.media_type, octet_length(m.manifest_bytes) AS size ${TAGGED_MANIFEST}`,
+    text: `SELECT ${MANIFEST_HEAD_COLUMNS} ${TAGGED_MANIFEST}`,
     values: [repositoryId, name, nowMs],
   });
   return rows[0];
+}
+
+/**
+ * getTaggedManifest (or headTaggedManifest, `head`) as a lookup attached to the access check
+ * (permissions.ts): the same two index probes, on the repository the check finds.
+ */
+export function taggedManifestLookup(name: string, nowMs: number, head: boolean): AttachedLookup {
+  return head
+    ? { name: 'tags.headTaggedManifest', sql: `SELECT ${MANIFEST_HEAD_COLUMNS} ${ATTACHED_TAGGED_MANIFEST}`, values: [name, nowMs] }
+    : { name: 'tags.getTaggedManifest', sql: `SELECT ${MANIFEST_COLUMNS} ${ATTACHED_TAGGED_MANIFEST}`, values: [name, nowMs] };
 }
 
 async function lockTagMoves(tx: Queryable, repositoryId: number): Promise<void> {

@@ -1,13 +1,14 @@
 /**
  * `GET`/`HEAD /v2/<name>/manifests/<tag|digest>`: the stored bytes, byte-exact, with their media
- * type. One indexed query after authorization (tag -> manifest join, or (repository, digest) while
- * the manifest is reachable). A reference that is neither a tag nor a digest names no manifest:
- * 404 MANIFEST_UNKNOWN, as the OCI specification and distribution answer. Counts Quay's pull
- * metrics on GET.
+ * type. One statement: the access check with the manifest lookup attached (tag -> manifest join,
+ * or (repository, digest) while the manifest is reachable), handed out only once access is
+ * granted. A reference that is neither a tag nor a digest names no manifest: 404
+ * MANIFEST_UNKNOWN, as the OCI specification and distribution answer. Counts Quay's pull metrics
+ * on GET.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { getManifestByDigest, headManifestByDigest } from '../../../shared/db/manifests.ts';
-import { getTaggedManifest, headTaggedManifest } from '../../../shared/db/tags.ts';
+import { manifestByDigestLookup, type ManifestHeadRow, type ManifestRow } from '../../../shared/db/manifests.ts';
+import { taggedManifestLookup } from '../../../shared/db/tags.ts';
 import type { ActionLog } from '../../../shared/db/logs.ts';
 import type { RepositoryRow } from '../../../shared/db/repositories.ts';
 import { authorizeRepository, type Principal } from '../../auth/access.ts';
@@ -22,16 +23,19 @@ export async function getManifest(ctx: V2Context, request: FastifyRequest, reply
   const ref = lookupReference(reference);
   const refLabel = ref && 'tag' in ref ? 'tag' : 'manifest';
   try {
-    const { repository, principal } = await authorizeRepository(request, name.namespace, name.repository, 'pull');
-    if (!ref) throw new OciError('MANIFEST_UNKNOWN', undefined, { reference });
-    const { db } = ctx.deps;
+    if (!ref) {
+      await authorizeRepository(request, name.namespace, name.repository, 'pull');
+      throw new OciError('MANIFEST_UNKNOWN', undefined, { reference });
+    }
     const nowMs = ctx.now();
+    // The manifest is looked up in the access check's statement: one round trip per request.
+    const lookup = 'tag' in ref ? taggedManifestLookup(ref.tag, nowMs, head) : manifestByDigestLookup(ref.digest, nowMs, head);
     if (head) {
-      const row = 'tag' in ref ? await headTaggedManifest(db, repository.id, ref.tag, nowMs) : await headManifestByDigest(db, repository.id, ref.digest, nowMs);
+      const { attached: row } = await authorizeRepository<ManifestHeadRow>(request, name.namespace, name.repository, 'pull', lookup);
       if (!row) throw new OciError('MANIFEST_UNKNOWN', undefined, ref);
       return manifestHeaders(reply, row.digest, row.media_type, row.size).send();
     }
-    const row = 'tag' in ref ? await getTaggedManifest(db, repository.id, ref.tag, nowMs) : await getManifestByDigest(db, repository.id, ref.digest, nowMs);
+    const { repository, principal, attached: row } = await authorizeRepository<ManifestRow>(request, name.namespace, name.repository, 'pull', lookup);
     if (!row) throw new OciError('MANIFEST_UNKNOWN', undefined, ref);
     imagePulls.inc({ protocol: 'v2', ref: refLabel, status: 200 });
     ctx.pullLogs.add(pullLog(request, repository, principal, ref, nowMs));
