@@ -3,8 +3,11 @@
  * docker-registry 2.8, filesystem storage), same machine, same clients:
  * - push and pull of a 256 MiB image (4 random 64 MiB layers) with skopeo from/to an OCI layout;
  * - 10 000 GETs of a small manifest by tag at 32 concurrent keep-alive connections.
- * Reports MB/s, requests/s, p50/p99 latency, peak RSS of each server, and quayfleet/distribution
- * ratios (> 1 means quayfleet is better; for latency and RSS the ratio is distribution's over ours).
+ * Reports MB/s, requests/s, p50/p99 latency, peak RSS and CPU used per MiB and per request of
+ * each server, and quayfleet/distribution ratios (> 1 means quayfleet is better; for latency, RSS
+ * and CPU the ratio is distribution's over ours). Throughput ratios depend on the machine's load
+ * (the kernel shares a busy CPU per thread: Go's threads get more of it than Node's one); CPU per
+ * unit of work does not.
  *
  * Both servers run for the whole benchmark and the measurements alternate between them (push and
  * pull rounds, manifest GETs in slices), so load from other processes on a shared machine hits
@@ -15,7 +18,9 @@
  *
  * Env: BENCH_SCALE (image size and request count scale, default 1), BENCH_ROUNDS (push/pull
  * rounds, default 3), BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres),
- * BENCH_PROFILE_DIR (CPU profile of the quayfleet server), BENCH_PORT (default 15000: distribution
+ * BENCH_TMPDIR (where both servers store blobs and the OCI layout lives; default the OS temp dir:
+ * on a disk LocalStorage's fsync of every blob is timed, which distribution never does; /dev/shm
+ * leaves the engines), BENCH_PROFILE_DIR (CPU profile of the quayfleet server), BENCH_PORT (default 15000: distribution
  * there, quayfleet on the next port, its metrics on the one after). The last line printed is one JSON object; when distribution fails it
  * has no ratio.
  */
@@ -48,6 +53,10 @@ interface SideResult {
   manifestP50Ms: number;
   manifestP99Ms: number;
   peakRssBytes: number;
+  /** Server CPU (user + system) per MiB pushed and pulled, and per manifest GET. */
+  pushCpuMsPerMiB: number;
+  pullCpuMsPerMiB: number;
+  manifestCpuUsPerRequest: number;
 }
 
 /**
@@ -75,18 +84,22 @@ const hostOf = (server: BenchServer): string => new URL(server.base).host;
 const on = <T>(server: BenchServer, fn: () => Promise<T>): Promise<T> => (server.name === 'distribution' ? runPeer('distribution', fn) : fn());
 
 /** Push and pull rounds, alternating which server goes first; MB/s per round and server. */
-async function imageRounds(servers: BenchServer[], layoutDir: string, work: string): Promise<Map<string, { push: number[]; pull: number[] }>> {
+async function imageRounds(servers: BenchServer[], layoutDir: string, work: string): Promise<Map<string, { push: number[]; pull: number[]; pushCpu: number; pullCpu: number }>> {
   const mb = (LAYER_BYTES * LAYERS) / MiB;
-  const figures = new Map(servers.map((s) => [s.name, { push: [] as number[], pull: [] as number[] }]));
+  const figures = new Map(servers.map((s) => [s.name, { push: [] as number[], pull: [] as number[], pushCpu: 0, pullCpu: 0 }]));
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 === 0 ? servers : [...servers].reverse();
     for (const server of order) {
       const target = `docker://${hostOf(server)}/bench/big${round}:v1`;
+      const cpu = await server.cpuSeconds();
       figures.get(server.name)!.push.push(mb / (await on(server, () => skopeoCopy(server, `oci:${layoutDir}:big${round}`, target))));
+      figures.get(server.name)!.pushCpu += (await server.cpuSeconds()) - cpu;
     }
     for (const server of order) {
       const pullDir = path.join(work, `pull-${server.name}-${round}`);
+      const cpu = await server.cpuSeconds();
       figures.get(server.name)!.pull.push(mb / (await on(server, () => skopeoCopy(server, `docker://${hostOf(server)}/bench/big${round}:v1`, `oci:${pullDir}:v1`))));
+      figures.get(server.name)!.pullCpu += (await server.cpuSeconds()) - cpu;
       await fs.rm(pullDir, { recursive: true, force: true });
     }
   }
@@ -94,35 +107,38 @@ async function imageRounds(servers: BenchServer[], layoutDir: string, work: stri
 }
 
 /** Manifest GETs in alternating slices; requests/s and latency quantiles per server. */
-async function manifestLoad(servers: BenchServer[], layoutDir: string): Promise<Map<string, { rps: number; p50: number; p99: number }>> {
+async function manifestLoad(servers: BenchServer[], layoutDir: string): Promise<Map<string, { rps: number; p50: number; p99: number; cpuSeconds: number }>> {
   const targets = [];
   for (const server of servers) {
     await on(server, () => skopeoCopy(server, `oci:${layoutDir}:small`, `docker://${hostOf(server)}/bench/small:v1`));
     const token = await pullToken(server, 'bench/small');
     const headers: Record<string, string> = { accept: 'application/vnd.oci.image.manifest.v1+json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
     await on(server, () => getMany(server.base, '/v2/bench/small/manifests/v1', headers, 500, CONCURRENCY)); // warm-up
-    targets.push({ server, headers, latencies: [] as number[], seconds: 0 });
+    targets.push({ server, headers, latencies: [] as number[], seconds: 0, cpuSeconds: 0 });
   }
   for (let slice = 0; slice < SLICES; slice++) {
     for (const target of slice % 2 === 0 ? targets : [...targets].reverse()) {
+      const cpu = await target.server.cpuSeconds();
       const run = await on(target.server, () => getMany(target.server.base, '/v2/bench/small/manifests/v1', target.headers, REQUESTS / SLICES, CONCURRENCY));
+      target.cpuSeconds += (await target.server.cpuSeconds()) - cpu;
       target.latencies.push(...run.latenciesMs);
       target.seconds += run.seconds;
     }
   }
   return new Map(targets.map((t) => {
     const sorted = t.latencies.sort((a, b) => a - b);
-    return [t.server.name, { rps: sorted.length / t.seconds, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99) }];
+    return [t.server.name, { rps: sorted.length / t.seconds, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), cpuSeconds: t.cpuSeconds }];
   }));
 }
 
 function summary(name: string, r: SideResult): string {
   return `${name.padEnd(13)} push ${r.pushMBps.toFixed(1)} MB/s, pull ${r.pullMBps.toFixed(1)} MB/s, manifest GET ${r.manifestRequestsPerSecond.toFixed(0)} req/s `
-    + `p50 ${r.manifestP50Ms.toFixed(2)} ms p99 ${r.manifestP99Ms.toFixed(2)} ms, peak RSS ${(r.peakRssBytes / MiB).toFixed(0)} MiB`;
+    + `p50 ${r.manifestP50Ms.toFixed(2)} ms p99 ${r.manifestP99Ms.toFixed(2)} ms, peak RSS ${(r.peakRssBytes / MiB).toFixed(0)} MiB; `
+    + `CPU: push ${r.pushCpuMsPerMiB.toFixed(1)} ms/MiB, pull ${r.pullCpuMsPerMiB.toFixed(1)} ms/MiB, manifest GET ${r.manifestCpuUsPerRequest.toFixed(0)} µs/request`;
 }
 
 console.log(loadLine('before'));
-const work = await fs.mkdtemp(path.join(os.tmpdir(), 'quayfleet-bench-registry-'));
+const work = await fs.mkdtemp(path.join(process.env.BENCH_TMPDIR ?? os.tmpdir(), 'quayfleet-bench-registry-'));
 const servers: BenchServer[] = [];
 try {
   const layoutDir = path.join(work, 'layout');
@@ -133,12 +149,15 @@ try {
   const images = await imageRounds(servers, layoutDir, work);
   const manifests = await manifestLoad(servers, layoutDir);
   const results: Record<string, SideResult> = {};
+  const imageMiB = (LAYER_BYTES * LAYERS) / MiB;
   for (const server of servers) {
     const image = images.get(server.name)!;
     const load = manifests.get(server.name)!;
     results[server.name] = {
       pushMBps: median(image.push), pullMBps: median(image.pull),
       manifestRequestsPerSecond: load.rps, manifestP50Ms: load.p50, manifestP99Ms: load.p99, peakRssBytes: await server.peakRss(),
+      pushCpuMsPerMiB: (1000 * image.pushCpu) / (ROUNDS * imageMiB), pullCpuMsPerMiB: (1000 * image.pullCpu) / (ROUNDS * imageMiB),
+      manifestCpuUsPerRequest: (1e6 * load.cpuSeconds) / REQUESTS,
     };
     console.log(summary(server.name, results[server.name]!));
   }
@@ -151,6 +170,9 @@ try {
     manifestP50: peer.manifestP50Ms / ours.manifestP50Ms,
     manifestP99: peer.manifestP99Ms / ours.manifestP99Ms,
     peakRss: peer.peakRssBytes / ours.peakRssBytes,
+    pushCpu: peer.pushCpuMsPerMiB / ours.pushCpuMsPerMiB,
+    pullCpu: peer.pullCpuMsPerMiB / ours.pullCpuMsPerMiB,
+    manifestCpu: peer.manifestCpuUsPerRequest / ours.manifestCpuUsPerRequest,
   };
   console.log(`ratios (quayfleet/distribution, >1 = quayfleet better): ${Object.entries(ratio).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`);
   printResult({

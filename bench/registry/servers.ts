@@ -20,10 +20,19 @@ export interface BenchServer {
   readonly credentials?: { username: string; password: string };
   /** Peak resident set size so far, in bytes (VmHWM). */
   peakRss(): Promise<number>;
+  /**
+   * CPU seconds the server has used so far (user + system, every thread). CPU per request does
+   * not depend on how busy the machine is, where requests/s does: on a loaded 2-core machine the
+   * scheduler shares CPU per thread, so a many-threaded Go server gets more of it than Node's one
+   * JavaScript thread.
+   */
+  cpuSeconds(): Promise<number>;
   stop(): Promise<void>;
 }
 
 const DISTRIBUTION_BINARY = '/usr/bin/docker-registry';
+/** Linux's USER_HZ (`getconf CLK_TCK`), the unit of /proc/<pid>/stat's CPU times. */
+const CLOCK_TICKS_PER_SECOND = 100;
 
 /** Starts the distribution registry on `port` with filesystem storage under `dir`. */
 export async function startDistribution(dir: string, port: number): Promise<BenchServer> {
@@ -97,6 +106,12 @@ function server(name: string, base: string, child: ChildProcess, credentials: Be
     peakRss: async () => {
       const status = await fs.readFile(`/proc/${child.pid}/status`, 'utf8');
       return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+    },
+    cpuSeconds: async () => {
+      const stat = await fs.readFile(`/proc/${child.pid}/stat`, 'utf8');
+      // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
     },
     stop: () => new Promise<void>((resolve) => {
       if (child.exitCode !== null) return resolve();
