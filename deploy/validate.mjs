@@ -1,41 +1,47 @@
 #!/usr/bin/env node
 // Checks the deployment files without a cluster or Docker:
-//   node deploy/validate.mjs
+//   node deploy/validate.mjs [--deploy-root DIR]
+// (--deploy-root: check the deploy/ and docker-compose.yml under DIR against this project's code;
+// test/ops/deploy-validate.test.ts uses it on broken copies.)
 // 1. every YAML file (all documents) under deploy/ and docker-compose.yml parses, and every JSON file;
-// 2. the fleet is consistent: one Deployment + ScaledObject per worker type, each running
-//    `worker <name>`, exposing a port named `metrics` on 9091 with both probes, and scaling on its
-//    own queues; docker-compose.yml runs the same set of workers;
-// 3. when the tools are on PATH (Debian: apt-get install prometheus kubectl):
-//    - promtool checks the alert rules, runs deploy/prometheus/alerts.test.yaml, and parses every
-//      PromQL expression of the dashboard and of the ScaledObjects;
-//    - kubectl kustomize renders deploy/kubernetes.
-// Exits 1 on the first kind of failure, after printing every problem found.
+// 2. the fleet is the code's: the worker pod types and their queues come from workers/catalog.ts
+//    (deploy/validate/fleet.mjs), and each has one Deployment + ScaledObject (running
+//    `worker <name>`, port `metrics` 9091, probes, resources, migrate init container, scaling on
+//    exactly its own queues) and one docker-compose.yml service; nothing names a worker that does
+//    not exist; a ScaledObject is paused exactly when its worker's feature is off in config.yaml;
+// 3. `kubectl kustomize` renders the base and every overlay under deploy/overlays, each rendering
+//    is checked (deploy/validate/overlays.mjs: its config.yaml parses for its pods, single-node runs
+//    one `all` pod, each geo region prefers a configured location, the HPA overlay matches KEDA),
+//    and every rendered object is validated against the pinned JSON schema of its kind
+//    (deploy/validate/schemas.mjs);
+// 4. `docker compose config` (or Debian's docker-compose v1) accepts docker-compose.yml;
+// 5. promtool checks the alert rules, runs deploy/prometheus/alerts.test.yaml, and parses every
+//    PromQL expression of the dashboard and of the ScaledObjects.
+// kubectl, docker-compose and promtool are required under CI (CI=true, .ci/run installs them);
+// elsewhere a missing one is reported as skipped. Exits 1 after printing every problem found.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
+import { loadFleet } from './validate/fleet.mjs';
+import { checkCommon, checkGeoRegion, checkHpa, checkKedaFleet, checkSingleNode } from './validate/overlays.mjs';
+import { loadSchemaValidator } from './validate/schemas.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const project = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const rootArg = process.argv.indexOf('--deploy-root');
+const root = rootArg > 0 ? path.resolve(process.argv[rootArg + 1]) : project;
 const rel = (p) => path.relative(root, p);
 const problems = [];
 const problem = (msg) => problems.push(msg);
+const skipped = [];
+const ci = Boolean(process.env.CI);
 
-/** Worker type -> its queues (ARCHITECTURE.md, "Workers and queues"). */
-const WORKERS = {
-  gcworker: ['garbagecollection'],
-  namespacegcworker: ['namespacegc'],
-  repositorygcworker: ['repositorygc'],
-  quotatotalworker: ['quotatotal', 'quotaregistrysize'],
-  repomirrorworker: ['repomirror'],
-  storagereplicationworker: ['imagestoragereplication'],
-  securityscanningnotificationworker: ['secscanv4'],
-  notificationworker: ['notification'],
-  exportactionlogsworker: ['exportactionlogs'],
-  logrotateworker: ['actionlogrotation'],
-  chunkcleanupworker: ['chunk_cleanup', 'blobuploadcleanup'],
-};
+const fleet = await loadFleet(project);
+/** Pod type -> its queues, from workers/catalog.ts. */
+const WORKERS = Object.fromEntries(fleet.pods.map((p) => [p.name, p.queues]));
+console.log(`workers/catalog.ts: ${fleet.pods.length} worker pod types (${fleet.pods.map((p) => p.name).join(', ')})`);
 
 function walk(dir) {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -114,32 +120,96 @@ const compose = docsByFile.get('docker-compose.yml')?.[0];
 if (compose) {
   for (const worker of Object.keys(WORKERS)) {
     const svc = compose.services?.[worker];
-    if (!svc) problem(`docker-compose.yml: no service ${worker}`);
+    if (!svc) problem(`docker-compose.yml: no service ${worker} (workers/catalog.ts has it)`);
     else if (JSON.stringify(svc.command) !== JSON.stringify(['worker', worker])) problem(`docker-compose.yml: ${worker} command ${JSON.stringify(svc.command)}`);
   }
-  for (const svc of ['postgres', 'redis', 'migrate', 'registry']) if (!compose.services?.[svc]) problem(`docker-compose.yml: no service ${svc}`);
+  const infrastructure = ['postgres', 'redis', 'migrate', 'registry'];
+  for (const svc of infrastructure) if (!compose.services?.[svc]) problem(`docker-compose.yml: no service ${svc}`);
+  for (const svc of Object.keys(compose.services ?? {})) {
+    if (!infrastructure.includes(svc) && !(svc in WORKERS)) problem(`docker-compose.yml: service ${svc} is no worker of workers/catalog.ts`);
+  }
 }
 
-// 3. External tools, when present.
-const has = (tool) => {
+// 3-5. External tools.
+const has = (tool, args = ['--help']) => {
   try {
-    execFileSync(tool, ['--help'], { stdio: 'ignore' });
+    execFileSync(tool, args, { stdio: 'ignore' });
     return true;
   } catch (error) {
-    return error.code !== 'ENOENT';
+    return error.code !== 'ENOENT' && !(error.status === 1 && args[0] === 'compose');
   }
 };
 const run = (what, tool, args, cwd) => {
   try {
-    execFileSync(tool, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdout = execFileSync(tool, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
     console.log(`ok: ${what}`);
+    return stdout.toString('utf8');
   } catch (error) {
     problem(`${what}:\n${error.stdout ?? ''}${error.stderr ?? error.message}`);
+    return undefined;
   }
+};
+/** A required tool is missing: a problem under CI, a note elsewhere. */
+const missing = (tool, install) => {
+  if (ci) problem(`${tool} is not on PATH (${install})`);
+  else skipped.push(`${tool} not on PATH (${install})`);
 };
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'quayfleet-deploy-'));
-const { stringify } = await import('yaml');
+
+// 3. kustomize: the base and every overlay, rendered and checked.
+const kustomizations = [path.join(root, 'deploy/kubernetes'), ...walk(path.join(root, 'deploy/overlays'))
+  .filter((f) => path.basename(f) === 'kustomization.yaml').map((f) => path.dirname(f))
+  // A Component (geo/common) is rendered through the overlays that use it.
+  .filter((dir) => !/^kind:\s*Component\s*$/m.test(fs.readFileSync(path.join(dir, 'kustomization.yaml'), 'utf8')))].sort();
+if (has('kubectl', ['version', '--client'])) {
+  const schemas = await loadSchemaValidator(project);
+  if (schemas) console.log(`schemas: ${schemas.versions.join(', ')}`);
+  else if (ci) problem('the Kubernetes schema packages (kubernetes-models, @kubernetes-models/keda, @kubernetes-models/prometheus-operator) are not installed: npm install');
+  else skipped.push('schema validation: kubernetes-models not installed (npm install)');
+  const rendered = new Map();
+  for (const dir of kustomizations) {
+    const output = run(`kubectl kustomize ${rel(dir)}`, 'kubectl', ['kustomize', dir], root);
+    if (output !== undefined) rendered.set(rel(dir), parseAllDocuments(output).map((d) => d.toJS()).filter((d) => d != null));
+  }
+  const base = rendered.get('deploy/kubernetes');
+  const regions = [];
+  for (const [where, objects] of rendered) {
+    const config = checkCommon(where, objects, fleet, problem);
+    if (objects.some((o) => o.kind === 'ScaledObject')) checkKedaFleet(where, objects, fleet, config, problem);
+    if (where.endsWith('/single-node')) checkSingleNode(where, objects, problem);
+    if (where.includes('/geo/')) regions.push(checkGeoRegion(where, objects, fleet, config, problem));
+    if (where.endsWith('/hpa') && base) checkHpa(where, objects, base, problem);
+    let invalid = 0;
+    for (const object of schemas ? objects : []) {
+      for (const error of await schemas.check(object)) {
+        invalid += 1;
+        problem(`${where}: ${object.kind} ${object.metadata?.name}: ${error}`);
+      }
+    }
+    if (schemas && invalid === 0) console.log(`ok: ${where}: ${objects.length} objects valid against their schemas`);
+  }
+  if (regions.length && new Set(regions).size !== regions.length) problem(`deploy/overlays/geo: the regions prefer the same location (${regions.join(', ')})`);
+  for (const name of ['single-node', 'hpa']) if (!rendered.has(`deploy/overlays/${name}`)) problem(`deploy/overlays/${name} missing or not rendered`);
+  if (regions.length < 2) problem('deploy/overlays/geo: expected two regions');
+} else {
+  missing('kubectl', 'kubectl kustomize renders the manifests; any kubectl >= 1.27 has kustomize v5');
+}
+
+// 4. docker compose config: the Compose v2 plugin when there, else Debian's docker-compose (v1.29,
+// which predates the top-level `name:`, so it reads a copy without that key).
+const composeFile = path.join(root, 'docker-compose.yml');
+if (has('docker', ['compose', 'version'])) {
+  run('docker compose config', 'docker', ['compose', '-f', composeFile, 'config', '--quiet'], root);
+} else if (has('docker-compose', ['version'])) {
+  const copy = path.join(tmp, 'docker-compose.yml');
+  fs.writeFileSync(copy, fs.readFileSync(composeFile, 'utf8').replace(/^name: .*\n/m, ''));
+  run('docker-compose config (v1)', 'docker-compose', ['--project-directory', root, '-f', copy, 'config', '--quiet'], root);
+} else {
+  missing('docker-compose', 'apt-get install docker-compose');
+}
+
+// 5. promtool.
 if (has('promtool')) {
   const rule = docsByFile.get('deploy/prometheus/alerts.yaml')?.[0];
   if (rule) {
@@ -158,15 +228,11 @@ if (has('promtool')) {
   fs.writeFileSync(path.join(tmp, 'queries.yaml'), stringify({ groups: [{ name: 'queries', rules }] }));
   run(`promtool parses ${exprs.length} dashboard/autoscaling queries`, 'promtool', ['check', 'rules', 'queries.yaml'], tmp);
 } else {
-  console.log('skipped: promtool not on PATH');
-}
-if (has('kubectl')) {
-  run('kubectl kustomize deploy/kubernetes', 'kubectl', ['kustomize', path.join(root, 'deploy/kubernetes')], root);
-} else {
-  console.log('skipped: kubectl not on PATH');
+  missing('promtool', 'apt-get install prometheus');
 }
 fs.rmSync(tmp, { recursive: true, force: true });
 
+for (const note of skipped) console.log(`skipped: ${note}`);
 if (problems.length) {
   console.error(`\n${problems.length} problem(s):\n- ${problems.join('\n- ')}`);
   process.exit(1);
