@@ -8,12 +8,11 @@ import type { Cluster, Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
 import { ensureLocations } from '../shared/db/blobs.ts';
 import { createPool, type Pool } from '../shared/db/pool.ts';
-import { diskPathsOf, workerHealthChecks, type HealthChecks } from '../shared/runtime/health.ts';
+import { diskPathsOf, redisPinger, workerHealthChecks, type HealthChecks } from '../shared/runtime/health.ts';
 import { setProcessLabels } from '../shared/metrics/index.ts';
 import { exportManagementState } from '../shared/runtime/management-state.ts';
 import { startMetricsServer, type MetricsServer } from '../shared/runtime/metrics-server.ts';
 import { createProducer, type Producer } from '../shared/runtime/producer.ts';
-import { connectRedis } from '../shared/runtime/redis.ts';
 import { registerQueueGauges } from '../shared/runtime/queue-gauges.ts';
 import { runWorker, type RunningWorker } from '../shared/runtime/run-worker.ts';
 import { closeHttpWithin, onShutdownSignal } from '../shared/runtime/shutdown.ts';
@@ -80,7 +79,7 @@ export async function startFleet(booted: Booted, options: FleetOptions): Promise
   const producer = createProducer({ url: redisUrl });
   const unregisterGauges = registerQueueGauges(producer);
   const relay = await startOutboxRelay({ db, connectionString: booted.dbUri, producer, log });
-  const pinger = connectRedis({ url: redisUrl }, { maxRetriesPerRequest: 1 });
+  const pinger = redisPinger({ url: redisUrl }, log);
 
   const services: FleetServices = { db, storage, config, onOutboxWrite: () => relay.wake() };
   const running = await startWorkers(options.workers, booted, services);

@@ -14,6 +14,9 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import { dirname } from 'node:path';
+import type { Cluster, Redis } from 'ioredis';
+import type { Logger } from './logger.ts';
+import { connectRedis, redact, type RedisSettings } from './redis.ts';
 
 /** Resolves true when healthy (for warnings: when the warning is active). A throw counts as false. */
 export type HealthCheck = (signal: AbortSignal) => Promise<boolean>;
@@ -80,6 +83,27 @@ export function databaseCheck(db: { query(sql: string): Promise<unknown> }): Hea
 /** A check that Redis answers PING. */
 export function redisCheck(redis: { ping(): Promise<string> }): HealthCheck {
   return async () => (await redis.ping()) === 'PONG';
+}
+
+/**
+ * The connection `redisCheck` pings with. Commands fail fast (one retry) so a probe reports an
+ * outage instead of waiting it out, and its `error` events are logged, once per outage: an ioredis
+ * client without an `error` listener prints every failed reconnect to stderr as an unhandled error
+ * event, outside the JSON log. The caller disconnects it.
+ */
+export function redisPinger(settings: RedisSettings, log: Logger): Redis | Cluster {
+  const client = connectRedis(settings, { maxRetriesPerRequest: 1 });
+  let down = false;
+  client.on('error', (error: Error) => {
+    if (down) return;
+    down = true;
+    log.warn({ err: error, redis: redact(settings.url) }, 'Redis is unreachable; the redis health check fails until it answers again');
+  });
+  client.on('ready', () => {
+    if (down) log.info({ redis: redact(settings.url) }, 'Redis answers again');
+    down = false;
+  });
+  return client;
 }
 
 /** A check that every storage location answers `ping` (reachable, bucket or directory usable). */

@@ -1,0 +1,71 @@
+/**
+ * The Redis health pinger through a real outage: a redis-server of this file's own is stopped and
+ * started again under it. The process survives, the check reports false then true, the outage is
+ * logged once in the JSON log, and ioredis never prints an unhandled error event to stderr.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { redisCheck, redisPinger } from './health.ts';
+
+/** This file's redis-server (branch f-config's port range). */
+const PORT = 22620;
+let server: ChildProcess | undefined;
+
+async function startRedis(): Promise<void> {
+  server = spawn('redis-server', ['--port', String(PORT), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  await waitFor(async () => new Promise<boolean>((resolve) => {
+    const socket = net.connect(PORT, '127.0.0.1', () => { socket.destroy(); resolve(true); });
+    socket.on('error', () => resolve(false));
+  }), 'redis-server to listen');
+}
+
+async function stopRedis(): Promise<void> {
+  const child = server;
+  server = undefined;
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+afterEach(() => { vi.restoreAllMocks(); });
+afterAll(stopRedis);
+
+describe('the Redis health pinger', () => {
+  it('survives a Redis outage: the check fails, then recovers; one warning in the log, nothing on stderr', async () => {
+    const lines: { level: number; msg: string }[] = [];
+    const log = pino({ level: 'info' }, new Writable({ write(chunk, _encoding, done) { lines.push(JSON.parse(String(chunk))); done(); } }));
+    const consoleError = vi.spyOn(console, 'error');
+    await startRedis();
+    const pinger = redisPinger({ url: `redis://127.0.0.1:${PORT}` }, log);
+    const check = redisCheck(pinger);
+    const healthy = () => check(new AbortController().signal).catch(() => false);
+    try {
+      expect(await healthy()).toBe(true);
+      await stopRedis();
+      await waitFor(async () => !(await healthy()), 'the check to fail');
+      // Reconnect attempts go on meanwhile, each one an 'error' event.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(await healthy()).toBe(false);
+      await startRedis();
+      await waitFor(healthy, 'the check to pass again');
+    } finally {
+      pinger.disconnect();
+    }
+    const messages = lines.map((line) => line.msg);
+    expect(messages.filter((msg) => msg.startsWith('Redis is unreachable'))).toHaveLength(1);
+    expect(messages).toContain('Redis answers again');
+    expect(consoleError.mock.calls.flat().join(' ')).not.toMatch(/Unhandled error event/);
+  });
+});
