@@ -3,7 +3,9 @@
  * root logger, and the connections the command needs — Postgres from DB_URI or the embedded
  * server, Redis from REDIS_URL/BUILDLOGS_REDIS or the embedded redis-server.
  */
-import { ConfigError, loadConfig, redactConfig, SPEC_LOCATION, toValidationErrors, type Config, type ConfigIssue } from '../shared/config/index.ts';
+import {
+  ConfigError, loadConfig, redactConfig, SPEC_LOCATION, toValidationErrors, type Config, type ConfigIssue, type ValidationError,
+} from '../shared/config/index.ts';
 import { createLogger, type Logger } from '../shared/runtime/logger.ts';
 import type { EmbeddedServer } from './embedded/postgres.ts';
 
@@ -57,9 +59,14 @@ export function processIssues(config: Config, processName: string): ConfigIssue[
   return [{ key: 'spec.storage.emptyDir', message: `spec.storage.emptyDir cannot serve the ${processName} pod: every pod has its own emptyDir, so the front end and the workers would not see each other's blobs; run quayfleet all with one replica, or use pvc (ReadWriteMany) or object storage` }];
 }
 
+/** Logs each warning on a line of its own at level warn (errors are logged at level error), with its field group and keys. */
+export function logConfigWarnings(warnings: readonly ValidationError[], log: Logger): void {
+  for (const warning of warnings) log.warn({ fieldGroup: warning.FieldGroup, keys: warning.Tags, configWarning: true }, `configuration warning: ${warning.Message}`);
+}
+
 /** Logs the config's warnings and how spec.storage was mapped (a generated bucket name shows here). */
 export function logConfigNotes(config: Config, log: Logger): void {
-  for (const warning of toValidationErrors(config.warnings)) log.warn({ fieldGroup: warning.FieldGroup, keys: warning.Tags }, warning.Message);
+  logConfigWarnings(toValidationErrors(config.warnings), log);
   if (config.imageRegistry.backend) {
     const [driver, params] = config.quay.DISTRIBUTED_STORAGE_CONFIG[SPEC_LOCATION]!;
     log.info({ backend: config.imageRegistry.backend, location: SPEC_LOCATION, driver, params: redactConfig(params), managementState: config.imageRegistry.managementState, storageManagementState: config.imageRegistry.storageManagementState }, 'spec.storage mapped to a storage location');
@@ -73,6 +80,7 @@ export function loadConfigOrExit(): Config {
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
+      for (const warning of toValidationErrors(error.warnings)) process.stderr.write(`warning: ${warning.FieldGroup}: ${warning.Message}\n`);
       process.exit(2);
     }
     throw error;

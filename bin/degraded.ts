@@ -2,13 +2,15 @@
  * OPS-4: a pod whose configuration is incomplete or wrong starts degraded instead of exiting (an
  * exit 2 restarts the container with nothing but a line in a log nobody reads). It serves the
  * metrics port only: `/health/instance` and `/health/endtoend` answer 503 with `config: false`
- * and Quay's `{FieldGroup, Tags, Message}` list under `data.config_errors`, `/metrics` exports
+ * and Quay's `{FieldGroup, Tags, Message}` list under `data.config_errors` (warnings under
+ * `data.config_warnings`), `/health/live` answers 200 so the liveness probe keeps the pod, `/metrics` exports
  * `quayfleet_config_errors`, and the log repeats the list every few minutes. It runs no worker
  * and serves no registry API. When the mounted config.yaml changes into a valid one, it exits 0 so
  * the pod restarts with it (environment changes restart the pod anyway).
  */
 import { client, metric, setProcessLabels } from '../shared/metrics/index.ts';
 import type { ValidationError } from '../shared/config/index.ts';
+import { logConfigWarnings } from './boot.ts';
 import type { HealthCheck } from '../shared/runtime/health.ts';
 import type { Logger } from '../shared/runtime/logger.ts';
 import { startMetricsServer, type MetricsServer } from '../shared/runtime/metrics-server.ts';
@@ -22,6 +24,8 @@ const configErrors = metric('quayfleet_config_errors', () => new client.Gauge({
 export interface DegradedOptions {
   readonly processName: string;
   readonly errors: readonly ValidationError[];
+  /** Warnings found beside the errors: logged at level warn, one line each, and listed under `data.config_warnings`. */
+  readonly warnings?: readonly ValidationError[];
   readonly metricsPort: number;
   readonly log: Logger;
   /** Re-validates the configuration; an empty list means it is now complete. */
@@ -50,12 +54,13 @@ export async function runDegraded(options: DegradedOptions): Promise<Degraded> {
     log.error({ configErrors: errors }, `configuration incomplete: ${errors.map((e) => e.Message).join('; ')}; running degraded (no worker, no registry API) until it is fixed`);
   };
   logErrors();
+  logConfigWarnings(options.warnings ?? [], log);
   const failing: HealthCheck = async () => false;
   const checks = { config: failing };
   const metrics = await startMetricsServer({
     port: options.metricsPort, log,
     health: { instance: checks, endtoend: checks, warning: {} },
-    healthData: () => ({ config_errors: errors }),
+    healthData: () => ({ config_errors: errors, ...(options.warnings?.length ? { config_warnings: options.warnings } : {}) }),
   });
   const relog = setInterval(logErrors, options.relogMs ?? 5 * 60_000);
   const recheck = options.recheck && setInterval(() => {

@@ -1,14 +1,18 @@
 /**
- * `quayfleet config validate [FILE] [--json]`: Quay's config validation without a running registry
- * (the same checks as `POST /api/v1/config/validate` and as every process at boot), for CI and
- * for `oc exec`. Exit 0 when valid, 1 with Quay's `{FieldGroup, Tags, Message}` list otherwise, 2
- * when the file cannot be read. `quayfleet config show [FILE]` prints the effective config with
+ * `quayfleet config validate [FILE] [--json] [--connect]`: Quay's config validation without a
+ * running registry (the same checks as `POST /api/v1/config/validate` and as every process at
+ * boot), for CI and for `oc exec`. `--connect` (or Quay's `--mode online`) also connects to the
+ * database, Redis and every storage location with the config's credentials, trusting the PEM files
+ * of `extra_ca_certs/` beside the config file (shared/runtime/config-connect.ts). Exit 0 when
+ * valid, 1 with Quay's `{FieldGroup, Tags, Message}` list otherwise (warnings on stderr, also
+ * beside errors), 2 when the file cannot be read. `quayfleet config show [FILE]` prints the effective config with
  * Quay's defaults filled in and secrets redacted (GET /api/v1/config).
  */
+import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import {
-  configFilePath, readConfigYaml, redactConfig, toValidationErrors, validateQuayConfig, type ValidationError,
+  configFilePath, readConfigYaml, redactConfig, toValidationErrors, validateQuayConfig, type ValidationError, type ValidationReport,
 } from '../../shared/config/index.ts';
 import { effectiveConfig } from '../../shared/config/effective.ts';
 import { storageParamIssues } from '../../shared/storage/drivers/index.ts';
@@ -22,9 +26,15 @@ export function registerConfig(program: Command): void {
     .description('validate a config.yaml as Quay\'s config tool does, with this environment (DB_URI, REDIS_URL, REGISTRY_STORAGE_*)')
     .argument('[file]', 'the config.yaml (default: QUAYFLEET_CONFIG, else conf/stack/config.yaml)')
     .option('--json', 'print Quay\'s JSON array ([] when valid)')
-    .action((file: string | undefined, options: { json?: boolean }) => {
-      const raw = readFile(file);
-      const report = validateQuayConfig(raw, process.env, storageParamIssues);
+    .option('--connect', 'also connect to the database, Redis and each storage location with the config\'s credentials (Quay\'s online mode)')
+    .option('--mode <mode>', 'Quay\'s config-tool mode: online (as --connect) or offline (the default)')
+    .action(async (file: string | undefined, options: { json?: boolean; connect?: boolean; mode?: string }) => {
+      if (options.mode !== undefined && options.mode !== 'online' && options.mode !== 'offline') fail(`config validate: --mode is online or offline, not ${options.mode}`);
+      const path = configPath(file);
+      const raw = readFile(path);
+      const report = options.connect || options.mode === 'online'
+        ? await validateOnline(raw, dirname(path))
+        : validateQuayConfig(raw, process.env, storageParamIssues);
       if (options.json) {
         process.stdout.write(`${JSON.stringify(report.errors, null, 2)}\n`);
       } else {
@@ -47,8 +57,19 @@ export function registerConfig(program: Command): void {
     });
 }
 
+function configPath(file: string | undefined): string {
+  return file ?? configFilePath(process.env, process.cwd()).file;
+}
+
+/** Online validation with the extra CA certificates of Quay's `extra_ca_certs/` beside the config file. */
+async function validateOnline(raw: unknown, configDir: string): Promise<ValidationReport> {
+  // Loaded only here: the static validation opens no connection and loads no SDK.
+  const { extraCaCertsIn, validateQuayConfigOnline } = await import('../../shared/runtime/config-connect.ts');
+  return validateQuayConfigOnline(raw, storageParamIssues, { env: process.env, extraCaCerts: extraCaCertsIn(join(configDir, 'extra_ca_certs')) });
+}
+
 function readFile(file: string | undefined): unknown {
-  const path = file ?? configFilePath(process.env, process.cwd()).file;
+  const path = configPath(file);
   const { raw, issues } = readConfigYaml(path);
   if (issues.length > 0) fail(`config: ${toValidationErrors(issues).map((e) => e.Message).join('; ')}`);
   return raw;

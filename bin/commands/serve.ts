@@ -55,10 +55,10 @@ async function podConfigOrDegraded(processName: string): Promise<Config | undefi
     const config = loadConfig();
     const issues = [...processIssues(config, processName), ...locationIssues(config)];
     if (issues.length === 0) return config;
-    await degrade(processName, toValidationErrors(issues), config.metricsPort);
+    await degrade(processName, toValidationErrors(issues), config.metricsPort, undefined, toValidationErrors(config.warnings));
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    await degrade(processName, toValidationErrors(error.issues), metricsPortOf(process.env));
+    await degrade(processName, toValidationErrors(error.issues), metricsPortOf(process.env), undefined, toValidationErrors(error.warnings));
   }
   return undefined;
 }
@@ -75,12 +75,12 @@ async function bootPod(processName: string, policy: EmbeddedPolicy & { redis: bo
 }
 
 /** Runs the degraded process; it rechecks the config file and exits 0 once it is complete. */
-async function degrade(processName: string, errors: ValidationError[], metricsPort: number, hint?: string): Promise<void> {
+async function degrade(processName: string, errors: ValidationError[], metricsPort: number, hint?: string, warnings: ValidationError[] = []): Promise<void> {
   const { runDegraded } = await import('../degraded.ts');
   const log = createLogger({ name: processName });
   if (hint) log.error(hint);
   const degraded = await runDegraded({
-    processName, errors, metricsPort, log,
+    processName, errors, warnings, metricsPort, log,
     recheck: () => {
       try {
         const config = loadConfig();

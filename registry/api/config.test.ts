@@ -64,6 +64,36 @@ describe('POST /api/v1/config/validate', () => {
   });
 });
 
+describe('POST /api/v1/config/validate?mode=online, ?warnings=true', () => {
+  it('connects in online mode (Quay\'s config tool\'s), reports unused certs, and returns warnings beside errors when asked', async () => {
+    const config = {
+      SERVER_HOSTNAME: 'quay.example.com', DB_URI: 'postgresql://quay:wrong@127.0.0.1:22632/quay', BUILDLOGS_REDIS: { host: '127.0.0.1', port: 22632 },
+      spec: { storage: { s3: { bucket: 'qf-api-online', keyID: 'unused-key', regionEndpoint: 'http://127.0.0.1:22632' } } },
+    };
+    const env = { REGISTRY_STORAGE_S3_ACCESSKEY: 'AK', REGISTRY_STORAGE_S3_SECRETKEY: 'SK' };
+    Object.assign(process.env, env);
+    expect((await validate({ 'config.yaml': config })).json()).toEqual([]);
+    const online = await t.app.inject({
+      method: 'POST', url: '/api/v1/config/validate?mode=online&warnings=true', headers: { ...configTool(), 'content-type': 'application/json' },
+      payload: JSON.stringify({ 'config.yaml': config, certs: { 'ssl.key': 'eA==' } }),
+    });
+    for (const key of Object.keys(env)) delete process.env[key];
+    expect(online.statusCode).toBe(200);
+    const body = online.json() as { errors: { FieldGroup: string; Message: string }[]; warnings: { FieldGroup: string; Message: string }[] };
+    expect(body.errors.map((e) => [e.FieldGroup, e.Message.replace(/ Error: .*/, '')])).toEqual([
+      ['Database', 'Could not connect to database.'],
+      ['DistributedStorage', 'Could not connect to storage default.'],
+      ['Redis', 'Could not connect to Redis with values provided in BUILDLOGS_REDIS (redis://127.0.0.1:22632).'],
+    ]);
+    expect(body.warnings.map((w) => w.Message)).toEqual([
+      'spec.storage.s3.keyID is ignored because spec.storage.s3.encrypt is false',
+      expect.stringMatching(/^certs: ssl\.key is not used by quayfleet/),
+    ]);
+    const bad = await t.app.inject({ method: 'POST', url: '/api/v1/config/validate?mode=sometimes', headers: { ...configTool(), 'content-type': 'application/json' }, payload: JSON.stringify({ 'config.yaml': {} }) });
+    expect(bad.statusCode).toBe(400);
+  });
+});
+
 describe('GET /api/v1/config', () => {
   it("answers the running config with Quay's defaults and every secret redacted", async () => {
     const response = await t.app.inject({ method: 'GET', url: '/api/v1/config', headers: configTool() });

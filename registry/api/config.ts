@@ -1,9 +1,13 @@
 /**
  * Quay's config API (CFG-11, CFG-12) on the front end:
  *
- * - `POST /api/v1/config/validate` with `{"config.yaml": {...}}` answers Quay's array of
- *   `{FieldGroup, Tags, Message}`, `[]` when the config is valid: the checks every process runs
- *   at boot (`quayfleet config validate` runs the same), with this pod's environment.
+ * - `POST /api/v1/config/validate` with `{"config.yaml": {...}, "certs": {...}}` answers Quay's
+ *   array of `{FieldGroup, Tags, Message}`, `[]` when the config is valid: the checks every process
+ *   runs at boot (`quayfleet config validate` runs the same), with this pod's environment.
+ *   `?mode=online` (Quay's config tool's online mode) also connects to the database, Redis and
+ *   each storage location, trusting the bundle's `certs` entries `extra_ca_certs/*`; other
+ *   `certs` entries are reported as unused warnings. `?warnings=true` answers
+ *   `{"errors": [...], "warnings": [...]}` instead, both in the same shape, whatever the errors.
  * - `GET /api/v1/config` answers `{"config.yaml": {...}}`: the config this process runs with,
  *   Quay's defaults filled in and every secret redacted.
  *
@@ -12,7 +16,8 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { redactConfig, validateQuayConfig } from '../../shared/config/index.ts';
+import { redactConfig, toValidationErrors, validateQuayConfig, type ValidationError } from '../../shared/config/index.ts';
+import { bundleCerts, validateQuayConfigOnline } from '../../shared/runtime/config-connect.ts';
 import { effectiveConfig } from '../../shared/config/effective.ts';
 import { storageParamIssues } from '../../shared/storage/drivers/index.ts';
 import { parseBasicAuthorization } from '../auth/credentials.ts';
@@ -39,7 +44,16 @@ export async function registerConfigRoutes(app: FastifyInstance): Promise<void> 
     if (config !== null && (typeof config !== 'object' || Array.isArray(config))) {
       throw apiErrors.badRequest('"config.yaml" must be a mapping of config keys to values');
     }
-    return validateQuayConfig(config ?? {}, process.env, storageParamIssues).errors;
+    const query = request.query as { mode?: string; warnings?: string };
+    if (query.mode !== undefined && query.mode !== 'online' && query.mode !== 'offline') throw apiErrors.badRequest('mode is online or offline');
+    const certs = bundleCerts(body.certs);
+    const report = query.mode === 'online'
+      ? await validateQuayConfigOnline(config ?? {}, storageParamIssues, { env: process.env, extraCaCerts: certs.extraCaCerts })
+      : validateQuayConfig(config ?? {}, process.env, storageParamIssues);
+    const byGroup = (a: ValidationError, b: ValidationError) => (a.FieldGroup < b.FieldGroup ? -1 : a.FieldGroup > b.FieldGroup ? 1 : 0);
+    const errors = [...report.errors, ...toValidationErrors(certs.errors)].sort(byGroup);
+    if (query.warnings !== 'true') return errors;
+    return { errors, warnings: [...report.warnings, ...toValidationErrors(certs.warnings)].sort(byGroup) };
   });
 }
 

@@ -53,11 +53,16 @@ export interface Config {
 export interface ConfigIssue {
   readonly key: string;
   readonly message: string;
+  /** The message is in Quay's words and is shown as it is (otherwise the key is put in front unless it names it). */
+  readonly exact?: boolean;
 }
 
-/** Thrown by loadConfig with every issue found; its message lists them one per line. */
+/**
+ * Thrown by loadConfig with every issue found; its message lists them one per line. `warnings`
+ * are the problems found beside them that would not have stopped the process on their own.
+ */
 export class ConfigError extends Error {
-  constructor(readonly source: string, readonly issues: ConfigIssue[]) {
+  constructor(readonly source: string, readonly issues: ConfigIssue[], readonly warnings: ConfigIssue[] = []) {
     super(`invalid configuration (${source}):\n${issues.map((i) => `  ${i.key}: ${i.message}`).join('\n')}`);
     this.name = 'ConfigError';
   }
@@ -82,7 +87,7 @@ export function toValidationErrors(issues: readonly ConfigIssue[]): ValidationEr
 /** Messages that already name their key (Quay's own, the spec's) stay as they are; the others get it in front. */
 function quayMessage(issue: ConfigIssue): string {
   const root = issue.key.split('.')[0]!;
-  return issue.message.startsWith(root) ? issue.message : `${issue.key}: ${issue.message}`;
+  return issue.exact || issue.message.startsWith(root) ? issue.message : `${issue.key}: ${issue.message}`;
 }
 
 const DEFAULT_CONFIG_PATH = 'conf/stack/config.yaml';
@@ -128,7 +133,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, source = 
   const warnings: ConfigIssue[] = [...spec.warnings];
   const rawStorage = storageKeysOf(spec.location ? { ...(raw as object), DISTRIBUTED_STORAGE_CONFIG: { [SPEC_LOCATION]: spec.location } } : raw, dataDir);
   issues.push(...checkStorage(rawStorage.config, rawStorage.preference, rawStorage.defaults, envParsed.data?.QUAY_DISTRIBUTED_STORAGE_PREFERENCE));
-  if (!quay.success || !envParsed.success || issues.length > 0) throw new ConfigError(source, issues);
+  if (!quay.success || !envParsed.success || issues.length > 0) throw new ConfigError(source, issues, warnings);
 
   const q = quay.data;
   const e = envParsed.data;

@@ -63,17 +63,21 @@ export interface ValidationReport {
 /** Validates a config as Quay's config tool does (strict: Quay's required keys are required). */
 export function validateQuayConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, checkLocation?: LocationCheck): ValidationReport {
   const issues: ConfigIssue[] = [];
+  let warnings: ConfigIssue[] = [];
   let config: Config | undefined;
   if (raw !== undefined && raw !== null && (typeof raw !== 'object' || Array.isArray(raw))) {
     return { errors: toValidationErrors([{ key: '(root)', message: 'config.yaml must be a mapping of keys to values' }]), warnings: [] };
   }
   try {
     config = parseConfig(raw ?? {}, env, 'validation');
+    warnings = config.warnings;
     if (checkLocation) issues.push(...storageLocationIssues(config, checkLocation));
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     issues.push(...error.issues);
+    // Errors elsewhere do not hide the warnings: one run lists both.
+    warnings = error.warnings;
   }
   issues.push(...requiredKeyIssues(raw, env));
-  return { errors: toValidationErrors(issues), warnings: toValidationErrors(config?.warnings ?? []), config: issues.length === 0 ? config : undefined };
+  return { errors: toValidationErrors(issues), warnings: toValidationErrors(warnings), config: issues.length === 0 ? config : undefined };
 }

@@ -21,17 +21,23 @@ describe('a degraded process', () => {
     degraded = await runDegraded({
       processName: 'gcworker', metricsPort: 0, log: createLogger({ level: 'silent' }),
       errors: [{ FieldGroup: 'Database', Tags: ['DB_URI'], Message: 'DB_URI is required.' }],
+      warnings: [{ FieldGroup: 'DistributedStorage', Tags: ['spec.storage.emptyDir'], Message: 'spec.storage.emptyDir is for non-production use only' }],
       onValid: () => undefined,
     });
   });
   afterAll(async () => { await degraded.stop(); });
 
-  it('is live (200 on /health/live) but not healthy (503 on /health/instance and /health/endtoend, with the errors)', async () => {
+  it('is live (200 on /health/live) but not healthy (503 on /health/instance and /health/endtoend), with its errors and, apart, its warnings', async () => {
     const base = `http://127.0.0.1:${degraded.metrics.port}`;
     const live = await fetch(`${base}${LIVENESS_PATH}`);
     expect(live.status).toBe(200);
     expect(await live.json()).toEqual({
-      data: { services: {}, config_errors: [{ FieldGroup: 'Database', Tags: ['DB_URI'], Message: 'DB_URI is required.' }] }, status_code: 200,
+      data: {
+        services: {},
+        config_errors: [{ FieldGroup: 'Database', Tags: ['DB_URI'], Message: 'DB_URI is required.' }],
+        config_warnings: [{ FieldGroup: 'DistributedStorage', Tags: ['spec.storage.emptyDir'], Message: 'spec.storage.emptyDir is for non-production use only' }],
+      },
+      status_code: 200,
     });
     for (const readiness of ['/health/instance', '/health/endtoend']) {
       const response = await fetch(`${base}${readiness}`);

@@ -79,6 +79,15 @@ describe("Quay's config validation", () => {
     ]);
   });
 
+  it('keeps the warnings when there are errors: one run lists both', () => {
+    const report = validate(withSpec({ storage: { s3: { bucket: 'b', keyID: 'k', regionEndpoint: 'https://rgw.example.com' } } }, { FEATURE_GARBAGE_COLLECTION: 'yes' }));
+    expect(messages(report.errors)).toEqual([
+      expect.stringMatching(/^spec\.storage\.s3\.regionEndpoint https:\/\/rgw\.example\.com has no port/),
+      'FEATURE_GARBAGE_COLLECTION: "yes" is not valid; expected true or false',
+    ]);
+    expect(messages(report.warnings)).toEqual(['spec.storage.s3.keyID is ignored because spec.storage.s3.encrypt is false']);
+  });
+
   it('`quayfleet config validate` prints the same list and exits 1, or 0 when valid', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qf-validate-'));
     const cli = path.resolve(import.meta.dirname, '../../bin/quayfleet.js');

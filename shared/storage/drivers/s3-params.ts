@@ -57,6 +57,8 @@ export const radosgwParamsSchema = z.object({
   bucket_name: z.string().min(1),
   storage_path: z.string().optional(),
   multipart_copy_threshold_bytes: z.number().int().min(5 * MiB).optional(),
+  /** PEM file of extra CAs a TLS gateway's certificate may chain to (as S3Storage's; extra_ca_certs in online validation). */
+  ca_bundle_file: z.string().min(1).optional(),
   ...tuningParams,
 });
 export type RadosGWParams = z.infer<typeof radosgwParamsSchema>;
@@ -141,5 +143,6 @@ export function radosgwSettings(params: RadosGWParams, env: NodeJS.ProcessEnv): 
     listPageSize: params.list_page_size ?? 1000,
     nativeBatchDelete: true,
     multipartCopyThresholdBytes: params.multipart_copy_threshold_bytes ?? S3_COPY_LIMIT,
+    caBundleFile: params.ca_bundle_file,
   };
 }
