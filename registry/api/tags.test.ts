@@ -164,3 +164,56 @@ describe('permanent delete (PERMANENTLY_DELETE_TAGS)', () => {
     expect(await findRepository(t.db, 'alice', 'app')).toBeDefined();
   });
 });
+
+describe('child manifests of a deleted index (RESET_CHILD_MANIFEST_EXPIRATION, include_submanifests)', () => {
+  let t: TestRegistry;
+  let repo: RepositoryRow;
+  beforeAll(async () => ({ t, repo } = await setup({ PERMANENTLY_DELETE_TAGS: true, RESET_CHILD_MANIFEST_EXPIRATION: true })));
+  afterAll(async () => t?.close());
+
+  /** An index tagged `name` with two children, each kept alive by a `$temp-` tag ending an hour from now. */
+  async function indexWithChildren(name: string): Promise<{ children: number[]; early: number }> {
+    const index = await addManifest(t, repo, `{"index":"${name}"}`);
+    const children = [await addManifest(t, repo, `{"child":"${name}-1"}`), await addManifest(t, repo, `{"child":"${name}-2"}`)].map((m) => m.id);
+    for (const child of children) {
+      await t.db.query(`INSERT INTO manifestchild (repository_id, manifest_id, child_manifest_id) VALUES ($1, $2, $3)`, [repo.id, index.id, child]);
+      await t.db.query(`INSERT INTO tag (name, repository_id, manifest_id, lifetime_start_ms, lifetime_end_ms, hidden) VALUES ($1, $2, $3, $4, $5, true)`,
+        [`$temp-${name}-${child}`, repo.id, child, clock, clock + 3_600_000]);
+    }
+    // A temp tag that already ends earlier than any reset: a reset never lengthens a life.
+    const early = clock - 5000;
+    await t.db.query(`INSERT INTO tag (name, repository_id, manifest_id, lifetime_start_ms, lifetime_end_ms, hidden) VALUES ($1, $2, $3, $4, $5, true)`,
+      [`$temp-${name}-early`, repo.id, children[0], clock - 10_000, early]);
+    await tag(t, repo, name, index.id);
+    clock += 1000;
+    return { children, early };
+  }
+
+  async function tempEnds(children: number[]): Promise<number[]> {
+    const { rows } = await t.db.query(`SELECT lifetime_end_ms FROM tag WHERE repository_id = $1 AND hidden AND manifest_id = ANY($2::bigint[]) ORDER BY lifetime_end_ms`, [repo.id, children]);
+    return rows.map((r) => Number(r.lifetime_end_ms));
+  }
+
+  it('a tag delete ends the children\'s temp tags with the index, never later than they already end', async () => {
+    const { children, early } = await indexWithChildren('multi');
+    expect((await t.api('DELETE', '/repository/alice/app/tag/multi', { as: alice })).statusCode).toBe(204);
+    expect(await tempEnds(children)).toEqual([early, clock, clock]);
+  });
+
+  it('a registry DELETE of the tag does the same', async () => {
+    const { children, early } = await indexWithChildren('multi2');
+    const token = await t.tokenFor(...alice, ['repository:alice/app:*']);
+    const response = await t.app.inject({ method: 'DELETE', url: '/v2/alice/app/manifests/multi2', headers: { authorization: `Bearer ${token}` } });
+    expect(response.statusCode).toBe(202);
+    expect(await tempEnds(children)).toEqual([early, clock, clock]);
+  });
+
+  it('a permanent delete moves the children\'s temp tags out of the time machine too', async () => {
+    const { children } = await indexWithChildren('multi3');
+    expect((await t.api('POST', '/repository/alice/app/tag/multi3/expire', { as: alice, body: { is_alive: true, include_submanifests: true } })).statusCode).toBe(200);
+    // All three, the early one included: it ended inside the window, so GC would still wait for it.
+    const ends = await tempEnds(children);
+    expect(ends).toHaveLength(3);
+    for (const end of ends) expect(end).toBeLessThan(clock - TWO_WEEKS_S * 1000);
+  });
+});

@@ -12,7 +12,7 @@ import { getNamespaceById } from '../../shared/db/namespaces.ts';
 import { withTransaction, type Queryable } from '../../shared/db/pool.ts';
 import { RepositoryState, type RepositoryRow } from '../../shared/db/repositories.ts';
 import { expireTagHistory, findRestorableManifest, listTagHistory, markReversion, scheduleTagCollection } from '../../shared/db/tag-history.ts';
-import { endTag, setTag, TagImmutableError, type EndedTag } from '../../shared/db/tags.ts';
+import { endTag, resetChildManifestExpiration, setTag, TagImmutableError, type EndedTag } from '../../shared/db/tags.ts';
 import type { Principal } from '../auth/access.ts';
 import { nowMs } from '../auth/credentials.ts';
 import { ApiError, apiErrors } from '../errors.ts';
@@ -59,6 +59,10 @@ export async function registerTagRoutes(app: FastifyInstance): Promise<void> {
       const ended = await endTag(tx, { repositoryId: target.repo.id, name: target.tag, nowMs: target.nowMs });
       if (ended.length === 0) throw apiErrors.notFound();
       if (permanently) await expireEnded(tx, target, ended);
+      if (app.deps.config.quay.RESET_CHILD_MANIFEST_EXPIRATION) {
+        const endMs = permanently ? outsideWindowMs(target) : target.nowMs;
+        await resetChildManifestExpiration(tx, { repositoryId: target.repo.id, manifestIds: manifestIdsOf(ended), endMs });
+      }
       await log(tx, request, target, 'delete_tag', {});
       await scheduleTagCollection(tx, { ...collectionOf(target.repo), dueAtS: dueAt(target, ended, permanently) });
     });
@@ -102,6 +106,9 @@ async function expireTag(app: FastifyInstance, request: FastifyRequest): Promise
     }
     const moved = manifestId === null ? 0 : await expireTagHistory(tx, { repositoryId: target.repo.id, name: target.tag, manifestId, nowMs: target.nowMs, windowS: target.windowS });
     if (moved === 0) throw apiErrors.notFound();
+    if (body.include_submanifests || app.deps.config.quay.RESET_CHILD_MANIFEST_EXPIRATION) {
+      await resetChildManifestExpiration(tx, { repositoryId: target.repo.id, manifestIds: [manifestId!], endMs: outsideWindowMs(target) });
+    }
     const { rows } = await tx.query<{ digest: string }>(`SELECT digest FROM manifest WHERE id = $1`, [manifestId]);
     await log(tx, request, target, 'permanently_delete_tag', { manifest_digest: rows[0]!.digest });
     await scheduleTagCollection(tx, { ...collectionOf(target.repo), dueAtS: Math.floor(target.nowMs / 1000) });
@@ -152,6 +159,15 @@ async function expireEnded(tx: Queryable, target: TagTarget, ended: EndedTag[]):
     if (row.manifest_id === null) continue;
     await expireTagHistory(tx, { repositoryId: target.repo.id, name: target.tag, manifestId: row.manifest_id, nowMs: target.nowMs, windowS: target.windowS });
   }
+}
+
+/** A moment already outside the namespace's time machine (what a permanent delete moves rows to). */
+function outsideWindowMs(target: TagTarget): number {
+  return target.nowMs - target.windowS * 1000 - 1;
+}
+
+function manifestIdsOf(ended: readonly EndedTag[]): number[] {
+  return ended.flatMap((row) => (row.manifest_id === null ? [] : [row.manifest_id]));
 }
 
 /** The second the ended rows leave the time machine (now for a permanent delete). */

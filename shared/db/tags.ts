@@ -102,6 +102,25 @@ export async function setTag(
   return { unchanged: false, ended };
 }
 
+/**
+ * Quay's reset_child_manifest_expiration (RESET_CHILD_MANIFEST_EXPIRATION, and the permanent
+ * delete's include_submanifests): the `$temp-` hidden tags keeping the child manifests of
+ * `manifestIds` alive end at `endMs`, never later than they already end. Without it an index's
+ * children outlive the deleted index by their own temp tag (up to PUSH_TEMP_TAG_EXPIRATION_SEC).
+ * A child another tag or index still references stays: GC checks those, not this tag.
+ */
+export async function resetChildManifestExpiration(
+  tx: Queryable, input: { repositoryId: number; manifestIds: readonly number[]; endMs: number },
+): Promise<number> {
+  if (input.manifestIds.length === 0) return 0;
+  const { rowCount } = await tx.query(
+    `UPDATE tag t SET lifetime_end_ms = $3
+     WHERE t.repository_id = $1 AND t.hidden AND t.name LIKE '$temp-%' AND t.lifetime_end_ms > $3
+       AND t.manifest_id IN (SELECT mc.child_manifest_id FROM manifestchild mc WHERE mc.repository_id = $1 AND mc.manifest_id = ANY($2::bigint[]))`,
+    [input.repositoryId, input.manifestIds, input.endMs]);
+  return rowCount ?? 0;
+}
+
 /** Ends the alive, visible tag `name`; returns the ended rows (empty when there was none). TagImmutableError when immutable. */
 export async function endTag(tx: Queryable, input: { repositoryId: number; name: string; nowMs: number }): Promise<EndedTag[]> {
   await lockTagMoves(tx, input.repositoryId);

@@ -6,13 +6,14 @@
  * leave the time machine. Logs `delete_tag` per visible tag, in the same transaction. Answers 202;
  * 404 MANIFEST_UNKNOWN for a manifest that is not reachable, or that no tag of its own points at
  * (a child reachable only through its index, as Quay), and for a reference that is neither a tag
- * nor a digest.
+ * nor a digest. With RESET_CHILD_MANIFEST_EXPIRATION the children of a deleted index lose their
+ * `$temp-` keep-alive at the same moment, so they are collected with it.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { logAction, type LogSettings } from '../../../shared/db/logs.ts';
 import { headManifestByDigest, manifestDigestsByIds } from '../../../shared/db/manifests.ts';
 import { withTransaction, type Queryable } from '../../../shared/db/pool.ts';
-import { endManifestTags, endTag, TagImmutableError, type EndedTag } from '../../../shared/db/tags.ts';
+import { endManifestTags, endTag, resetChildManifestExpiration, TagImmutableError, type EndedTag } from '../../../shared/db/tags.ts';
 import { authorizeRepository, type RepositoryAccess } from '../../auth/access.ts';
 import { OciError } from '../../errors.ts';
 import type { V2Context } from '../context.ts';
@@ -36,6 +37,10 @@ export async function deleteManifest(ctx: V2Context, request: FastifyRequest, re
       if (!manifest) throw new OciError('MANIFEST_UNKNOWN', undefined, { digest: ref.digest });
       ended = await endManifestTags(tx, { repositoryId: repository.id, manifestId: manifest.id, nowMs });
       if (ended.length === 0) throw new OciError('MANIFEST_UNKNOWN', 'manifest is only reachable through an index', { digest: ref.digest });
+    }
+    if (ctx.deps.config.quay.RESET_CHILD_MANIFEST_EXPIRATION) {
+      const manifestIds = [...new Set(ended.flatMap((t) => (t.manifest_id === null ? [] : [t.manifest_id])))];
+      await resetChildManifestExpiration(tx, { repositoryId: repository.id, manifestIds, endMs: nowMs });
     }
     await recordDeletion(tx, ctx.deps.config.quay, access, ended, request.ip, nowMs);
   }).catch((error: unknown) => {
