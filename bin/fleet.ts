@@ -63,7 +63,7 @@ export async function startFleet(booted: Booted, options: FleetOptions): Promise
   exportManagementState(config.imageRegistry);
   if (config.imageRegistry.managementState !== 'Managed') {
     log.warn({ managementState: config.imageRegistry.managementState }, config.imageRegistry.managementState === 'Removed'
-      ? 'managementState is Removed: only the GC workers run, and they prune metadata only'
+      ? 'managementState is Removed: the registry answers 503 ImageRegistryRemoved, only the GC workers run, and they prune metadata only'
       : 'managementState is Unmanaged: GC prunes metadata only; storage objects are kept');
   }
   // node-pg-migrate is loaded only here: pods run `quayfleet migrate` once, not in every process.
@@ -83,9 +83,12 @@ export async function startFleet(booted: Booted, options: FleetOptions): Promise
 
   const services: FleetServices = { db, storage, config, onOutboxWrite: () => relay.wake() };
   const running = await startWorkers(options.workers, booted, services);
-  const secret = options.registry ? tokenSecret(config, log, { persistInDataDir: !config.dbUri }) : undefined;
+  // OPS-1: under Removed the registry instance is gone; the front end answers 503 (registry/removed.ts).
+  const removed = config.imageRegistry.managementState === 'Removed';
+  const secret = options.registry && !removed ? tokenSecret(config, log, { persistInDataDir: !config.dbUri }) : undefined;
   const health = await healthChecks(config, db, pinger, storage, secret);
-  const http = secret ? await startRegistry(booted, db, storage, relay, health, secret, producer) : undefined;
+  const http = secret ? await startRegistry(booted, db, storage, relay, health, secret, producer)
+    : options.registry ? await startRemovedFrontEnd(booted) : undefined;
   const metrics = await startMetricsServer({ port: config.metricsPort, log, health })
     .catch(portInUse({ port: config.metricsPort, variable: 'QUAYFLEET_METRICS_PORT' }));
   log.info({ registry: options.registry ? config.httpPort : false, metricsPort: metrics.port, workers: running.map((w) => w.name) }, 'quayfleet is running');
@@ -126,6 +129,15 @@ async function startRegistry(booted: Booted, db: Pool, storage: DistributedStora
     health,
     queues,
   });
+  await app.listen({ host: '0.0.0.0', port: booted.config.httpPort })
+    .catch(portInUse({ port: booted.config.httpPort, variable: 'QUAYFLEET_HTTP_PORT' }));
+  return app;
+}
+
+/** The front end under managementState Removed: every request answers 503 with the ImageRegistryRemoved condition. */
+async function startRemovedFrontEnd(booted: Booted): Promise<FastifyInstance> {
+  const { buildRemovedApp } = await import('../registry/removed.ts');
+  const app = buildRemovedApp(booted.log);
   await app.listen({ host: '0.0.0.0', port: booted.config.httpPort })
     .catch(portInUse({ port: booted.config.httpPort, variable: 'QUAYFLEET_HTTP_PORT' }));
   return app;
