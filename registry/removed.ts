@@ -9,7 +9,7 @@
  * back to Managed (or Unmanaged) and restarting the pods brings the registry back, blobs intact
  * (GC pruned metadata only meanwhile, GC-17).
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { IMAGE_REGISTRY_REMOVED_MESSAGE } from '../shared/config/index.ts';
 import type { Logger } from '../shared/runtime/logger.ts';
 import { OCI_ERRORS } from './errors.ts';
@@ -21,7 +21,7 @@ export const REMOVED_BODY = {
 
 /** The removed front end: every method and path answers 503 (not listening yet). */
 export function buildRemovedApp(log: Logger): FastifyInstance {
-  const app = Fastify({ loggerInstance: log.child({ component: 'registry', managementState: 'Removed' }), disableRequestLogging: true });
+  const app = Fastify({ loggerInstance: log.child({ component: 'registry', managementState: 'Removed' }) as FastifyBaseLogger, disableRequestLogging: true });
   // Bodies are never read: any content type is accepted and discarded.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => {
