@@ -91,14 +91,16 @@ export interface Fleet {
   pid(name: string): number | undefined;
   /** SIGKILL (or `signal`) the process and wait until it has exited. */
   kill(name: string, signal?: NodeJS.Signals): Promise<void>;
-  /** Start the process again (after kill) and wait for its /health/instance. */
-  restart(name: string): Promise<void>;
+  /** Start the process again (after kill) and wait for its /health/instance (unless `wait` is false). */
+  restart(name: string, options?: { wait?: boolean }): Promise<void>;
+  /** Wait until the process answers /health/instance (throws if it exits or the start timeout passes). */
+  waitHealthy(name: string): Promise<void>;
   /** /health/instance of the process's metrics port: HTTP status and body (status 0 when unreachable). */
   health(name: string): Promise<{ status: number; body: unknown }>;
   /** /metrics text of the process's metrics port. */
   metrics(name: string): Promise<string>;
-  /** Sum of a metric's series in the process's /metrics. */
-  metricValue(name: string, metric: string): Promise<number>;
+  /** Sum of a metric's series in the process's /metrics (only series whose labels contain `labels`, e.g. 'outcome="done"'). */
+  metricValue(name: string, metric: string, labels?: string): Promise<number>;
   /** VmRSS of the process, KiB (undefined when it is not running). */
   rss(name: string): number | undefined;
   /** Samples every running process's RSS now (sampleRss also runs every 2 s on its own). */
@@ -282,12 +284,13 @@ function buildFleet(options: FleetOptions, parts: FleetParts): Fleet {
       m.child.kill(signal);
       await exited(m.child);
     },
-    async restart(name) {
+    async restart(name, restartOptions = {}) {
       const m = member(name);
       if (alive(name)) throw new Error(`${name} is running; kill it first`);
       spawnMember(m);
-      await waitHealthy(m);
+      if (restartOptions.wait !== false) await waitHealthy(m);
     },
+    waitHealthy: (name) => waitHealthy(member(name)),
     async health(name) {
       try {
         const response = await fetch(`${metricsBase(name)}/health/instance`, { signal: AbortSignal.timeout(5000) });
@@ -299,13 +302,13 @@ function buildFleet(options: FleetOptions, parts: FleetParts): Fleet {
     async metrics(name) {
       return (await fetch(`${metricsBase(name)}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
     },
-    async metricValue(name, metric) {
+    async metricValue(name, metric, labels) {
       const text = await fleet.metrics(name);
       let sum = 0;
       const pattern = new RegExp(`^${metric}(\\{[^}]*\\})? ([0-9.e+-]+)$`);
       for (const line of text.split('\n')) {
         const match = pattern.exec(line);
-        if (match) sum += Number(match[2]);
+        if (match && (!labels || (match[1] ?? '').includes(labels))) sum += Number(match[2]);
       }
       return sum;
     },

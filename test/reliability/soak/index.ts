@@ -290,7 +290,7 @@ export class SoakClients {
         else await this.push(client, this.repositories[randomInt(this.repositories.length)]!, tag);
       } catch (error) {
         this.options.log(`client ${client}: ${(error as Error).message}`);
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        await new Promise((resolve) => setTimeout(resolve, 1000));
       }
     }
   }
