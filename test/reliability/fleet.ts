@@ -342,9 +342,9 @@ function buildFleet(options: FleetOptions, parts: FleetParts): Fleet {
         const work = (ids: string[]): number => ids.filter((id) => !id.startsWith('repeat:')).length;
         for (const queue of queues) {
           const [wait, paused, active, delayed, prioritized, children, dead] = await Promise.all([
-            redis.lrange(`${queue}:wait`, 0, -1), redis.lrange(`${queue}:paused`, 0, -1), redis.lrange(`${queue}:active`, 0, -1),
-            redis.zrange(`${queue}:delayed`, 0, -1), redis.zrange(`${queue}:prioritized`, 0, -1),
-            redis.zrange(`${queue}:waiting-children`, 0, -1), redis.zcard(`${queue}:failed`),
+            redis.lrange(`${queue}:wait`, '0', '-1'), redis.lrange(`${queue}:paused`, '0', '-1'), redis.lrange(`${queue}:active`, '0', '-1'),
+            redis.zrange(`${queue}:delayed`, '0', '-1'), redis.zrange(`${queue}:prioritized`, '0', '-1'),
+            redis.zrange(`${queue}:waiting-children`, '0', '-1'), redis.zcard(`${queue}:failed`),
           ]);
           const n = work(wait) + work(paused) + work(active) + work(delayed) + work(prioritized) + work(children);
           if (n > 0) pending[queue] = n;
