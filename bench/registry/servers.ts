@@ -31,6 +31,8 @@ export interface BenchServer {
 }
 
 const DISTRIBUTION_BINARY = '/usr/bin/docker-registry';
+/** The node flags of the registry pod (deploy/kubernetes/registry/deployment.yaml's command). */
+const REGISTRY_POD_NODE_FLAGS = ['--min-semi-space-size=16'];
 /** Linux's USER_HZ (`getconf CLK_TCK`), the unit of /proc/<pid>/stat's CPU times. */
 const CLOCK_TICKS_PER_SECOND = 100;
 
@@ -76,7 +78,9 @@ export async function startQuayfleet(dir: string, port: number, postgresUrl: str
   await runCli(['users', 'create', 'bench', '--password-stdin'], env, 'benchpassword\n');
   // BENCH_PROFILE_DIR: write a V8 CPU profile of the server there (open it in Chrome DevTools).
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-  const child = spawn(process.execPath, [...profile, CLI, 'registry'], { stdio: ['ignore', 'ignore', 'pipe'], env });
+  // BENCH_NODE_FLAGS: extra node flags for the server (e.g. `--trace-gc` to see what the collector does).
+  const flags = process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...profile, ...REGISTRY_POD_NODE_FLAGS, ...flags, CLI, 'registry'], { stdio: ['ignore', process.env.BENCH_SERVER_STDOUT ? 'inherit' : 'ignore', 'pipe'], env });
   const base = `http://127.0.0.1:${port}`;
   await waitForHttp(child, `${base}/v2/`);
   const stopped = server('quayfleet', base, child, { username: 'bench', password: 'benchpassword' });
