@@ -1,7 +1,8 @@
 /**
- * Progress of a long CLI operation (replays, drops, backfills) on stderr, so stdout stays for
- * results: a cli-progress bar on a terminal, plain lines otherwise (logs, CI, pipes), at most one
- * per tenth of the work plus the last, so a 10 000-item replay does not write 10 000 lines.
+ * Progress of a long CLI operation (replays, drops, backfills, audits, location removals) on
+ * stderr, so stdout stays for results: a cli-progress bar on a terminal, plain lines otherwise
+ * (logs, CI, pipes), at most one per tenth of the work plus the last, so a 10 000-item replay
+ * does not write 10 000 lines.
  */
 import type { Writable } from 'node:stream';
 import { SingleBar } from 'cli-progress';

@@ -9,6 +9,7 @@ import { dryRun, presentDryRun, ScopeNotFoundError, type DryRunView } from '../.
 import { createPool } from '../../shared/db/pool.ts';
 import { createDistributedStorage } from '../../shared/storage/distributed.ts';
 import { boot, fail } from '../boot.ts';
+import { progressOn } from '../progress.ts';
 
 interface GcOptions {
   dryRun?: boolean;
@@ -72,7 +73,10 @@ export function formatDryRun(view: DryRunView): string {
 async function printAudit(pool: ReturnType<typeof createPool>, config: Parameters<typeof createDistributedStorage>[0], json: boolean): Promise<void> {
   const storage = await createDistributedStorage(config);
   try {
-    const report = await auditStorage(pool, storage, storage.locations);
+    // Listing every location is the long part: a bar on a terminal, plain lines otherwise (stderr).
+    const progress = progressOn('gc audit (locations listed, then the GC plan)');
+    const report = await auditStorage(pool, storage, storage.locations, { onProgress: (done, total) => progress.update(done, total) })
+      .finally(() => progress.stop());
     if (json) {
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       return;

@@ -7,9 +7,10 @@
  */
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import { locationId, removeLocation, soleCopyCount } from '../../shared/db/locations.ts';
+import { locationId, placementCount, removeLocation, soleCopyCount } from '../../shared/db/locations.ts';
 import { createPool } from '../../shared/db/pool.ts';
 import { boot, fail } from '../boot.ts';
+import { progressOn } from '../progress.ts';
 
 /** Registers `storage remove-location`. */
 export function registerStorage(program: Command): void {
@@ -41,7 +42,17 @@ export function registerStorage(program: Command): void {
           process.exitCode = 1;
           return;
         }
-        await removeLocation(pool, id, { onPlacement: (placementId) => process.stdout.write(`Deleted placement ${placementId}\n`) });
+        // Quay's `Deleted placement N` lines, or on a terminal a progress bar instead (stderr).
+        const placements = await placementCount(pool, id);
+        const progress = process.stdout.isTTY ? progressOn(`storage remove-location ${name} (placements)`) : undefined;
+        let deleted = 0;
+        await removeLocation(pool, id, {
+          onPlacement: (placementId) => {
+            deleted += 1;
+            if (progress) progress.update(deleted, placements);
+            else process.stdout.write(`Deleted placement ${placementId}\n`);
+          },
+        }).finally(() => progress?.stop());
         process.stdout.write(`Deleted location ${name}\n`);
       } finally {
         await pool.end();

@@ -18,6 +18,12 @@ export async function soleCopyCount(db: Queryable, id: number): Promise<number> 
   return rows[0]!.count;
 }
 
+/** Placements recorded in location `id` (what removing it deletes). */
+export async function placementCount(db: Queryable, id: number): Promise<number> {
+  const { rows } = await db.query<{ count: number }>(`SELECT count(*)::int AS count FROM imagestorageplacement WHERE location_id = $1`, [id]);
+  return rows[0]!.count;
+}
+
 /**
  * Removes location `id`: its upload sessions, pending deletions and namespace regions, then its
  * placements `batchSize` per transaction (each deleted id reported to `onPlacement`), then the

@@ -41,15 +41,24 @@ export interface AuditReport {
   readonly uploadIntents: number;
 }
 
-/** Audits `locations` (names in `imagestoragelocation` and in `stores`) at `nowMs`. */
-export async function auditStorage(pool: Pool, stores: BlobStores, locations: readonly string[], options: { nowMs?: number } = {}): Promise<AuditReport> {
+/**
+ * Audits `locations` (names in `imagestoragelocation` and in `stores`) at `nowMs`. `onProgress`
+ * hears the steps done of the total: one per location (its listing is the long part), then the GC plan.
+ */
+export async function auditStorage(
+  pool: Pool, stores: BlobStores, locations: readonly string[], options: { nowMs?: number; onProgress?(done: number, total: number): void } = {},
+): Promise<AuditReport> {
+  const steps = locations.length + 1;
+  options.onProgress?.(0, steps);
   const intents = await pendingUploadIntents(pool);
   const perLocation: LocationAudit[] = [];
   for (const location of locations) {
     const covered = new Set(intents.filter((i) => i.location === location).map((i) => i.object_key));
     perLocation.push(await auditLocation(pool, stores, location, covered));
+    options.onProgress?.(perLocation.length, steps);
   }
   const plan = await dryRun(pool, {}, { nowMs: options.nowMs });
+  options.onProgress?.(steps, steps);
   const { rows: labels } = await pool.query<{ id: number }>(
     `SELECT l.id FROM label l WHERE NOT EXISTS (SELECT 1 FROM manifestlabel ml WHERE ml.label_id = l.id) ORDER BY l.id`);
   const { rows: pending } = await pool.query<{ count: number }>(`SELECT count(*)::bigint AS count FROM pendingstoragedeletion`);
