@@ -22,8 +22,10 @@ import { createDistributedStorage, type DistributedStorage } from '../../shared/
 import { AZURITE, GCS_EMULATOR, RADOSGW, RADOSGW_SWIFT } from '../servers/storage-endpoints.ts';
 
 /** Ports of this file's servers (branch f-config's range). */
-const VHOST_RGW_PORT = 21610;
-const TLS_PORT = 21611;
+const VHOST_RGW_PORT = 22610;
+const TLS_PORT = 22611;
+/** A Cloud Storage emulator of this file's own, started from test/servers/gcs-emulator.cjs (with its bucket API). */
+const GCS_PORT = 22650;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'qf-spec-'));
 const log = createLogger({ level: 'silent' });
 const RGW_KEYS = { REGISTRY_STORAGE_S3_ACCESSKEY: RADOSGW.accessKey, REGISTRY_STORAGE_S3_SECRETKEY: RADOSGW.secretKey };
@@ -185,24 +187,47 @@ describe('spec.storage.azure on Azurite', () => {
 });
 
 describe('spec.storage.gcs on the Cloud Storage emulator', () => {
-  // The emulator has no bucket API (GET and POST /storage/v1/b answer 404 and 400; buckets appear
-  // on first write), so bucket creation is not exercised here: the location is built and used as
-  // a booting process would, without the provisioning step.
-  it('generates the bucket name from the spec and serves the bucket with the key from REGISTRY_STORAGE_GCS_KEYFILE', async () => {
-    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const keyfile = JSON.stringify({
-      type: 'service_account', project_id: GCS_EMULATOR.projectId, client_email: `quayfleet-test@${GCS_EMULATOR.projectId}.iam.gserviceaccount.com`,
-      private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }),
-    });
-    const env = { REGISTRY_STORAGE_GCS_KEYFILE: keyfile, STORAGE_EMULATOR_HOST: `${GCS_EMULATOR.host}:${GCS_EMULATOR.port}` };
-    const config = parseConfig({ SERVER_HOSTNAME: `${fresh('quay')}.example.com`, spec: { storage: { gcs: { projectID: GCS_EMULATOR.projectId, region: 'us-east1' } } } }, env);
-    expect(config.quay.DISTRIBUTED_STORAGE_CONFIG.default![1].bucket_name).toMatch(/^quayfleet-image-registry-us-east1-[0-9a-f]{12}$/);
-    const storage = await specStorage({ storage: { gcs: { projectID: GCS_EMULATOR.projectId, region: 'us-east1' } } }, env, { provision: false });
+  // An emulator of this file's own: the shared one may predate the buckets.get/insert routes.
+  let emulator: ChildProcess | undefined;
+  beforeAll(async () => {
+    emulator = spawn(process.execPath, [path.resolve(import.meta.dirname, '../servers/gcs-emulator.cjs'), String(GCS_PORT)], { stdio: 'ignore' });
+    await waitForPort(GCS_PORT, 60_000);
+  }, 90_000);
+  afterAll(() => { emulator?.kill('SIGTERM'); });
+
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const keyfile = JSON.stringify({
+    type: 'service_account', project_id: GCS_EMULATOR.projectId, client_email: `quayfleet-test@${GCS_EMULATOR.projectId}.iam.gserviceaccount.com`,
+    private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }),
+  });
+  const env = { REGISTRY_STORAGE_GCS_KEYFILE: keyfile, STORAGE_EMULATOR_HOST: `127.0.0.1:${GCS_PORT}` };
+
+  it('generates the bucket name, creates the bucket under Managed in the spec\'s region with its keyID, and serves it with the key from REGISTRY_STORAGE_GCS_KEYFILE', async () => {
+    const hostname = `${fresh('quay')}.example.com`;
+    const gcs = { projectID: GCS_EMULATOR.projectId, region: 'us-east1', keyID: 'projects/p/locations/us-east1/keyRings/r/cryptoKeys/registry' };
+    const config = parseConfig({ SERVER_HOSTNAME: hostname, spec: { storage: { gcs } } }, env);
+    const bucket = config.quay.DISTRIBUTED_STORAGE_CONFIG.default![1].bucket_name as string;
+    expect(bucket).toMatch(/^quayfleet-image-registry-us-east1-[0-9a-f]{12}$/);
+    const before = await fetch(`http://127.0.0.1:${GCS_PORT}/storage/v1/b/${bucket}`);
+    expect(before.status).toBe(404);
+    const storage = await createDistributedStorage(config.quay, { env });
     try {
+      await provisionSpecStorage(config, storage, log);
+      const created = await (await fetch(`http://127.0.0.1:${GCS_PORT}/storage/v1/b/${bucket}`)).json() as { location: string; encryption?: { defaultKmsKeyName: string } };
+      expect(created).toMatchObject({ location: 'US-EAST1', encryption: { defaultKmsKeyName: gcs.keyID } });
+      // A second pod finds it.
+      expect(await storage.store('default').ensureBucket!()).toBe('exists');
       await roundTrip(storage);
     } finally {
       await storage.close();
     }
+  });
+
+  it('never creates the bucket under Unmanaged: a missing one fails at start, naming it', async () => {
+    const bucket = fresh('qf-spec-gcs-unmanaged');
+    await expect(specStorage({ storage: { managementState: 'Unmanaged', gcs: { bucket, projectID: GCS_EMULATOR.projectId } } }, env))
+      .rejects.toThrow(`bucket ${bucket} does not exist (storage managementState is Unmanaged: create it, or set Managed)`);
+    expect((await fetch(`http://127.0.0.1:${GCS_PORT}/storage/v1/b/${bucket}`)).status).toBe(404);
   });
 });
 

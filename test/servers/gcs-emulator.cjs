@@ -4,11 +4,16 @@
 //
 // Usage: node test/servers/gcs-emulator.cjs [port]   (default 9199, host 127.0.0.1)
 //
-// Two additions in front of the emulator's own routes, both following the public JSON API:
+// Additions in front of the emulator's own routes, all following the public JSON API:
 //  - requests under /storage/v1/... are served like the bare paths, so the SDK can be pointed at the
 //    emulator with `apiEndpoint` (the emulator only routes some /storage/v1 paths itself);
 //  - objects.compose (POST /b/:bucket/o/:object/compose), which the emulator lacks and the
-//    GoogleCloudStorage driver uses to assemble multipart uploads.
+//    GoogleCloudStorage driver uses to assemble multipart uploads;
+//  - buckets.get (GET /b/:bucket) and buckets.insert (POST /b?project=...), which it lacks too (it
+//    lists buckets, and creates one silently on the first request under /b/:bucket/): a missing
+//    bucket answers 404 "The specified bucket does not exist.", a second insert 409, as GCS does, so
+//    the driver's bucket creation under storage managementState Managed can be tested. (Object
+//    requests still create their bucket silently: the emulator's behaviour, left as it is.)
 //
 // It reaches into firebase-tools' internal modules, so firebase-tools must stay pinned (15.34.2).
 'use strict';
@@ -24,7 +29,7 @@ const { StorageEmulator } = internal('emulator/storage');
 const { EmulatorRegistry } = internal('emulator/registry');
 const server = internal('emulator/storage/server');
 const { NotFoundError } = internal('emulator/storage/errors');
-const { CloudStorageObjectMetadata } = internal('emulator/storage/metadata');
+const { CloudStorageBucketMetadata, CloudStorageObjectMetadata } = internal('emulator/storage/metadata');
 
 const port = Number(process.argv[2] || 9199);
 const host = '127.0.0.1';
@@ -64,6 +69,38 @@ function composeRoute(emulator) {
   };
 }
 
+function gcsError(res, code, reason, message) {
+  res.status(code).json({ error: { code, message, errors: [{ message, domain: 'global', reason }] } });
+}
+
+// buckets.get: the bucket resource, or 404 when it does not exist.
+function getBucketRoute(emulator) {
+  return async (req, res) => {
+    const bucket = (await emulator.adminStorageLayer.listBuckets()).find((b) => b.name === req.params.bucket);
+    if (!bucket) return gcsError(res, 404, 'notFound', 'The specified bucket does not exist.');
+    res.json(bucket);
+  };
+}
+
+// buckets.insert: creates the bucket named in the body, with its location and default KMS key.
+function insertBucketRoute(emulator) {
+  return async (req, res) => {
+    const name = req.body && req.body.name;
+    if (!req.query.project) return gcsError(res, 400, 'required', 'Required parameter: project');
+    if (typeof name !== 'string' || !/^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/.test(name)) return gcsError(res, 400, 'invalid', 'Invalid bucket name: ' + JSON.stringify(name));
+    const layer = emulator.adminStorageLayer;
+    if ((await layer.listBuckets()).some((b) => b.name === name)) {
+      return gcsError(res, 409, 'conflict', 'Your previous request to create the named bucket succeeded and you already own it.');
+    }
+    const bucket = new CloudStorageBucketMetadata(name);
+    if (req.body.location) bucket.location = String(req.body.location).toUpperCase();
+    if (req.body.storageClass) bucket.storageClass = req.body.storageClass;
+    if (req.body.encryption && req.body.encryption.defaultKmsKeyName) bucket.encryption = { defaultKmsKeyName: req.body.encryption.defaultKmsKeyName };
+    layer._buckets.set(name, bucket);
+    res.json(bucket);
+  };
+}
+
 const createEmulatorApp = server.createApp;
 server.createApp = async (projectId, emulator) => {
   const emulatorApp = await createEmulatorApp(projectId, emulator);
@@ -73,6 +110,8 @@ server.createApp = async (projectId, emulator) => {
     next();
   });
   app.post('/b/:bucket/o/:object/compose', express.json(), composeRoute(emulator));
+  app.get('/b/:bucket', getBucketRoute(emulator));
+  app.post('/b', express.json(), insertBucketRoute(emulator));
   app.use(emulatorApp);
   return app;
 };
