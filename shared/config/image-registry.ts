@@ -8,9 +8,9 @@
  * | spec.storage | driver | notes |
  * |---|---|---|
  * | s3 | S3Storage | bucket generated when absent (Managed); regionEndpoint with an explicit port; virtualHostedStyle false; encrypt/keyID; trustedCA |
- * | gcs | GoogleCloudStorage | key from REGISTRY_STORAGE_GCS_KEYFILE; projectID, region and keyID used when creating the bucket |
- * | azure | AzureStorage | cloudName picks the blob endpoint; key from REGISTRY_STORAGE_AZURE_ACCOUNTKEY |
- * | swift | SwiftStorage | user and password from REGISTRY_STORAGE_SWIFT_USER / _PASSWORD |
+ * | gcs | GoogleCloudStorage | key from REGISTRY_STORAGE_GCS_KEYFILE; projectID, region and keyID used when creating the bucket; trustedCA refused (NODE_EXTRA_CA_CERTS instead) |
+ * | azure | AzureStorage | cloudName picks the blob endpoint; key from REGISTRY_STORAGE_AZURE_ACCOUNTKEY; trustedCA refused (NODE_EXTRA_CA_CERTS instead) |
+ * | swift | SwiftStorage | user and password from REGISTRY_STORAGE_SWIFT_USER / _PASSWORD; trustedCA (a quayfleet extension) for Keystone and Swift |
  * | pvc, emptyDir | LocalStorage | the volume mounted at QUAYFLEET_REGISTRY_VOLUME (default /registry) |
  *
  * Credentials come from the REGISTRY_STORAGE_* variables (the operator's secret
@@ -36,6 +36,10 @@ export const AZURE_CLOUDS = {
 } as const;
 
 const name = z.string().min(1);
+// trustedCA is a field of OpenShift's s3 only; quayfleet takes it on every backend that makes TLS
+// connections, applies it where its client takes a CA (s3, swift) and refuses it, saying what to do
+// instead, where it does not (gcs, azure).
+const trustedCA = z.strictObject({ name: name }).optional();
 const s3Spec = z.strictObject({
   bucket: name.optional(),
   region: name.optional(),
@@ -43,18 +47,19 @@ const s3Spec = z.strictObject({
   virtualHostedStyle: z.boolean().default(false),
   encrypt: z.boolean().default(false),
   keyID: name.optional(),
-  trustedCA: z.strictObject({ name: name }).optional(),
+  trustedCA,
   cloudFront: z.looseObject({}).optional(),
 });
-const gcsSpec = z.strictObject({ bucket: name.optional(), region: name.optional(), projectID: name.optional(), keyID: name.optional() });
+const gcsSpec = z.strictObject({ bucket: name.optional(), region: name.optional(), projectID: name.optional(), keyID: name.optional(), trustedCA });
 const azureSpec = z.strictObject({
   accountName: name,
   container: name.optional(),
   cloudName: z.enum(Object.keys(AZURE_CLOUDS) as [keyof typeof AZURE_CLOUDS]).default('AzurePublicCloud'),
+  trustedCA,
 });
 const swiftSpec = z.strictObject({
   authURL: name.optional(), authVersion: name.optional(), container: name.optional(), domain: name.optional(),
-  domainID: name.optional(), tenant: name.optional(), tenantID: name.optional(), regionName: name.optional(),
+  domainID: name.optional(), tenant: name.optional(), tenantID: name.optional(), regionName: name.optional(), trustedCA,
 });
 const BACKENDS = ['s3', 'gcs', 'azure', 'swift', 'pvc', 'emptyDir'] as const;
 export type StorageBackend = (typeof BACKENDS)[number];
@@ -185,12 +190,7 @@ function mapS3(s3: z.output<typeof s3Spec>, issues: Issues): [string, Record<str
   } else if (s3.keyID) {
     issues.warnings.push({ key: 'spec.storage.s3.keyID', message: 'spec.storage.s3.keyID is ignored because spec.storage.s3.encrypt is false' });
   }
-  if (s3.trustedCA) {
-    params.ca_bundle_file = trustedCaFile(s3.trustedCA.name, issues.ctx.env);
-    if (!fs.existsSync(params.ca_bundle_file as string)) {
-      issues.errors.push({ key: 'spec.storage.s3.trustedCA.name', message: `spec.storage.s3.trustedCA: the config map ${s3.trustedCA.name} is not mounted: ${params.ca_bundle_file} does not exist (mount its ca-bundle.crt under QUAYFLEET_TRUSTED_CA_DIR/${s3.trustedCA.name}/)` });
-    }
-  }
+  if (s3.trustedCA) params.ca_bundle_file = mountedTrustedCa('s3', s3.trustedCA.name, issues);
   if (s3.cloudFront) {
     issues.warnings.push({ key: 'spec.storage.s3.cloudFront', message: 'spec.storage.s3.cloudFront is not supported by quayfleet and is ignored: blobs are served from the bucket' });
   }
@@ -219,6 +219,7 @@ function mapGcs(gcs: z.output<typeof gcsSpec>, issues: Issues): [string, Record<
   // The standard variable of Google's clients for an emulator (tests, air-gapped mirrors).
   if (env.STORAGE_EMULATOR_HOST) params.api_endpoint = /^https?:/.test(env.STORAGE_EMULATOR_HOST) ? env.STORAGE_EMULATOR_HOST : `http://${env.STORAGE_EMULATOR_HOST}`;
   if (gcs.projectID) params.project_id = gcs.projectID;
+  if (gcs.trustedCA) unsupportedTrustedCa('gcs', gcs.trustedCA.name, issues);
   if (issues.managed) {
     params.create_bucket = true;
     params.location = region;
@@ -245,6 +246,7 @@ function mapAzure(azure: z.output<typeof azureSpec>, issues: Issues): [string, R
   if (!key) issues.errors.push({ key: 'spec.storage.azure', message: 'spec.storage.azure needs the account key: set REGISTRY_STORAGE_AZURE_ACCOUNTKEY' });
   else params.azure_account_key = key;
   if (issues.managed) params.create_container = true;
+  if (azure.trustedCA) unsupportedTrustedCa('azure', azure.trustedCA.name, issues);
   return ['AzureStorage', params];
 }
 
@@ -268,6 +270,8 @@ function mapSwift(swift: z.output<typeof swiftSpec>, issues: Issues): [string, R
     auth_url: swift.authURL, auth_version: swift.authVersion ?? '3', swift_container: swift.container,
     swift_user: env.REGISTRY_STORAGE_SWIFT_USER, swift_password: env.REGISTRY_STORAGE_SWIFT_PASSWORD,
     storage_path: '/docker/registry/v2', ...(Object.keys(osOptions).length > 0 ? { os_options: osOptions } : {}),
+    // The Swift client trusts it for Keystone and for the object store alike.
+    ...(swift.trustedCA ? { ca_cert_path: mountedTrustedCa('swift', swift.trustedCA.name, issues) } : {}),
   }];
 }
 
@@ -281,6 +285,25 @@ function mapVolume(backend: 'pvc' | 'emptyDir', spec: ImageRegistrySpec, issues:
     issues.warnings.push({ key: 'spec.storage.pvc', message: `spec.storage.pvc.claim ${spec.storage?.pvc?.claim || 'image-registry-storage'} must be ReadWriteMany with ${spec.replicas} replicas (ReadWriteOnce supports one replica only)` });
   }
   return ['LocalStorage', { storage_path: volume }];
+}
+
+/** The mounted bundle of spec.storage.<backend>.trustedCA; an error when it is not mounted. */
+function mountedTrustedCa(backend: 's3' | 'swift', configMap: string, issues: Issues): string {
+  const file = trustedCaFile(configMap, issues.ctx.env);
+  if (!fs.existsSync(file)) {
+    issues.errors.push({ key: `spec.storage.${backend}.trustedCA.name`, message: `spec.storage.${backend}.trustedCA: the config map ${configMap} is not mounted: ${file} does not exist (mount its ca-bundle.crt under QUAYFLEET_TRUSTED_CA_DIR/${configMap}/)` });
+  }
+  return file;
+}
+
+/** trustedCA on a backend whose client takes no CA bundle of its own: refused, with what works instead. */
+function unsupportedTrustedCa(backend: 'gcs' | 'azure', configMap: string, issues: Issues): void {
+  const sdk = backend === 'gcs' ? 'the Google Cloud Storage client' : 'the Azure Blob client';
+  issues.errors.push({
+    key: `spec.storage.${backend}.trustedCA`,
+    message: `spec.storage.${backend}.trustedCA cannot be applied: ${sdk} takes no CA bundle of its own (OpenShift's API has trustedCA for s3 only). `
+      + `Trust the endpoint process-wide instead: mount the config map and set NODE_EXTRA_CA_CERTS=${trustedCaFile(configMap, issues.ctx.env)} in the pods, and remove trustedCA`,
+  });
 }
 
 /** The bucket as given, or (Managed only) one generated the same way by every pod. */

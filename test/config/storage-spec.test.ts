@@ -10,6 +10,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import dns from 'node:dns';
 import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,6 +26,7 @@ import { AZURITE, GCS_EMULATOR, RADOSGW, RADOSGW_SWIFT } from '../servers/storag
 /** Ports of this file's servers (branch f-config's range). */
 const VHOST_RGW_PORT = 22610;
 const TLS_PORT = 22611;
+const SWIFT_TLS_PORT = 22612;
 /** A Cloud Storage emulator of this file's own, started from test/servers/gcs-emulator.cjs (with its bucket API). */
 const GCS_PORT = 22650;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'qf-spec-'));
@@ -133,6 +136,7 @@ describe('spec.storage.s3 on Ceph RadosGW', () => {
 
   describe('trustedCA: RadosGW behind a self-signed TLS endpoint', () => {
     let server: tls.Server | undefined;
+    let swiftServer: https.Server | undefined;
     const caDir = path.join(work, 'trusted-ca');
     beforeAll(async () => {
       const certDir = path.join(work, 'tls');
@@ -150,8 +154,25 @@ describe('spec.storage.s3 on Ceph RadosGW', () => {
         upstream.on('error', close).on('close', close);
       });
       await new Promise<void>((resolve) => server!.listen(TLS_PORT, '127.0.0.1', resolve));
+      // The Swift API behind TLS: a gateway configured for it (rgw_swift_url) hands out an https
+      // storage URL; this terminator rewrites the one RadosGW gives to stand in for that setting.
+      swiftServer = https.createServer({ key: fs.readFileSync(path.join(certDir, 'key.pem')), cert: fs.readFileSync(path.join(certDir, 'cert.pem')) }, (req, res) => {
+        const upstream = http.request({ host: RADOSGW.host, port: RADOSGW.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+          const headers = { ...answer.headers };
+          if (typeof headers['x-storage-url'] === 'string') headers['x-storage-url'] = headers['x-storage-url'].replace(/^http:\/\/[^/]+/, `https://127.0.0.1:${SWIFT_TLS_PORT}`);
+          res.writeHead(answer.statusCode ?? 502, headers);
+          answer.pipe(res);
+        });
+        upstream.on('error', () => res.destroy());
+        req.pipe(upstream);
+      });
+      swiftServer.on('tlsClientError', () => undefined);
+      await new Promise<void>((resolve) => swiftServer!.listen(SWIFT_TLS_PORT, '127.0.0.1', resolve));
     });
-    afterAll(async () => { await new Promise((resolve) => server?.close(resolve)); });
+    afterAll(async () => {
+      await new Promise((resolve) => server?.close(resolve));
+      await new Promise((resolve) => swiftServer?.close(resolve));
+    });
 
     it('trusts the endpoint through the mounted bundle, and refuses it without', async () => {
       const s3 = { bucket: RADOSGW.bucket, regionEndpoint: `https://127.0.0.1:${TLS_PORT}` };
@@ -162,6 +183,23 @@ describe('spec.storage.s3 on Ceph RadosGW', () => {
         await storage.close();
       }
       await expect(specStorage({ storage: { s3 } }, RGW_KEYS)).rejects.toThrow(/self[- ]signed certificate/);
+    });
+
+    it('swift: trustedCA is applied to the Keystone/TempAuth and Swift connections too, and the endpoint is refused without it', async () => {
+      const swift = { authURL: `https://127.0.0.1:${SWIFT_TLS_PORT}/auth/1.0`, authVersion: '1', container: RADOSGW_SWIFT.container };
+      const env = { REGISTRY_STORAGE_SWIFT_USER: RADOSGW_SWIFT.user, REGISTRY_STORAGE_SWIFT_PASSWORD: RADOSGW_SWIFT.key, QUAYFLEET_TRUSTED_CA_DIR: caDir };
+      const storage = await specStorage({ storage: { swift: { ...swift, trustedCA: { name: 'image-registry-s3-bundle' } } } }, env);
+      try {
+        await roundTrip(storage);
+      } finally {
+        await storage.close();
+      }
+      const untrusting = await specStorage({ storage: { swift } }, env);
+      try {
+        await expect(untrusting.store('default').ping()).rejects.toThrow(/self[- ]signed certificate/);
+      } finally {
+        await untrusting.close();
+      }
     });
   });
 });

@@ -153,6 +153,22 @@ describe('OpenShift spec.storage', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it('trustedCA: applied to swift (ca_cert_path, must be mounted), refused on gcs and azure with what to do instead', () => {
+    const caDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qf-trusted-'));
+    fs.mkdirSync(path.join(caDir, 'bundle'));
+    fs.writeFileSync(path.join(caDir, 'bundle', 'ca-bundle.crt'), '');
+    const swiftEnv = { REGISTRY_STORAGE_SWIFT_USER: 'u', REGISTRY_STORAGE_SWIFT_PASSWORD: 'p', QUAYFLEET_TRUSTED_CA_DIR: caDir };
+    const swift = { authURL: 'https://keystone.example.com:5000/v3', container: 'registry', trustedCA: { name: 'bundle' } };
+    expect(mapped({ storage: { swift } }, swiftEnv)[1].ca_cert_path).toBe(path.join(caDir, 'bundle', 'ca-bundle.crt'));
+    expect(messages(validate(withSpec({ storage: { swift: { ...swift, trustedCA: { name: 'absent' } } } }), swiftEnv).errors))
+      .toEqual([expect.stringMatching(/^spec\.storage\.swift\.trustedCA: the config map absent is not mounted/)]);
+    const gcs = validate(withSpec({ storage: { gcs: { bucket: 'b', trustedCA: { name: 'bundle' } } } }), { REGISTRY_STORAGE_GCS_KEYFILE: '{}', QUAYFLEET_TRUSTED_CA_DIR: caDir });
+    expect(gcs.errors).toEqual([{ FieldGroup: 'DistributedStorage', Tags: ['spec.storage.gcs.trustedCA'], Message: expect.stringMatching(/^spec\.storage\.gcs\.trustedCA cannot be applied: the Google Cloud Storage client takes no CA bundle of its own .*NODE_EXTRA_CA_CERTS=.*bundle\/ca-bundle\.crt/) }]);
+    const azure = validate(withSpec({ storage: { azure: { accountName: 'acct', container: 'c', trustedCA: { name: 'bundle' } } } }), { REGISTRY_STORAGE_AZURE_ACCOUNTKEY: 'a2V5' });
+    expect(messages(azure.errors)).toEqual([expect.stringMatching(/^spec\.storage\.azure\.trustedCA cannot be applied: the Azure Blob client/)]);
+    fs.rmSync(caDir, { recursive: true, force: true });
+  });
+
   it('gcs: the key from REGISTRY_STORAGE_GCS_KEYFILE over GOOGLE_APPLICATION_CREDENTIALS; projectID, region and keyID for the bucket it creates', () => {
     const [driver, params] = mapped({ storage: { gcs: { projectID: 'proj', region: 'europe-west1', keyID: 'projects/p/locations/l/keyRings/r/cryptoKeys/k' } } },
       { REGISTRY_STORAGE_GCS_KEYFILE: '{"k":1}', GOOGLE_APPLICATION_CREDENTIALS: '/ambient.json' });
