@@ -18,6 +18,7 @@ import type { Logger } from './logger.ts';
 import { createProcessor } from './processor.ts';
 import { createProducer, type Producer } from './producer.ts';
 import { bullOptions, type RedisSettings } from './redis.ts';
+import { keepSchedules, type ScheduleKeeper } from './schedule-keeper.ts';
 import { upsertSchedules } from './schedules.ts';
 import { WorkerRuntime } from './worker-runtime.ts';
 import { gateOf, schedulesOf, type JobHandler, type WorkerDefinition, type WorkerServices } from './worker.ts';
@@ -87,6 +88,8 @@ export async function runWorker<P extends VersionedPayload, S extends WorkerServ
   const producer = createProducer(deps.redis);
   const queue = producer.queue(definition.queue.name);
   await upsertSchedules(queue, definition.queue, schedules);
+  // A flushed or restarted Redis loses the schedulers; the keeper puts them back.
+  const keeper = keepSchedules(queue, definition.queue, schedules, log);
 
   const runtime = new WorkerRuntime(definition.name, definition.queue, definition.handler as JobHandler<VersionedPayload, WorkerServices, unknown>,
     log, producer, queue, deps.services, definition.pausesOnRateLimit === true);
@@ -114,7 +117,7 @@ export async function runWorker<P extends VersionedPayload, S extends WorkerServ
     disabled: false,
     name: definition.name,
     stop(deadlineMs, stopOptions) {
-      stopping ??= stopWorker({ worker, runtime, producer, log, releaseConnection }, deadlineMs, stopOptions?.abortGraceMs);
+      stopping ??= stopWorker({ worker, runtime, producer, log, releaseConnection, keeper }, deadlineMs, stopOptions?.abortGraceMs);
       return stopping;
     },
   };
@@ -126,10 +129,12 @@ interface StopTarget {
   readonly producer: Producer;
   readonly log: Logger;
   readonly releaseConnection: () => void;
+  readonly keeper: ScheduleKeeper;
 }
 
 async function stopWorker(target: StopTarget, deadlineMs: number, abortGraceMs?: number): Promise<void> {
-  const { worker, runtime, producer, log, releaseConnection } = target;
+  const { worker, runtime, producer, log, releaseConnection, keeper } = target;
+  keeper.stop();
   const deadline = Date.now() + deadlineMs;
   const grace = abortGraceMs ?? Math.min(5000, deadlineMs / 5);
   runtime.stopping = true;
