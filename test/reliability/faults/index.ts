@@ -22,16 +22,7 @@ import {
 import { LEASE_SECONDS, type FleetUnderTest } from './fleet-pool.ts';
 import { LoadLedger, runLoad, type LoadClient } from './load.ts';
 import { startFaultSystem, type FaultSystem } from './system.ts';
-
-/** How a part of the reliability run is asked to run (test/reliability/run.ts). */
-export interface PartOptions {
-  readonly minutes: number;
-  readonly short: boolean;
-  log(line: string): void;
-}
-
-/** What a part reports: its own figures, whether it passed, and how much acknowledged data it lost. */
-export type PartFigures = Record<string, unknown> & { ok: boolean; dataLost: number };
+import type { PartFigures, PartOptions } from '../types.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const loadAverage = (): string => fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
@@ -67,7 +58,7 @@ function paceOf(options: PartOptions): Pace {
 /** Runs the fault part; see the module comment. */
 export async function run(options: PartOptions): Promise<PartFigures> {
   const startedAt = Date.now();
-  const log = (line: string): void => options.log(`faults [${((Date.now() - startedAt) / 1000).toFixed(1)} s] ${line}`);
+  const log = (line: string): void => options.log(`[${((Date.now() - startedAt) / 1000).toFixed(1)} s] ${line}`);
   const pace = paceOf(options);
   const loadBefore = loadAverage();
   const system = await startFaultSystem({ runId: randomBytes(4).toString('hex'), diskBytes: options.short ? 32 * 1024 * 1024 : 64 * 1024 * 1024, log });

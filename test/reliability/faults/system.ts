@@ -19,7 +19,9 @@ import { createFleetPool, type FleetPool, type StorageConfig } from './fleet-poo
 import { startFaultProxy, type FaultProxy } from './fault-proxy.ts';
 import { startPrivateRedis, type PrivateRedis } from './private-redis.ts';
 import { startPrivatePostgres, type PrivatePostgres } from '../../faults/private-postgres.ts';
+import { startStorageServers } from '../../servers/storage.ts';
 import { RADOSGW } from '../../servers/storage-endpoints.ts';
+import { portAnswers } from '../../servers/storage-processes.ts';
 
 const run = promisify(execFile);
 
@@ -75,6 +77,9 @@ export async function startFaultSystem(options: { runId: string; diskBytes: numb
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error: Error) => log(`cleanup: ${error.message}`));
   };
   try {
+    // Under vitest the global setup has started RadosGW; run alone (npm run reliability) the run
+    // starts it the same way (reusing a running one, stopping only what it started).
+    if (!(await portAnswers(RADOSGW.port))) cleanups.push(await startStorageServers());
     const [postgres, redis, proxy, diskDir] = await Promise.all([
       startPrivatePostgres(PORTS.postgres), startPrivateRedis(PORTS.redis),
       startFaultProxy(PORTS.proxy, { host: RADOSGW.host, port: RADOSGW.port }), mountTmpfs(options.diskBytes),
