@@ -13,7 +13,8 @@ import { ALL_QUEUE_NAMES } from '../../../queues/index.ts';
 import { instanceHealth, metricValue } from '../../faults/fleet-process.ts';
 import { RADOSGW } from '../../servers/storage-endpoints.ts';
 import type { FleetUnderTest, StorageConfig } from './fleet-pool.ts';
-import { LoadClient, LoadLedger, sha256, type AckedImage, type RequestRecord } from './load.ts';
+import type { LoadLedger} from './load.ts';
+import { LoadClient, sha256, type AckedImage, type RequestRecord } from './load.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
