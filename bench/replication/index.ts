@@ -13,7 +13,7 @@
  *   npm run bench -- replication
  *
  * The issue's workload is 10k blobs / 1 GiB; on the shared 2-core machine that takes several
- * minutes per side, so the default is 3 % of it (BENCH_SCALE=33 runs the full size).
+ * minutes per side, so the default is 3 % of it (BENCH_BLOBS=10000 runs the full size).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -45,7 +45,8 @@ import { loadLine, printResult } from '../report.ts';
 console.log(loadLine('before'));
 
 const scale = Number(process.env.BENCH_SCALE ?? 1);
-const COUNT = Math.max(1, Math.round(300 * scale));
+/** BENCH_BLOBS sets the count outright (BENCH_BLOBS=10000 is the issue's 10k blobs, 1 GiB). */
+const COUNT = Math.max(1, Number(process.env.BENCH_BLOBS ?? 0) || Math.round(300 * scale));
 const SIZE = 100 * 1024;
 /** The worker's concurrency (16 jobs, one destination each here); the peer gets the same. */
 const CONCURRENCY = storagereplicationworker.concurrency;
@@ -85,15 +86,19 @@ async function workerRun(label: string, src: unknown[], dst: unknown[]): Promise
   const digests: string[] = [];
   const { rows: [ns] } = await database.pool.query<{ id: number }>(`INSERT INTO namespace (username) VALUES ('bench') RETURNING id`);
   // Setup (not timed): the blobs at the source, and their rows.
+  const etags: (string | null)[] = [];
   await mapBounded(Array.from({ length: COUNT }, (_, i) => i), 16, async () => {
     const bytes = randomBytes(SIZE);
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-    await storage.store('src').put(blobKey(digest), bytes);
+    const stored = await storage.store('src').put(blobKey(digest), bytes);
     digests.push(digest);
+    etags.push(SOURCE_ETAG ? stored.etag ?? null : null);
   });
   const { rows } = await database.pool.query<{ id: number; digest: string }>(
     `INSERT INTO imagestorage (content_checksum, image_size) SELECT unnest($1::text[]), $2 RETURNING id, content_checksum AS digest`, [digests, SIZE]);
-  await database.pool.query(`INSERT INTO imagestorageplacement (storage_id, location_id) SELECT unnest($1::bigint[]), $2`, [rows.map((r) => r.id), ids.get('src')]);
+  const etagOf = new Map(digests.map((digest, i) => [digest, etags[i]]));
+  await database.pool.query(`INSERT INTO imagestorageplacement (storage_id, location_id, etag) SELECT unnest($1::bigint[]), $2, unnest($3::text[])`,
+    [rows.map((r) => r.id), ids.get('src'), rows.map((r) => etagOf.get(r.digest))]);
   const prefix = uniquePrefix('benchgeorep');
   const producer = createProducer({ url: REDIS_URL, prefix });
   const log = pino({ level: 'warn' });
@@ -133,7 +138,18 @@ async function peerRun(copy: (key: string) => Promise<void>, digests: string[]):
   return figures((performance.now() - started) / 1000);
 }
 
-try {
+/**
+ * Whether the source placements carry the ETag of their object, as every placement the worker
+ * records does (and a pushed one would, were the push to record it): a server-side copy from it is
+ * then one conditional CopyObject. BENCH_SOURCE_ETAG=0 measures sources without one (a HEAD beside
+ * each copy: two requests per blob).
+ */
+const SOURCE_ETAG = process.env.BENCH_SOURCE_ETAG !== '0';
+/** BENCH_PART=stream or server-side runs only that half (both by default). */
+const part = process.env.BENCH_PART ?? 'both';
+if (!['both', 'stream', 'server-side'].includes(part)) throw new Error(`BENCH_PART must be stream, server-side or both, not ${part}`);
+
+async function streamHalf(): Promise<Record<string, unknown>> {
   const streamPrefix = `bench-georep-${tag}`;
   const stream = await workerRun('stream', rgw(RADOSGW.bucket, `${streamPrefix}/src`), azure(`${streamPrefix}/dst`));
   console.log(`worker, RadosGW -> Azurite (stream): ${COUNT} blobs in ${stream.figures.seconds} s, ${stream.figures.blobsPerSecond} blobs/s, ${stream.figures.mbPerSecond} MB/s, peak RSS ${stream.peakRssMiB} MiB`);
@@ -142,6 +158,10 @@ try {
     await container.getBlockBlobClient(`${streamPrefix}/peer/${key}`).upload(() => object.Body as Readable, SIZE);
   }, stream.digests);
   console.log(`peer, S3 GetObject piped into Azure Put Blob: ${streamPeer.seconds} s, ${streamPeer.blobsPerSecond} blobs/s, ${streamPeer.mbPerSecond} MB/s`);
+  return { worker: stream.figures, peer: streamPeer, ratio: round(stream.figures.blobsPerSecond / streamPeer.blobsPerSecond), peakRssMiB: stream.peakRssMiB };
+}
+
+async function serverSideHalf(): Promise<Record<string, unknown>> {
 
   const copyPrefix = `bench-georep-${tag}-ss`;
   const serverSide = await workerRun('serverside', rgw(RADOSGW.bucket, `${copyPrefix}/src`), rgw(SECOND_BUCKET, `${copyPrefix}/dst`));
@@ -150,12 +170,14 @@ try {
     await s3.send(new CopyObjectCommand({ Bucket: SECOND_BUCKET, Key: `${copyPrefix}/peer/${key}`, CopySource: `${RADOSGW.bucket}/${copyPrefix}/src/${key}` }));
   }, serverSide.digests);
   console.log(`peer, bare CopyObject: ${serverSidePeer.seconds} s, ${serverSidePeer.blobsPerSecond} blobs/s`);
+  return { worker: serverSide.figures, peer: serverSidePeer, ratio: round(serverSide.figures.blobsPerSecond / serverSidePeer.blobsPerSecond), peakRssMiB: serverSide.peakRssMiB };
+}
 
+try {
   const result = {
-    bench: 'replication', blobs: COUNT, blobBytes: SIZE, concurrency: CONCURRENCY,
-    stream: { worker: stream.figures, peer: streamPeer, ratio: round(stream.figures.blobsPerSecond / streamPeer.blobsPerSecond), peakRssMiB: stream.peakRssMiB },
-    serverSide: { worker: serverSide.figures, peer: serverSidePeer, ratio: round(serverSide.figures.blobsPerSecond / serverSidePeer.blobsPerSecond), peakRssMiB: serverSide.peakRssMiB },
-    loadAverage: os.loadavg().map(round),
+    bench: 'replication', blobs: COUNT, blobBytes: SIZE, concurrency: CONCURRENCY, sourceEtagRecorded: SOURCE_ETAG,
+    ...(part === 'server-side' ? {} : { stream: await streamHalf() }),
+    ...(part === 'stream' ? {} : { serverSide: await serverSideHalf() }),
   };
   printResult(result);
 } finally {

@@ -31,6 +31,8 @@ export interface ReplicationBlob {
   readonly size: number;
   /** Names of the locations holding it. */
   readonly placements: string[];
+  /** Per location holding it, the storage ETag recorded with its placement, where one was. */
+  readonly etags: Record<string, string>;
   /** Names of the region locations of the namespaces referencing it (and of `namespaceId`). */
   readonly regions: string[];
 }
@@ -63,6 +65,8 @@ function BLOBS_SQL(ids: string, namespaceIds: string): string {
   return `SELECT j.ord, s.id, s.content_checksum AS digest, s.image_size AS size,
             ARRAY(SELECT l.name FROM imagestorageplacement p JOIN imagestoragelocation l ON l.id = p.location_id
                    WHERE p.storage_id = s.id ORDER BY l.name) AS placements,
+            (SELECT coalesce(jsonb_object_agg(l.name, p.etag), '{}') FROM imagestorageplacement p JOIN imagestoragelocation l ON l.id = p.location_id
+              WHERE p.storage_id = s.id AND p.etag IS NOT NULL) AS etags,
             ARRAY(SELECT DISTINCT l.name FROM userregion ur JOIN imagestoragelocation l ON l.id = ur.location_id
                    WHERE ur.user_id = j.ns OR ur.user_id IN (${REFERENCING_NAMESPACES('s.id')})) AS regions
        FROM unnest(${ids}, ${namespaceIds}) WITH ORDINALITY AS j(id, ns, ord) JOIN imagestorage s ON s.id = j.id`;
@@ -131,7 +135,8 @@ export async function findMissingBlobs(
 /** One blob's copies to record. */
 export interface PlacementRecord {
   readonly blob: { readonly id: number; readonly digest: string };
-  readonly locations: readonly string[];
+  /** Location names, each with the storage ETag of its copy when the driver reported one. */
+  readonly placements: readonly { readonly location: string; readonly etag?: string }[];
   /** The job's namespace, whose regions the state read after the insert includes. */
   readonly namespaceId: number;
 }
@@ -153,18 +158,20 @@ export async function recordPlacements(db: Queryable, records: readonly Placemen
   }
   // Literals, not parameters: a query with parameters cannot carry several statements.
   const array = (values: readonly string[], type: string): string => `ARRAY[${values.join(', ')}]::${type}[]`;
-  const pairs = records.flatMap((r) => r.locations.map((location) => ({ ...r.blob, location })));
+  // One row per (blob, location): ON CONFLICT DO UPDATE may not touch a row twice in a statement.
+  const pairs = [...new Map(records.flatMap((r) => r.placements.map((placement) => [`${r.blob.id}/${placement.location}`, { ...r.blob, ...placement }]))).values()];
+  const etag = (value: string | undefined): string => (value === undefined ? 'NULL' : escapeLiteral(value));
   const digests = [...new Set(records.map((r) => r.blob.digest))].sort();
   const results = await db.query(
     `SELECT count(pg_advisory_xact_lock(hashtextextended('blobdigest:' || d, 0)))
        FROM (SELECT d FROM unnest(${array(digests.map(escapeLiteral), 'text')}) AS d ORDER BY d) AS sorted;
-     INSERT INTO imagestorageplacement (storage_id, location_id)
-       SELECT s.id, l.id
+     INSERT INTO imagestorageplacement (storage_id, location_id, etag)
+       SELECT s.id, l.id, r.etag
          FROM unnest(${array(pairs.map((p) => String(p.id)), 'bigint')}, ${array(pairs.map((p) => escapeLiteral(p.digest)), 'text')},
-                     ${array(pairs.map((p) => escapeLiteral(p.location)), 'text')}) AS r(id, digest, location)
+                     ${array(pairs.map((p) => escapeLiteral(p.location)), 'text')}, ${array(pairs.map((p) => etag(p.etag)), 'text')}) AS r(id, digest, location, etag)
          JOIN imagestorage s ON s.id = r.id AND s.content_checksum = r.digest
          JOIN imagestoragelocation l ON l.name = r.location
-       ON CONFLICT (storage_id, location_id) DO NOTHING;
+       ON CONFLICT (storage_id, location_id) DO UPDATE SET etag = coalesce(EXCLUDED.etag, imagestorageplacement.etag);
      ${BLOBS_SQL(array(records.map((r) => String(r.blob.id)), 'bigint'), array(records.map((r) => String(r.namespaceId)), 'bigint'))}`,
   ) as unknown as pg.QueryResult<ReplicationBlob & { ord: number }>[];
   // A location without an imagestoragelocation row is missing from its blob's placements after.

@@ -4,7 +4,7 @@
  * here, never from a driver file.
  */
 export type {
-  ByteRange, DeleteManyResult, IncompleteUpload, MultipartWriter, ObjectStat, ObjectStore, StorageCapabilities, WriteOptions,
+  ByteRange, CopyFromOptions, DeleteManyResult, IncompleteUpload, MultipartWriter, ObjectStat, ObjectStore, StorageCapabilities, WriteOptions,
 } from './types.ts';
 export { MAX_CHECKED_PUT_BYTES } from './types.ts';
 export {

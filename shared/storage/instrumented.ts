@@ -9,7 +9,7 @@ import { InvalidKeyError, InvalidRangeError, StorageError, messageOf } from './e
 import { assertValidKey, assertValidPrefix, keyProblem } from './keys.ts';
 import { MAX_CHECKED_PUT_BYTES } from './types.ts';
 import type {
-  ByteRange, DeleteManyResult, IncompleteUpload, MultipartWriter, ObjectStat, ObjectStore, UncommittedBlob, WriteOptions,
+  ByteRange, CopyFromOptions, DeleteManyResult, IncompleteUpload, MultipartWriter, ObjectStat, ObjectStore, UncommittedBlob, WriteOptions,
 } from './types.ts';
 
 const operationSeconds = metric('quayfleet_storage_operation_duration_seconds', () => new client.Histogram({
@@ -138,13 +138,13 @@ class InstrumentedStore implements ObjectStore {
     });
   }
 
-  copyFrom(source: ObjectStore, fromKey: string, toKey: string): Promise<ObjectStat | false> {
+  copyFrom(source: ObjectStore, fromKey: string, toKey: string, options?: CopyFromOptions): Promise<ObjectStat | false> {
     return this.timed('copyFrom', fromKey, async () => {
       assertValidKey(fromKey, 'copyFrom', this.driverName);
       assertValidKey(toKey, 'copyFrom', this.driverName);
       // Drivers recognise their own kind of store: hand them the source's driver, not its wrapper.
       const inner = source instanceof InstrumentedStore ? source.inner : source;
-      return this.inner.copyFrom ? this.inner.copyFrom(inner, fromKey, toKey) : false;
+      return this.inner.copyFrom ? this.inner.copyFrom(inner, fromKey, toKey, options) : false;
     });
   }
 

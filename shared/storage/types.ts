@@ -72,6 +72,17 @@ export interface WriteOptions {
   readonly contentMd5?: Buffer;
 }
 
+/** What a caller of `copyFrom` already knows about the source object. */
+export interface CopyFromOptions {
+  /**
+   * The source object as recorded when its bytes were verified: its ETag (as this driver kind
+   * reported it) and size. A driver that can (S3) then copies under a condition on that ETag in one
+   * request, and a copy answering that ETag is taken to be that object: resolved with this size and
+   * no HEAD. A copy answering another ETag is stat'ed as without it.
+   */
+  readonly expected?: { readonly etag: string; readonly size: number };
+}
+
 /** Largest body `WriteOptions.contentMd5` may accompany: every driver writes it in one request. */
 export const MAX_CHECKED_PUT_BYTES = 8 * 1024 * 1024;
 
@@ -155,7 +166,7 @@ export interface ObjectStore {
    * generation copied), so a caller checks the size without asking. Missing source:
    * `NotFoundError`. Absent on drivers that never can.
    */
-  copyFrom?(source: ObjectStore, fromKey: string, toKey: string): Promise<ObjectStat | false>;
+  copyFrom?(source: ObjectStore, fromKey: string, toKey: string, options?: CopyFromOptions): Promise<ObjectStat | false>;
   /** Moves `from` to `to` (copy then delete the source). Missing source: `NotFoundError`. */
   move(from: string, to: string): Promise<void>;
 

@@ -5,10 +5,14 @@
  * - **Server-side** when the destination's driver can read the source directly (`copyFrom`: two
  *   buckets of one S3 endpoint and key, two containers of one Azure account, one GCS endpoint and
  *   service account, two directories of one machine): the bytes never pass through this process.
- *   `copyFrom` copies under an If-Match on the source object it stat'ed and reports that stat, so
- *   the copy is that object, whose size is checked here. Its bytes are trusted to be the blob: the
- *   source is a recorded placement, and a placement is recorded only once its bytes were verified
- *   (the push hashed them; a replicated copy was verified as below). Two requests.
+ *   The bytes are the source object's, and a placement is recorded only once its bytes were
+ *   verified (the push hashed them; a replicated copy was verified as below); what is checked is
+ *   that the copy is of the object that was verified. With the ETag recorded for the source
+ *   placement, one request: a CopyObject under If-Match on it, whose answered ETag must be that
+ *   one (S3). Without one (a pushed placement), the driver learns the source's size and ETag beside
+ *   the copy (S3: a HEAD in parallel; Azure: If-Match on a stat; GCS: the generation); the copy's
+ *   ETag is recorded with its placement, so the next copy from it is one request. A source of
+ *   another size is `SourceCorruptError`.
  * - **Buffered** for blobs up to BUFFERED_MAX_BYTES: the source read once per job into memory
  *   (shared by every destination of the job), its size and digest checked, then written with
  *   `contentMd5`, so the destination refuses, storing nothing, bytes that are not those. Two
@@ -16,8 +20,12 @@
  * - **Streamed** above that: the source's read stream piped into the destination's `put` with the
  *   known length (bounded memory; the drivers write multipart for large objects), hashed on the way
  *   with its last chunk held back, so bytes that are not the blob fail the write before anything
- *   becomes visible. A multipart write carries no whole-object checksum, so the copy is then read
- *   back and hashed at the destination (`verifyAt`).
+ *   becomes visible. Nothing is read back: the write completed only with bytes proven to be the
+ *   blob. (A whole-object checksum the destination could check needs the hash before the first
+ *   byte, or a trailer, which RadosGW refuses; blobs of the buffered size get Content-MD5.)
+ *
+ * Bytes at the source that are not the blob are `SourceCorruptError`: the caller copies from
+ * another placement in the same attempt.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { pipeline, Transform, type TransformCallback } from 'node:stream';
@@ -34,6 +42,14 @@ export class CorruptCopyError extends Error {
   constructor(readonly location: string, detail: string) {
     super(`copy at ${location} is corrupt: ${detail}`);
     this.name = 'CorruptCopyError';
+  }
+}
+
+/** The source's object is not the blob (wrong size or digest): another placement may hold it. */
+export class SourceCorruptError extends CorruptCopyError {
+  constructor(readonly source: string, destination: string, detail: string) {
+    super(destination, `source ${source}: ${detail}`);
+    this.name = 'SourceCorruptError';
   }
 }
 
@@ -60,26 +76,33 @@ export interface BlobSource {
   readonly digest: string;
   readonly size: number;
   readonly signal?: AbortSignal;
+  /** The storage ETag recorded with the source's placement, when there is one. */
+  readonly etag?: string;
   /** The blob's bytes, read and checked once per job (buffered copies only). */
   bytes?: Promise<Buffer>;
 }
 
+/** How one copy went: its method, and the ETag of the copy when the destination reported one. */
+export interface CopyResult {
+  readonly method: CopyMethod;
+  readonly etag?: string;
+}
+
 /** Copies the blob from `source` to `destination` (location `destinationName`); returns how. */
-export async function copyBlob(source: BlobSource, destination: ObjectStore, destinationName: string): Promise<CopyMethod> {
-  const copied = await sourceCall(source, () => destination.copyFrom?.(source.store, source.key, source.key) ?? Promise.resolve(false as const));
+export async function copyBlob(source: BlobSource, destination: ObjectStore, destinationName: string): Promise<CopyResult> {
+  const expected = source.etag === undefined ? undefined : { etag: source.etag, size: source.size };
+  const copied = await sourceCall(source, () => destination.copyFrom?.(source.store, source.key, source.key, { expected }) ?? Promise.resolve(false as const));
   if (copied) {
-    if (copied.size !== source.size) throw new CorruptCopyError(destinationName, `the source object has ${copied.size} bytes, expected ${source.size}`);
-    return 'server_side';
+    if (copied.size !== source.size) throw new SourceCorruptError(source.name, destinationName, `${copied.size} bytes, expected ${source.size}`);
+    return { method: 'server_side', etag: copied.etag };
   }
   if (source.size <= BUFFERED_MAX_BYTES) {
     source.bytes ??= readChecked(source, destinationName);
     const bytes = await source.bytes;
-    await destination.put(source.key, bytes, { contentLength: bytes.length, contentMd5: createHash('md5').update(bytes).digest(), signal: source.signal });
-    return 'stream';
+    const stored = await destination.put(source.key, bytes, { contentLength: bytes.length, contentMd5: createHash('md5').update(bytes).digest(), signal: source.signal });
+    return { method: 'stream', etag: stored.etag };
   }
-  await streamCopy(source, destination, destinationName);
-  await verifyAt(destination, destinationName, source.key, source.digest, source.size, source.signal);
-  return 'stream';
+  return { method: 'stream', etag: await streamCopy(source, destination, destinationName) };
 }
 
 /** Runs a call that reads the source, turning its NotFoundError into SourceGoneError. */
@@ -102,14 +125,14 @@ async function readChecked(source: BlobSource, destinationName: string): Promise
     bytes += (chunk as Buffer).length;
     if (bytes > source.size) {
       stream.destroy();
-      throw new CorruptCopyError(destinationName, `source ${source.name} sent more than the ${source.size} bytes expected`);
+      throw new SourceCorruptError(source.name, destinationName, `more than the ${source.size} bytes expected`);
     }
     hash.update(chunk as Buffer);
     chunks.push(chunk as Buffer);
   }
-  if (bytes !== source.size) throw new CorruptCopyError(destinationName, `source ${source.name} sent ${bytes} bytes, expected ${source.size}`);
+  if (bytes !== source.size) throw new SourceCorruptError(source.name, destinationName, `${bytes} bytes, expected ${source.size}`);
   const actual = hash.digest('hex');
-  if (actual !== expected) throw new CorruptCopyError(destinationName, `source ${source.name} bytes hash to ${actual}, not ${source.digest}`);
+  if (actual !== expected) throw new SourceCorruptError(source.name, destinationName, `bytes hash to ${actual}, not ${source.digest}`);
   return Buffer.concat(chunks, bytes);
 }
 
@@ -123,7 +146,7 @@ class DigestGate extends Transform {
   private held: Buffer | undefined;
   private bytes = 0;
 
-  constructor(private readonly digest: string, private readonly size: number, private readonly location: string) {
+  constructor(private readonly digest: string, private readonly size: number, private readonly source: string, private readonly location: string) {
     super();
     ({ hash: this.hash, expected: this.expected } = hashOf(digest));
   }
@@ -138,17 +161,17 @@ class DigestGate extends Transform {
 
   override _flush(done: TransformCallback): void {
     const actual = this.hash.digest('hex');
-    if (this.bytes !== this.size) return done(new CorruptCopyError(this.location, `source sent ${this.bytes} bytes, expected ${this.size}`));
-    if (actual !== this.expected) return done(new CorruptCopyError(this.location, `source bytes hash to ${actual}, not ${this.digest}`));
+    if (this.bytes !== this.size) return done(new SourceCorruptError(this.source, this.location, `${this.bytes} bytes, expected ${this.size}`));
+    if (actual !== this.expected) return done(new SourceCorruptError(this.source, this.location, `bytes hash to ${actual}, not ${this.digest}`));
     if (this.held) this.push(this.held);
     done();
   }
 }
 
-/** Pipes the source's read into the destination's put through a DigestGate. */
-async function streamCopy(source: BlobSource, destination: ObjectStore, destinationName: string): Promise<void> {
+/** Pipes the source's read into the destination's put through a DigestGate; returns the copy's ETag. */
+async function streamCopy(source: BlobSource, destination: ObjectStore, destinationName: string): Promise<string | undefined> {
   const read = await sourceCall(source, () => source.store.get(source.key, undefined, source.signal));
-  const gate = new DigestGate(source.digest, source.size, destinationName);
+  const gate = new DigestGate(source.digest, source.size, source.name, destinationName);
   // The SDKs do not notice a failing body stream (they wait for the missing bytes for ever), so a
   // failure of the gate or of the source read aborts the write, which then makes nothing visible.
   const failed = new AbortController();
@@ -158,7 +181,7 @@ async function streamCopy(source: BlobSource, destination: ObjectStore, destinat
   });
   const signal = source.signal ? AbortSignal.any([source.signal, failed.signal]) : failed.signal;
   try {
-    await destination.put(source.key, gate, { contentLength: source.size, signal });
+    return (await destination.put(source.key, gate, { contentLength: source.size, signal })).etag;
   } catch (error) {
     throw failure ?? error;
   }

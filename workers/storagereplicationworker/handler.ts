@@ -13,8 +13,8 @@
  * the copies are deleted again under the lock instead of recorded; once a placement commits, GC's
  * own re-check sees it and deletes that copy along with the others.
  *
- * Round trips per blob in the common case: two requests to storage per destination (copy.ts; in
- * parallel for a server-side copy on S3), and two calls to Postgres (the load; the record, which
+ * Round trips per blob in the common case: two requests to storage per destination (copy.ts),
+ * one for a server-side copy from a placement with a recorded ETag, and two calls to Postgres (the load; the record, which
  * also reads the blob's state after it), each batched with the same call of the other jobs of the
  * process, so a busy worker makes about two Postgres round trips per batch of blobs.
  */
@@ -28,7 +28,7 @@ import type { JobContext } from '../../shared/runtime/worker.ts';
 import { blobKey, NotFoundError, type ObjectStore } from '../../shared/storage/index.ts';
 import type { FleetServices } from '../services.ts';
 import { Batcher } from './batch.ts';
-import { copyBlob, CorruptCopyError, SourceGoneError, verifyAt, type BlobSource, type CopyMethod } from './copy.ts';
+import { copyBlob, CorruptCopyError, SourceCorruptError, SourceGoneError, verifyAt, type BlobSource, type CopyMethod } from './copy.ts';
 import { bindBacklogGauge, countCopy } from './metrics.ts';
 import { sweepReplication } from './sweep.ts';
 
@@ -92,15 +92,34 @@ const queriesByPool = new WeakMap<Pool, JobQueries>();
 function queriesOf(db: Pool): JobQueries {
   let queries = queriesByPool.get(db);
   if (!queries) {
-    queries = { load: new Batcher((items) => loadReplicationBlobs(db, items)), record: new Batcher((records) => recordPlacements(db, records)) };
+    queries = { load: new Batcher((items) => loadReplicationBlobs(db, items)), record: new Batcher((records) => retryDeadlock(() => recordPlacements(db, records))) };
     queriesByPool.set(db, queries);
   }
   return queries;
 }
 
+/** Times a batch aborted as a deadlock victim is sent again before its jobs fail. */
+const DEADLOCK_RETRIES = 3;
+
+/**
+ * Runs `call` (one statement batch, its own transaction) again when Postgres aborted it to break a
+ * deadlock (40P01): nothing of it committed, and one abort must not fail, and spend an attempt of,
+ * every job of the batch. `recordPlacements` takes its digest locks in digest order, so it cannot
+ * deadlock with another batch; a transaction taking several digest locks in another order can.
+ */
+export async function retryDeadlock<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await call();
+    } catch (error) {
+      if ((error as { code?: string }).code !== '40P01' || attempt >= DEADLOCK_RETRIES) throw error;
+    }
+  }
+}
+
 /** How one destination of one round went. */
 type DestinationResult =
-  | { readonly location: string; readonly method: CopyMethod | 'none'; readonly seconds: number; readonly error?: undefined }
+  | { readonly location: string; readonly method: CopyMethod | 'none'; readonly etag?: string; readonly seconds: number; readonly error?: undefined }
   | { readonly location: string; readonly error: Error };
 
 /**
@@ -165,52 +184,72 @@ function missingLocations(ctx: Ctx, blob: ReplicationBlob): string[] {
 
 /**
  * Copies to every missing location from the most preferred placement, without first asking it
- * whether it has the blob (the copy answers that). Destinations that found the source without it
- * are retried once from whichever placement `findSource` finds holding it.
+ * whether it has the blob (the copy answers that). Destinations whose copy found the source
+ * without the blob, or with bytes that are not the blob, are copied again, in the same attempt,
+ * from the next placement `findSource` finds holding it (a corrupt one is not asked again).
  */
 async function copyRound(
   ctx: Ctx, blob: ReplicationBlob, missing: string[], timing: ReplicationTiming, signal: AbortSignal,
 ): Promise<{ results: DestinationResult[]; source: string }> {
   const order = ctx.storage.readOrder(blob.placements);
   if (order.length === 0) throw new PermanentFailureError(`blob ${blob.digest} is only in locations missing from DISTRIBUTED_STORAGE_CONFIG (${blob.placements.join(', ')})`);
+  const corrupt = new Set<string>();
   let source = blobSource(ctx, blob, order[0]!, signal);
   let results = await copyAll(ctx, blob, source, missing, signal);
-  const gone = results.filter((r) => r.error instanceof SourceGoneError);
-  if (gone.length > 0) {
-    source = blobSource(ctx, blob, await findSource(ctx, blob, order, timing, signal), signal);
-    const retried = await copyAll(ctx, blob, source, gone.map((r) => r.location), signal);
+  for (;;) {
+    const again = results.filter((r) => r.error instanceof SourceGoneError || r.error instanceof SourceCorruptError);
+    if (again.length === 0) return { results, source: source.name };
+    for (const r of again) {
+      if (!(r.error instanceof SourceCorruptError)) continue;
+      corrupt.add(r.error.source);
+      ctx.log.warn({ source: r.error.source, location: r.location }, `the blob's copy at placement ${r.error.source} is not the blob (${r.error.message}); copying from another placement`);
+    }
+    const candidates = order.filter((name) => !corrupt.has(name));
+    const found = candidates.length === 0 ? undefined : await findSource(ctx, blob, candidates, timing, signal);
+    if (found === undefined) {
+      // Every placement with an object under the blob's key holds other bytes: these destinations
+      // fail as corrupt (their copy is discarded and the attempt spent, so the job dead-letters).
+      const none = (location: string): DestinationResult => ({ location, error: new SourceCorruptError(order.join(', '), location, 'no placement holds the blob\'s bytes') });
+      return { results: [...results.filter((r) => !again.includes(r)), ...again.map((r) => (r.error instanceof SourceCorruptError ? r : none(r.location)))], source: source.name };
+    }
+    source = blobSource(ctx, blob, found, signal);
+    const retried = await copyAll(ctx, blob, source, again.map((r) => r.location), signal);
     const stillGone = retried.find((r) => r.error instanceof SourceGoneError);
     if (stillGone) throw new DeferError(timing.locationRetryMs, stillGone.error!.message);
-    results = [...results.filter((r) => !(r.error instanceof SourceGoneError)), ...retried];
+    results = [...results.filter((r) => !again.includes(r)), ...retried];
   }
-  return { results, source: source.name };
 }
 
 function blobSource(ctx: Ctx, blob: ReplicationBlob, name: string, signal: AbortSignal): BlobSource {
-  return { name, store: ctx.storage.store(name), key: blobKey(blob.digest), digest: blob.digest, size: blob.size, signal };
+  return { name, store: ctx.storage.store(name), key: blobKey(blob.digest), digest: blob.digest, size: blob.size, etag: blob.etags[name], signal };
 }
 
 /**
- * The most preferred placement whose copy exists with the right size, probing again after each of
- * `sourceProbeDelaysMs` while none has it (the push's object may not be visible yet). Throws
- * SourceMissingError when none appears, DeferError when a holding location cannot be reached.
+ * The most preferred of `order` whose copy exists with the right size, probing again after each
+ * of `sourceProbeDelaysMs` while none has it (the push's object may not be visible yet). Throws
+ * SourceMissingError when none appears, DeferError when a holding location cannot be reached;
+ * undefined when the only copies there are have the wrong size (they are not the blob).
  */
-async function findSource(ctx: Ctx, blob: ReplicationBlob, order: readonly string[], timing: ReplicationTiming, signal: AbortSignal): Promise<string> {
+async function findSource(ctx: Ctx, blob: ReplicationBlob, order: readonly string[], timing: ReplicationTiming, signal: AbortSignal): Promise<string | undefined> {
   const key = blobKey(blob.digest);
   for (let probe = 0; ; probe += 1) {
     const errors: string[] = [];
+    let wrongSize = 0;
     for (const name of order) {
       try {
         const stat = await ctx.storage.store(name).stat(key);
         if (stat.size === blob.size) return name;
-        errors.push(`${name}: ${stat.size} bytes, expected ${blob.size}`);
+        wrongSize += 1;
+        ctx.log.warn({ source: name }, `the blob's copy at placement ${name} has ${stat.size} bytes, expected ${blob.size}`);
       } catch (error) {
         if (!(error instanceof NotFoundError)) errors.push(`${name}: ${(error as Error).message}`);
       }
     }
+    if (errors.length === 0 && wrongSize === order.length) return undefined;
     const delay = timing.sourceProbeDelaysMs[probe];
     if (delay === undefined || signal.aborted) {
       if (errors.length > 0) throw new DeferError(timing.locationRetryMs, `no source location could be read: ${errors.join('; ')}`);
+      if (wrongSize > 0) return undefined;
       throw new SourceMissingError(blob.digest, order);
     }
     await sleep(delay, signal);
@@ -228,10 +267,10 @@ async function copyAll(ctx: Ctx, blob: ReplicationBlob, source: BlobSource, dest
         const destination = ctx.storage.store(location);
         // An earlier attempt may have copied a large blob and died before recording: reuse a copy
         // that verifies. Small blobs are copied again (cheaper than the extra round trip every time).
-        const method = blob.size >= REUSE_MIN_BYTES && await alreadyThere(destination, location, blob, signal)
-          ? 'none' as const
+        const copy = blob.size >= REUSE_MIN_BYTES && await alreadyThere(destination, location, blob, signal)
+          ? { method: 'none' as const, etag: undefined }
           : await copyBlob(source, destination, location);
-        results.push({ location, method, seconds: (performance.now() - started) / 1000 });
+        results.push({ location, ...copy, seconds: (performance.now() - started) / 1000 });
       } catch (error) {
         results.push({ location, error: error as Error });
       }
@@ -260,7 +299,8 @@ async function record(
   ctx: Ctx, blob: ReplicationBlob, namespaceId: number, source: string, copied: readonly Extract<DestinationResult, { error?: undefined }>[],
 ): Promise<ReplicationBlob | undefined> {
   const locations = copied.map((c) => c.location);
-  const after = await queriesOf(ctx.db).record.call({ blob, locations, namespaceId });
+  const placements = copied.map((c) => ({ location: c.location, etag: c.etag }));
+  const after = await queriesOf(ctx.db).record.call({ blob, placements, namespaceId });
   if (!after) await removeCollectedCopies(ctx, blob, locations);
   const unknown = locations.filter((name) => after && !after.placements.includes(name));
   if (unknown.length > 0) throw new Error(`storage locations ${unknown.join(', ')} have no imagestoragelocation row`);

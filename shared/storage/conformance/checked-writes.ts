@@ -92,6 +92,28 @@ function copyFromCases(ctx: SuiteContext, key: (name: string) => string): void {
     }
   });
 
+  it('copyFrom with the source as recorded (ETag, size): copies it; a stale ETag is not taken as the object', async () => {
+    const store = ctx.store();
+    if (!store.copyFrom || !peer || !copies) return;
+    const first = randomBytes(2000);
+    const stored = await peer.put(key('recorded'), first);
+    try {
+      if (stored.etag === undefined) return;
+      const result = await store.copyFrom(peer, key('recorded'), key('copied'), { expected: { etag: stored.etag, size: first.length } });
+      expect(result && result.size).toBe(first.length);
+      expect((await readSmall(await store.get(key('copied')))).equals(first)).toBe(true);
+      // Replaced since it was recorded (another size): the copy reports the object it copied.
+      const second = randomBytes(1000);
+      await peer.put(key('recorded'), second);
+      const stale = await store.copyFrom(peer, key('recorded'), key('copied'), { expected: { etag: stored.etag, size: first.length } });
+      expect(stale && stale.size).toBe(second.length);
+      expect((await readSmall(await store.get(key('copied')))).equals(second)).toBe(true);
+      await store.delete(key('copied'));
+    } finally {
+      await peer.delete(key('recorded'));
+    }
+  });
+
   it('copyFrom: a missing source is NotFoundError and leaves nothing', async () => {
     const store = ctx.store();
     if (!store.copyFrom || !peer || !copies) return;
