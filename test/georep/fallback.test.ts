@@ -61,7 +61,7 @@ describe('a corrupt copy at the preferred placement', () => {
   it('same size, other bytes (a streamed copy, above the buffered size): copies from the next placement, nothing read back', async () => {
     const bytes = randomBytes(5 * 1024 * 1024 + 123);
     const corrupt = Buffer.from(bytes);
-    corrupt[corrupt.length - 10] ^= 0xff;
+    corrupt.writeUInt8(corrupt.readUInt8(corrupt.length - 10) ^ 0xff, corrupt.length - 10);
     const readsBefore = await metricSum('quayfleet_storage_operation_duration_seconds_count', { operation: 'get', driver: 'GoogleCloudStorage' });
     const failuresBefore = await failuresCounted();
     const { digest } = await replicateWithCorruptPreferred('frank/large', bytes, corrupt);
