@@ -10,22 +10,30 @@ import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDegraded, type Degraded } from '../../bin/degraded.ts';
-import { createLogger } from '../../shared/runtime/logger.ts';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { LIVENESS_PATH } from '../../shared/runtime/metrics-server.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
 describe('a degraded process', () => {
   let degraded: Degraded;
+  const lines: { level: number; msg: string; fieldGroup?: string }[] = [];
   beforeAll(async () => {
+    const log = pino({ level: 'info' }, new Writable({ write(chunk, _encoding, done) { lines.push(JSON.parse(String(chunk))); done(); } }));
     degraded = await runDegraded({
-      processName: 'gcworker', metricsPort: 0, log: createLogger({ level: 'silent' }),
+      processName: 'gcworker', metricsPort: 0, log,
       errors: [{ FieldGroup: 'Database', Tags: ['DB_URI'], Message: 'DB_URI is required.' }],
       warnings: [{ FieldGroup: 'DistributedStorage', Tags: ['spec.storage.emptyDir'], Message: 'spec.storage.emptyDir is for non-production use only' }],
       onValid: () => undefined,
     });
   });
   afterAll(async () => { await degraded.stop(); });
+
+  it('logs its errors at level error and each warning apart at level warn', () => {
+    expect(lines.filter((l) => l.level === 50).map((l) => l.msg)).toEqual([expect.stringMatching(/^configuration incomplete: DB_URI is required\.; running degraded/)]);
+    expect(lines.filter((l) => l.level === 40)).toEqual([expect.objectContaining({ fieldGroup: 'DistributedStorage', msg: 'configuration warning: spec.storage.emptyDir is for non-production use only' })]);
+  });
 
   it('is live (200 on /health/live) but not healthy (503 on /health/instance and /health/endtoend), with its errors and, apart, its warnings', async () => {
     const base = `http://127.0.0.1:${degraded.metrics.port}`;
