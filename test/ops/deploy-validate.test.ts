@@ -1,10 +1,11 @@
 /**
  * node deploy/validate.mjs is what keeps the deployment files in step with the code in CI (.ci/run
  * runs it on the files as shipped, where it must pass). Here it runs on a copy of deploy/ and
- * docker-compose.yml broken the ways a change to the fleet breaks them, and must name each break: a worker type of
- * workers/catalog.ts dropped from the kustomization, a compose service for a worker that does not
+ * docker-compose.yml broken the ways a change to the fleet breaks them, and must name each break:
+ * a worker type of workers/catalog.ts dropped from the kustomization, a compose service for a worker that does not
  * exist, a worker whose feature is off left unpaused (it would exit 0 and crash-loop), an overlay
- * object outside the namespace, and an HPA that no longer matches its KEDA trigger.
+ * object outside the namespace, an HPA that no longer matches its KEDA trigger, and a field of
+ * the wrong type for its kind's schema.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -64,12 +65,16 @@ describe('deploy/validate.mjs', { timeout: 180_000 }, () => {
     // An HPA whose target no longer equals its ScaledObject's threshold.
     edit(path.join(dir, 'deploy/overlays/hpa/hpa.yaml'), /(name: quayfleet-notificationworker\n[\s\S]*?averageValue: )"100"/, '$1"101"');
 
+    // A field of the wrong type (KEDA's trigger metadata values are strings): the schema says so.
+    edit(path.join(dir, 'deploy/kubernetes/workers/namespacegcworker.yaml'), 'threshold: "2"', 'threshold: 2');
+
     const { code, output } = await validate(dir);
     expect(code).toBe(1);
     expect(output).toContain('deploy/kubernetes: no Deployment quayfleet-gcworker (workers/catalog.ts has gcworker)');
     expect(output).toContain('docker-compose.yml: service ghostworker is no worker of workers/catalog.ts');
     expect(output).toContain('logrotateworker\'s feature is off in config.yaml, so it exits 0 and its Deployment would crash-loop');
     expect(output).toContain('deploy/overlays/single-node: PersistentVolumeClaim quayfleet-datastorage is in namespace (none)');
+    expect(output).toContain('deploy/kubernetes: ScaledObject quayfleet-namespacegcworker: data/spec/triggers/0/metadata/threshold must be string');
     expect(output).toMatch(/deploy\/overlays\/hpa: HPA quayfleet-notificationworker differs from the base's ScaledObject: target 101 \(KEDA threshold 100\)/);
   });
 });
