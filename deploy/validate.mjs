@@ -163,6 +163,11 @@ const kustomizations = [path.join(root, 'deploy/kubernetes'), ...walk(path.join(
   // A Component (geo/common) is rendered through the overlays that use it.
   .filter((dir) => !/^kind:\s*Component\s*$/m.test(fs.readFileSync(path.join(dir, 'kustomization.yaml'), 'utf8')))].sort();
 if (has('kubectl', ['version', '--client'])) {
+  // kustomize v5 at least: the base uses `replacements` with options, the overlays Components and
+  // patches selected by label. kubectl prints the kustomize it embeds.
+  const kustomize = /Kustomize Version: (v(\d+)\S*)/.exec(execFileSync('kubectl', ['version', '--client'], { encoding: 'utf8' }));
+  if (!kustomize || Number(kustomize[2]) < 5) problem(`kubectl embeds kustomize ${kustomize?.[1] ?? '(unknown)'}; these files need v5 or later (kubectl >= 1.27)`);
+  else console.log(`kustomize ${kustomize[1]} (kubectl)`);
   const schemas = await loadSchemaValidator(project);
   if (schemas) console.log(`schemas: ${schemas.versions.join(', ')}`);
   else if (ci) problem('the Kubernetes schema packages (kubernetes-models, @kubernetes-models/keda, @kubernetes-models/prometheus-operator) are not installed: npm install');
