@@ -8,6 +8,7 @@ import { DecryptionFailureError, FieldEncrypter } from '../../shared/db/encrypte
 import { compileRule, InvalidMirrorRuleError, RULE_KINDS, ruleTypeOfKind, type RepoMirrorRuleTypeValue } from '../../shared/db/mirror-rules.ts';
 import { mirrorStatusName, type MirrorConfigRow } from '../../shared/db/mirrors.ts';
 import { ExternalReferenceError, validateExternalReference } from '../../shared/net/registry-reference.ts';
+import { checkUrl, ssrfPolicyOf, SsrfRefusedError } from '../../shared/net/ssrf.ts';
 import { apiErrors } from '../errors.ts';
 
 /** Architectures Quay's architecture filter accepts. */
@@ -100,6 +101,34 @@ export async function checkReference(config: Config, reference: string): Promise
     throw error;
   }
   return reference.trim();
+}
+
+/**
+ * Refuses a proxy URL the SSRF policy refuses (a loopback, link-local or private address, not in
+ * SSRF_ALLOWED_HOSTS): the mirror worker connects to the proxy, so it is an outbound URL a
+ * repository admin sets. Credentials are allowed (proxies take them); names are not resolved here
+ * (as for external_reference); the worker's connections are checked again (transport.ts).
+ */
+export function checkProxies(config: Config, proxy: { http_proxy?: string | null; https_proxy?: string | null } | undefined): void {
+  for (const key of ['http_proxy', 'https_proxy'] as const) {
+    const raw = proxy?.[key];
+    if (!raw) continue;
+    let url: URL;
+    try {
+      // As the worker reads it (transport.ts): a value without a scheme is an http:// proxy.
+      url = new URL(raw.includes('://') ? raw : `http://${raw}`);
+    } catch {
+      continue; // Quay stores any string; one that is not a URL reaches nothing.
+    }
+    url.username = '';
+    url.password = '';
+    try {
+      checkUrl(ssrfPolicyOf(config.quay), url.href);
+    } catch (error) {
+      if (error instanceof SsrfRefusedError) throw apiErrors.badRequest(`${key}: ${error.message}`);
+      throw error;
+    }
+  }
 }
 
 /** The field encrypter of this registry; 400 when DATABASE_SECRET_KEY is missing and credentials are given. */

@@ -20,7 +20,7 @@ import type { Principal } from '../auth/access.ts';
 import { apiErrors } from '../errors.ts';
 import { clientIp, parseInput, repositoryParams, requireRepositoryRole } from './common.ts';
 import {
-  changeBody, checkReference, createBody, encrypterFor, MIN_TIMEOUT_S, mirrorView, parseArchitectures, parseRule, parseStartDate,
+  changeBody, checkProxies, checkReference, createBody, encrypterFor, MIN_TIMEOUT_S, mirrorView, parseArchitectures, parseRule, parseStartDate,
 } from './mirror-input.ts';
 
 const SETTABLE_STATES = ['NORMAL', 'READ_ONLY', 'MIRROR'] as const;
@@ -62,6 +62,7 @@ async function createRoute(app: FastifyInstance, request: FastifyRequest, reply:
   const rule = parseRule(body.root_rule);
   const architectures = parseArchitectures(config, body.architecture_filter ?? []);
   const reference = await checkReference(config, body.external_reference);
+  checkProxies(config, body.external_registry_config?.proxy);
   const robotId = await mirrorRobot(app, target.repository, body.robot_username);
   const username = body.external_registry_username || null;
   const password = body.external_registry_password || null;
@@ -98,6 +99,7 @@ async function changesOf(app: FastifyInstance, target: Target, mirror: MirrorCon
   if (body.architecture_filter !== undefined) set('architecture_filter', parseArchitectures(config, body.architecture_filter));
   if (body.robot_username !== undefined) set('internal_robot_id', await mirrorRobot(app, target.repository, body.robot_username), 'robot_username', body.robot_username);
   if (body.external_registry_config !== undefined) {
+    checkProxies(config, body.external_registry_config.proxy);
     const merged = { ...mirror.external_registry_config, ...body.external_registry_config };
     if (body.external_registry_config.proxy) merged.proxy = { ...mirror.external_registry_config.proxy, ...body.external_registry_config.proxy };
     changes.external_registry_config = merged;

@@ -17,7 +17,7 @@ import { setTeamRepositoryPermission, setUserRepositoryPermission, type Reposito
 import { withTransaction, type Pool } from '../../shared/db/pool.ts';
 import { createRepository, findRepository, type RepositoryRow } from '../../shared/db/repositories.ts';
 import { addTeamMember, findTeam, upsertTeam } from '../../shared/db/teams.ts';
-import { createLogger } from '../../shared/runtime/logger.ts';
+import { createLogger, type Logger } from '../../shared/runtime/logger.ts';
 import { createDistributedStorage } from '../../shared/storage/distributed.ts';
 import { buildRegistryApp } from '../../registry/app.ts';
 import type { RegistryDeps } from '../../registry/deps.ts';
@@ -32,6 +32,8 @@ export interface TestRegistryOptions {
   label?: string;
   /** The environment the config is parsed with (QUAYFLEET_CONFIG_PASSWORD, REGISTRY_STORAGE_*). */
   env?: NodeJS.ProcessEnv;
+  /** The app's logger (silent by default); e.g. one writing to a stream a test reads. */
+  log?: Logger;
 }
 
 /** A grantee of a repository permission: a user or robot by username, or a team of the repository's org. */
@@ -85,7 +87,7 @@ export async function startTestRegistry(options: TestRegistryOptions = {}): Prom
     ...options.config,
   }, options.env);
   const deps: RegistryDeps = {
-    config, db: database.pool, storage: await createDistributedStorage(config.quay), log: createLogger({ level: 'silent' }),
+    config, db: database.pool, storage: await createDistributedStorage(config.quay), log: options.log ?? createLogger({ level: 'silent' }),
     tokenSecret: randomBytes(32), ...(options.now ? { now: options.now } : {}),
   };
   const app = await buildRegistryApp(deps);

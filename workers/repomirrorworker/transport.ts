@@ -34,7 +34,8 @@ export interface TransportOptions {
   readonly idleTimeoutMs: number;
   /**
    * Addresses direct connections may reach (SSRF_ALLOWED_HOSTS; `host` and `host:port` entries
-   * admit that name); undefined: no check. Connections through a proxy are the proxy's to resolve.
+   * admit that name); undefined: no check. Through a proxy, the proxy's address is checked (the
+   * target is the proxy's to resolve).
    */
   readonly ssrf?: SsrfPolicy | undefined;
   /** Connections kept per origin. */
@@ -98,12 +99,12 @@ function proxyAuthorization(proxy: URL): OutgoingHttpHeaders {
   return { 'proxy-authorization': `Basic ${Buffer.from(credentials).toString('base64')}` };
 }
 
-function tunnel(proxy: URL, target: URL, idleTimeoutMs: number): Promise<Duplex> {
+function tunnel(proxy: URL, target: URL, idleTimeoutMs: number, lookup: LookupFunction | undefined): Promise<Duplex> {
   const authority = `${target.hostname}:${portOf(target)}`;
   return new Promise((resolve, reject) => {
     const request = http.request({
       host: proxy.hostname, port: proxy.port || 80, method: 'CONNECT', path: authority,
-      headers: { host: authority, ...proxyAuthorization(proxy) }, timeout: idleTimeoutMs, agent: false,
+      headers: { host: authority, ...proxyAuthorization(proxy) }, timeout: idleTimeoutMs, agent: false, ...(lookup ? { lookup } : {}),
     });
     request.once('connect', (response, socket) => {
       if (response.statusCode !== 200) {
@@ -119,7 +120,10 @@ function tunnel(proxy: URL, target: URL, idleTimeoutMs: number): Promise<Duplex>
 
 /** Keep-alive HTTPS over CONNECT tunnels: each pooled socket is a TLS session inside its own tunnel. */
 class TunnelingAgent extends https.Agent {
-  constructor(private readonly proxy: URL, private readonly target: URL, private readonly idleTimeoutMs: number, options: https.AgentOptions) {
+  constructor(
+    private readonly proxy: URL, private readonly target: URL, private readonly idleTimeoutMs: number, options: https.AgentOptions,
+    private readonly proxyLookup: LookupFunction | undefined,
+  ) {
     super(options);
   }
 
@@ -131,7 +135,7 @@ class TunnelingAgent extends https.Agent {
       settled = true;
       callback?.(error, socket);
     };
-    tunnel(this.proxy, this.target, this.idleTimeoutMs).then(
+    tunnel(this.proxy, this.target, this.idleTimeoutMs, this.proxyLookup).then(
       (socket) => {
         const secure = tls.connect({ ...options, socket });
         secure.once('secureConnect', () => done(null, secure));
@@ -173,9 +177,12 @@ export class Transport {
     const proxy = proxyFor(url, options.proxy);
     const common = { keepAlive: true, maxSockets: options.maxSocketsPerOrigin ?? 16, timeout: options.idleTimeoutMs, scheduling: 'lifo' as const };
     let lookup: LookupFunction | undefined;
-    if (options.ssrf && !proxy) {
-      const policy = policyFor(options.ssrf, url);
-      const host = url.hostname.replace(/^\[|\]$/g, '');
+    if (options.ssrf) {
+      // Through a proxy, the connection the worker makes is to the proxy: that address is checked
+      // (a repository admin sets the proxy, so it must not reach loopback or metadata either).
+      const hop = proxy ?? url;
+      const policy = policyFor(options.ssrf, hop);
+      const host = hop.hostname.replace(/^\[|\]$/g, '');
       // Node connects to an address literal without a lookup: check it here.
       if (isIP(host)) assertAddressAllowed(policy, host.toLowerCase(), host);
       else lookup = guardedLookup(policy);
@@ -186,7 +193,7 @@ export class Transport {
       ...common, rejectUnauthorized: options.verifyTls,
       ...(extra.length ? { ca: [...tls.rootCertificates, ...extra] } : {}),
     };
-    return { agent: proxy ? new TunnelingAgent(proxy, url, options.idleTimeoutMs, tlsOptions) : new https.Agent(tlsOptions), proxy, lookup };
+    return { agent: proxy ? new TunnelingAgent(proxy, url, options.idleTimeoutMs, tlsOptions, lookup) : new https.Agent(tlsOptions), proxy, lookup };
   }
 
   /** Sends one request and resolves with the response head (the body streams). UpstreamConnectionError on network failure. */
@@ -199,7 +206,7 @@ export class Transport {
       const request = proxy && url.protocol === 'http:'
         ? http.request({
           host: proxy.hostname, port: proxy.port || 80, method: init.method, path: url.href, agent,
-          headers: { ...init.headers, host: url.host, ...proxyAuthorization(proxy) }, signal: init.signal,
+          headers: { ...init.headers, host: url.host, ...proxyAuthorization(proxy) }, signal: init.signal, ...(lookup ? { lookup } : {}),
         })
         : (url.protocol === 'https:' ? https : http).request(url, {
           method: init.method, headers: init.headers, signal: init.signal, agent, ...servername, ...(lookup ? { lookup } : {}),
