@@ -41,7 +41,7 @@ export async function run(options: PartOptions): Promise<SecurityFigures> {
     const matrix = await checkMatrix(fx, { short: options.short });
     options.log(`security: matrix ${matrix.routes} routes, ${matrix.checked} (route case, principal) pairs in ${((Date.now() - started) / 1000).toFixed(1)} s, ${matrix.mismatches.length} mismatches`);
     failures.push(...matrix.missingRows.map((k) => `route without a matrix row: ${k}`), ...matrix.staleRows.map((k) => `matrix row for a route the app no longer has: ${k}`), ...matrix.mismatches);
-    const ssrf = await checkSsrf(fx);
+    const ssrf = await checkSsrf(fx, { short: options.short });
     options.log(`security: SSRF ${ssrf.configChecked} configuration attempts, ${ssrf.deliveryChecked} delivery attempts, ${ssrf.failures.length} failures`);
     failures.push(...ssrf.failures);
     const tokens = await checkTokens(fx);

@@ -9,7 +9,8 @@
  *   refused address, and a proxy on a refused address never reach the listener behind them.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseExternalReference } from '../../../shared/net/registry-reference.ts';
 import type { SsrfPolicy } from '../../../shared/net/ssrf.ts';
 import { postCallback } from '../../../workers/exportactionlogsworker/report.ts';
@@ -37,6 +38,8 @@ function badUrls(): string[] {
 
 /** What the SSRF checks found. */
 export interface SsrfResult {
+  short: boolean;
+  turn: number;
   /** (sink, URL) pairs tried at configuration time. */
   configChecked: number;
   /** Delivery-time attempts (worker connections). */
@@ -45,6 +48,8 @@ export interface SsrfResult {
 }
 
 async function expect400(fx: SecurityFixture, result: SsrfResult, sink: string, method: 'POST' | 'PUT', url: string, body: unknown): Promise<void> {
+  // The short form sends every third (sink, URL) pair, rotating, so each URL and each sink is tried.
+  if (result.short && ++result.turn % 3 !== 0) return;
   const response = await fx.t.app.inject({
     method, url: `/api/v1${url}`, headers: { authorization: fx.apiAuth('orgAdmin')!, 'content-type': 'application/json' }, payload: JSON.stringify(body),
   });
@@ -94,17 +99,28 @@ async function listener(host: string, handler: (request: http.IncomingMessage, r
     hits++;
     socket.end('HTTP/1.1 200 Connection Established\r\n\r\n');
   });
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket) => sockets.add(socket));
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   return {
     port: (server.address() as AddressInfo).port,
     get hits() { return hits; },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      // A leaked request or tunnel may hold its socket open; close would wait for it forever.
+      for (const socket of sockets) socket.destroy();
+    }),
   };
 }
 
 async function refused(result: SsrfResult, what: string, attempt: () => Promise<unknown>, hitsBefore: () => number): Promise<void> {
   result.deliveryChecked++;
-  const outcome = await attempt().then(() => 'delivered', (error: unknown) => `refused: ${String(error).slice(0, 120)}`);
+  // A connection the guard let through may hang (the inside does not speak the protocol): bounded.
+  const bounded = Promise.race([attempt(), sleep(5000).then(() => { throw new Error('no answer in 5 s'); })]);
+  const outcome = await bounded.then((response) => {
+    (response as { resume?: () => void } | undefined)?.resume?.();
+    return 'delivered';
+  }, (error: unknown) => `refused: ${String(error).slice(0, 120)}`);
   if (hitsBefore() > 0) result.failures.push(`${what}: the refused listener was reached (${outcome})`);
 }
 
@@ -151,8 +167,8 @@ async function checkDelivery(result: SsrfResult): Promise<void> {
 }
 
 /** Runs the SSRF checks against the fixture's front end and the workers' outbound code. */
-export async function checkSsrf(fx: SecurityFixture): Promise<SsrfResult> {
-  const result: SsrfResult = { configChecked: 0, deliveryChecked: 0, failures: [] };
+export async function checkSsrf(fx: SecurityFixture, options: { short: boolean }): Promise<SsrfResult> {
+  const result: SsrfResult = { short: options.short, turn: 0, configChecked: 0, deliveryChecked: 0, failures: [] };
   await checkConfiguration(fx, result);
   await checkDelivery(result);
   return result;
