@@ -27,7 +27,7 @@ export interface MatrixCase {
 }
 
 const SIGNED_IN = PRINCIPALS.filter((p) => p !== 'anonymous');
-const HUMANS = SIGNED_IN.filter((p) => p !== 'robot' && p !== 'mirrorRobot');
+const HUMANS: PrincipalName[] = SIGNED_IN.filter((p) => p !== 'robot' && p !== 'mirrorRobot');
 const ALL = PRINCIPALS;
 const SUPER: PrincipalName[] = ['superuser'];
 const READ: PrincipalName[] = ['orgAdmin', 'teamRead', 'teamWrite', 'teamAdmin', 'robot', 'superuser'];
