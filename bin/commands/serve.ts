@@ -128,8 +128,16 @@ export function registerServeCommands(program: Command): void {
       if (!definition) fail(`unknown worker "${name}"; known workers: ${WORKER_NAMES.join(', ')}`);
       const config = await podConfigOrDegraded(name);
       if (!config) return;
-      // A disabled worker exits 0 before opening any connection, so it never crash-loops.
+      // A disabled worker exits 0 before opening any connection; the manifests hold it at 0
+      // replicas. Under managementState Removed it parks instead (bin/parked.ts): that state
+      // changes at run time, and an exiting pod would crash-loop until it changes back.
       const gate = gateOf(definition, config);
+      if (gate && !gate.enabled && config.imageRegistry.managementState === 'Removed') {
+        const { runParked } = await import('../parked.ts');
+        await checkPorts(false);
+        await runParked({ processName: name, reason: gate.reason, metricsPort: config.metricsPort, log: createLogger({ name }) });
+        return;
+      }
       if (gate && !gate.enabled) {
         createLogger({ name }).info({ worker: name, reason: gate.reason }, 'worker disabled; exiting');
         return;

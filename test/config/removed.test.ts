@@ -3,7 +3,11 @@
  * 503. A `quayfleet registry` pod under Removed serves no registry: every request on its HTTP port
  * (/v2, the token endpoint, the Quay API) answers 503 UNAVAILABLE with the ImageRegistryRemoved
  * text, nothing is written, while the metrics port exports the condition and stays live and ready.
+ * A worker pod whose worker does not run under Removed parks (bin/parked.ts) instead of exiting
+ * into a crash loop, and exits 0 once the mounted config leaves Removed.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IMAGE_REGISTRY_REMOVED_MESSAGE } from '../../shared/config/index.ts';
 import { REDIS_URL } from '../helpers/redis.ts';
@@ -13,6 +17,7 @@ import { startFleetProcess, type FleetProcess } from '../faults/fleet-process.ts
 /** This file's ports (branch f-config's range). */
 const HTTP_PORT = 22640;
 const METRICS_PORT = 22641;
+const WORKER_METRICS_PORT = 22642;
 
 let database: TestDatabase;
 let fleet: FleetProcess | undefined;
@@ -60,4 +65,33 @@ describe('a registry pod under managementState Removed', () => {
     expect(instance.status).toBe(200);
     expect(Object.keys((await instance.json() as { data: { services: object } }).data.services).sort()).toEqual(['database', 'redis', 'storage']);
   });
+});
+
+describe('a worker pod under managementState Removed', () => {
+  it('parks (no crash loop): healthy with the reason, the condition exported; exits 0 when the state leaves Removed', async () => {
+    const worker = await startFleetProcess({
+      dbUri: database.url, redisUrl: REDIS_URL, httpPort: HTTP_PORT, metricsPort: WORKER_METRICS_PORT, command: ['worker', 'notificationworker'],
+      config: { spec: { managementState: 'Removed' } }, env: { LOG_LEVEL: 'info', QUAYFLEET_DEGRADED_RECHECK_SECONDS: '1' },
+    });
+    try {
+      const instance = await fetch(`${worker.metricsBase}/health/instance`);
+      expect(instance.status).toBe(200);
+      expect((await instance.json() as { data: { parked: string } }).data.parked).toMatch(/managementState is Removed/);
+      expect((await fetch(`${worker.metricsBase}/health/live`)).status).toBe(200);
+      const metrics = await (await fetch(`${worker.metricsBase}/metrics`)).text();
+      expect(metrics).toMatch(/^quayfleet_image_registry_condition\{[^}]*condition="ImageRegistryRemoved"[^}]*\} 1$/m);
+      // Well past several rechecks, still up.
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      expect(worker.alive()).toBe(true);
+      expect(worker.output()).toContain('worker parked');
+      const configPath = path.join(worker.dataDir, 'config.yaml');
+      const config = JSON.parse(fs.readFileSync(configPath, 'utf8'));
+      fs.writeFileSync(configPath, JSON.stringify({ ...config, spec: { managementState: 'Managed' } }));
+      const exit = await Promise.race([worker.exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 20_000))]);
+      expect(exit).toEqual({ code: 0, signal: null });
+      expect(worker.output()).toContain('managementState is no longer Removed');
+    } finally {
+      await worker.stop();
+    }
+  }, 120_000);
 });
