@@ -12,6 +12,7 @@
  * i's metrics server on base + 1 + i, the private Redis on base + 40.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -164,6 +165,8 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       DISTRIBUTED_STORAGE_CONFIG: { default: ['LocalStorage', { storage_path: path.join(dataDir, 'storage') }] },
       DISTRIBUTED_STORAGE_PREFERENCE: ['default'],
       GARBAGE_COLLECTION_FREQUENCY: 1,
+      // As production sets it: tokens a front end issued stay valid after it restarts.
+      SECRET_KEY: randomBytes(32).toString('hex'),
       ...options.config,
     };
     const configPath = path.join(dataDir, 'config.yaml');

@@ -28,6 +28,8 @@ const BASE_PORT = 22150;
 /** The short form kills these (the long form every process type the config enables). */
 const SHORT_TARGETS = ['registry', 'gcworker', 'quotatotalworker', 'storagereplicationworker'];
 
+const KILL_LEASE_SECONDS = 30;
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** BullMQ job locks left in Redis (`<prefix>:<queue>:<job>:lock`). */
@@ -68,7 +70,9 @@ export async function run(options: PartOptions): Promise<PartFigures> {
     fleet = await startFleet({
       basePort: BASE_PORT,
       processes: short ? [...SHORT_TARGETS, 'chunkcleanupworker'] : ALL_PROCESSES,
-      config: { ...soakConfig(storesDir, sharedLayers * maxLayerBytes), FEATURE_REPO_MIRROR: true },
+      // A 30 s upload lease, not the soak's 1 s: with processes restarting on two loaded cores a push
+      // takes seconds, and this part is about crashes, not lease expiry (the soak covers that).
+      config: { ...soakConfig(storesDir, sharedLayers * maxLayerBytes), PUSH_TEMP_TAG_EXPIRATION_SEC: KILL_LEASE_SECONDS, FEATURE_REPO_MIRROR: true },
       label: 'kill',
     });
     const f = fleet;
@@ -79,7 +83,7 @@ export async function run(options: PartOptions): Promise<PartFigures> {
     const namespaces = await prepareNamespaces(f, 2);
     let clientErrors = 0;
     const clients = new SoakClients(f, namespaces, {
-      clients: short ? 3 : 6, sharedLayers, maxLayerBytes, maxTagsPerClient: 8,
+      clients: short ? 3 : 6, sharedLayers, maxLayerBytes, maxTagsPerClient: 8, leaseSeconds: KILL_LEASE_SECONDS,
       log: (line) => { if (line.startsWith('PULL FAILED') || clientErrors++ < 5) log(line); },
       tolerateStatus: (status) => status === 'network' || status === 502 || status === 503 || status === 504,
     });

@@ -93,7 +93,9 @@ export class SoakClients {
     namespaces: readonly string[],
     private readonly options: { clients: number; sharedLayers: number; maxLayerBytes: number; maxTagsPerClient: number; log(line: string): void;
       /** Statuses a request may answer besides the expected ones without being a failure (the kill part: 502/503 while a process restarts). */
-      tolerateStatus?: (status: number | 'network') => boolean },
+      tolerateStatus?: (status: number | 'network') => boolean;
+      /** PUSH_TEMP_TAG_EXPIRATION_SEC of the fleet (default the soak's 1 s). */
+      leaseSeconds?: number },
   ) {
     this.repositories = namespaces.flatMap((ns) => [`${ns}/app`, `${ns}/base`, `${ns}/tools`]);
     this.shared = Array.from({ length: options.sharedLayers }, () => makeBlob(randomInt(1024, options.maxLayerBytes)));
@@ -227,7 +229,7 @@ export class SoakClients {
       const commitSent = digest ? sentAt0.get(digest) : undefined;
       const ack = digest ? ackedAt.get(digest) : undefined;
       const answeredAt = Date.now();
-      if (commitSent === undefined || ack === undefined || answeredAt - commitSent < LEASE_SECONDS * 1000) {
+      if (commitSent === undefined || ack === undefined || answeredAt - commitSent < (this.options.leaseSeconds ?? LEASE_SECONDS) * 1000) {
         this.counters.blobUnknownWithinLease.push(`${repository}:${tag} blob ${digest}: commit sent ${commitSent === undefined ? '?' : sentAt - commitSent} ms and acknowledged ${ack === undefined ? '?' : sentAt - ack} ms before the PUT, answered ${commitSent === undefined ? '?' : answeredAt - commitSent} ms after the commit was sent: ${put.body.toString().slice(0, 300)}`);
       } else {
         this.counters.blobUnknownAfterLease++;
@@ -282,6 +284,7 @@ export class SoakClients {
       const own = this.own(client);
       const roll = randomInt(100);
       const tag = `c${client}-${n++}`;
+      const networkBefore = this.tally.count(/:network$/);
       try {
         if (own.length === 0 || roll < 35) await this.push(client, this.repositories[randomInt(this.repositories.length)]!, tag);
         else if (roll < 65) await this.pull(own[randomInt(own.length)]!);
@@ -292,6 +295,8 @@ export class SoakClients {
         this.options.log(`client ${client}: ${(error as Error).message}`);
         await new Promise((resolve) => setTimeout(resolve, 1000));
       }
+      // The front end is down (killed, restarting): wait a little instead of spinning on refusals.
+      if (this.tally.count(/:network$/) > networkBefore) await new Promise((resolve) => setTimeout(resolve, 1000));
     }
   }
 
