@@ -12,7 +12,7 @@ import type { ObjectStore } from '../../../shared/storage/types.ts';
 import { OciError } from '../../errors.ts';
 import { imagePushedBytes } from '../../metrics.ts';
 import type { V2Context } from '../context.ts';
-import { BodyReader } from './body-reader.ts';
+import { arrivalChunks, BodyReader } from './body-reader.ts';
 import type { UploadClaim } from './session.ts';
 import { appendToUpload, type AppendOutcome } from './writer.ts';
 
@@ -54,7 +54,7 @@ export async function appendBody(
 ): Promise<AppendResult> {
   const { store, location } = await sessionStore(ctx, row);
   const hash = ctx.hashes.take(row.uuid, row.byte_count);
-  const reader = new BodyReader(request.raw, (chunk) => {
+  const reader = new BodyReader(arrivalChunks(request.raw), (chunk) => {
     hash?.update(chunk);
     imagePushedBytes.inc(chunk.length);
   }, claim.signal);
