@@ -103,8 +103,11 @@ export class LocalStorage extends MultipartStore implements ObjectStore {
         throw new StorageError('body does not hash to contentMd5; nothing written', { driver: DRIVER, operation: 'put', key });
       }
       const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
-      // `flush` fsyncs before close: after rename the bytes are durable, not just the name.
-      await pipeline(source, createWriteStream(tmp, { flags: 'wx', flush: true }), { signal: options.signal });
+      // `flush` fsyncs before close: after rename the bytes are durable, not just the name. Up to
+      // 1 MiB buffered while a write is in flight, then written with one writev: every write is a
+      // hand-off to libuv's thread pool, which on a busy machine costs the event loop its turn
+      // (an upload's 64 KiB socket chunks were written one by one).
+      await pipeline(source, createWriteStream(tmp, { flags: 'wx', flush: true, highWaterMark: LARGE_READ_BYTES }), { signal: options.signal });
       await this.publish(tmp, key);
     } catch (error) {
       await rm(tmp, { force: true });
