@@ -82,7 +82,8 @@ export async function startFleet(booted: Booted, options: FleetOptions): Promise
   const pinger = redisPinger({ url: redisUrl }, log);
 
   const services: FleetServices = { db, storage, config, onOutboxWrite: () => relay.wake() };
-  const running = await startWorkers(options.workers, booted, services);
+  // QUAYFLEET_WORKER_CONCURRENCY sizes a worker pod; `all` keeps every worker's own concurrency.
+  const running = await startWorkers(options.workers, booted, services, options.registry ? undefined : config.workerConcurrency);
   // OPS-1: under Removed the registry instance is gone; the front end answers 503 (registry/removed.ts).
   const removed = config.imageRegistry.managementState === 'Removed';
   const secret = options.registry && !removed ? tokenSecret(config, log, { persistInDataDir: !config.dbUri }) : undefined;
@@ -109,10 +110,10 @@ export async function startFleet(booted: Booted, options: FleetOptions): Promise
   return { http, metrics, runningWorkers: running.map((w) => w.name), stop };
 }
 
-async function startWorkers(workers: readonly FleetWorker[], booted: Booted, services: FleetServices): Promise<RunningWorker[]> {
+async function startWorkers(workers: readonly FleetWorker[], booted: Booted, services: FleetServices, concurrency: number | undefined): Promise<RunningWorker[]> {
   const running: RunningWorker[] = [];
   for (const definition of workers) {
-    const result = await runWorker(definition, { config: booted.config, services, redis: { url: booted.redisUrl! }, log: booted.log });
+    const result = await runWorker(definition, { config: booted.config, services, redis: { url: booted.redisUrl! }, log: booted.log, concurrency });
     if (!result.disabled) running.push(result);
   }
   return running;

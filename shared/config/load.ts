@@ -33,6 +33,8 @@ export interface Config {
   readonly metricsPort: number;
   /** Serve the queue console (bull-board) under /admin/queues to superusers (QUAYFLEET_QUEUE_CONSOLE); off by default. */
   readonly queueConsole: boolean;
+  /** Jobs at once per worker in a `worker <name>` pod (QUAYFLEET_WORKER_CONCURRENCY); undefined: each worker's own. */
+  readonly workerConcurrency: number | undefined;
   /** Root of the embedded defaults (local storage, embedded Postgres data). */
   readonly dataDir: string;
   /** DEFAULT_TAG_EXPIRATION in seconds. */
@@ -110,6 +112,7 @@ const envSchema = z.object({
   QUAYFLEET_METRICS_PORT: port(0, 9091),
   QUAYFLEET_DATA_DIR: z.string().min(1).default('./data'),
   QUAYFLEET_QUEUE_CONSOLE: z.enum(['true', 'false'], { error: 'expected true or false' }).default('false').transform((v) => v === 'true'),
+  QUAYFLEET_WORKER_CONCURRENCY: z.string().regex(/^\s*[1-9]\d{0,3}\s*$/, { error: 'expected a whole number of jobs from 1 to 9999, e.g. 4' }).transform(Number).optional(),
   QUAYFLEET_CONFIG_PASSWORD: z.string().min(8, { error: 'expected at least 8 characters' }).optional(),
 });
 
@@ -151,6 +154,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, source = 
     httpPort: e.QUAYFLEET_HTTP_PORT,
     metricsPort: e.QUAYFLEET_METRICS_PORT,
     queueConsole: e.QUAYFLEET_QUEUE_CONSOLE,
+    workerConcurrency: e.QUAYFLEET_WORKER_CONCURRENCY,
     dataDir,
     defaultTagExpirationSeconds: parseDurationSeconds(q.DEFAULT_TAG_EXPIRATION)!,
     tagExpirationOptionsSeconds: q.TAG_EXPIRATION_OPTIONS.map((o) => parseDurationSeconds(o)!),
