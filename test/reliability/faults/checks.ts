@@ -34,10 +34,15 @@ export function probeClient(fleet: FleetUnderTest, ledger: LoadLedger, sharedLay
 export async function fleetWorks(fleet: FleetUnderTest, probe: LoadClient, gcBefore: number): Promise<true | string> {
   const health = await instanceHealth(fleet.process.metricsBase).catch(() => undefined);
   if (health?.status !== 200) return `health ${health ? JSON.stringify(health.services) : 'no answer'}`;
+  const failed = (what: string): string => {
+    const last = probe.lastFailure;
+    return last ? `${what} (${last.step} ${last.status}${last.code ? ` ${last.code}` : ''}${last.detail ? `: ${last.detail.slice(0, 160)}` : ''})` : what;
+  };
+  probe.lastFailure = undefined;
   const image = await probe.push(fleet.probeRepository).catch(() => undefined);
-  if (!image) return 'push failed';
-  if (!(await probe.pull(image, 'manifest-get').catch(() => false))) return 'manifest pull failed';
-  if (!(await probe.pullBlob(image, image.blobs[2]!).catch(() => false))) return 'blob pull failed';
+  if (!image) return failed('push failed');
+  if (!(await probe.pull(image, 'manifest-get').catch(() => false))) return failed('manifest pull failed');
+  if (!(await probe.pullBlob(image, image.blobs[2]!).catch(() => false))) return failed('blob pull failed');
   return (await gcIterations(fleet)) > gcBefore ? true : 'no GC iteration yet';
 }
 

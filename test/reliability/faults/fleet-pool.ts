@@ -55,6 +55,8 @@ export function createFleetPool(): FleetPool {
       const process = await startFleetProcess({
         dbUri: spec.dbUri, redisUrl: spec.redisUrl, httpPort: spec.httpPort, metricsPort: spec.metricsPort,
         config: { ...GC_CONFIG, DISTRIBUTED_STORAGE_CONFIG: spec.storage, DISTRIBUTED_STORAGE_PREFERENCE: ['default'] },
+        // The run ends by stopping the fleets; it need not wait for GC jobs in flight to finish.
+        env: { QUAYFLEET_SHUTDOWN_DEADLINE_SECONDS: '3' },
       });
       try {
         await createUser(spec.dbUri, spec.user, spec.password);

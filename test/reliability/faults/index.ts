@@ -103,7 +103,9 @@ async function runFaults(system: FaultSystem, pace: Pace, options: PartOptions, 
   await Promise.all(loads.map((load) => load.stop()));
   log('load stopped; waiting for queues to drain and GC to settle');
   const settled = await Promise.all(fleets.map((fleet, i) => waitSettled(fleet, schedulers[i]!, pace.settleLimitMs)));
+  log(`settled: ${settled.map((s) => `${s.fleet} ${s.settled ? 'yes' : 'NO'} after ${s.waitedMs} ms`).join(', ')}`);
   const verified = await verifyAcknowledged([...ledger.images, ...probeLedger.images], fleets);
+  log(`verified ${verified.checked} acknowledged images: ${verified.lost.length} lost`);
   const classified = classify(ledger.records, windows);
   const crashes = fleets.flatMap((fleet) => crashesOf(fleet));
   return figures({ injections, windows, settled, verified, classified, crashes, cycles, ledger, probeLedger, schedulers, started, log });

@@ -94,6 +94,9 @@ export function runLoad(target: LoadTarget, ledger: LoadLedger, concurrency: num
 
 /** Sends the load's requests and records them. */
 export class LoadClient {
+  /** The last request of this client that did not get its expected answer. */
+  lastFailure: RequestRecord | undefined;
+
   constructor(
     private readonly target: LoadTarget,
     private readonly ledger: LoadLedger,
@@ -129,7 +132,9 @@ export class LoadClient {
       const code = typeof status === 'number' && status >= 400 ? errorCode(body) : undefined;
       if (typeof status === 'number' && status !== expected) detail = body.toString('utf8').slice(0, 300);
       const leaseExpired = code === 'MANIFEST_BLOB_UNKNOWN' && blobsPushedAt !== undefined && startedAt - blobsPushedAt > this.leaseMs;
-      this.ledger.records.push({ startedAt, endedAt: Date.now(), fleet: this.target.name, step, status, expected, code, detail, ...(leaseExpired ? { leaseExpired } : {}) });
+      const record: RequestRecord = { startedAt, endedAt: Date.now(), fleet: this.target.name, step, status, expected, code, detail, ...(leaseExpired ? { leaseExpired } : {}) };
+      this.ledger.records.push(record);
+      if (status !== expected) this.lastFailure = record;
       return { status, body, headers };
     }
   }
