@@ -17,6 +17,8 @@ export interface Fault {
   heal(): Promise<void>;
   /** True when the fault is instantaneous (a flush): there is nothing to hold. */
   readonly instant?: boolean;
+  /** How long the long form holds it (default: the run's hold). */
+  readonly longHoldMs?: number;
   /** The fleets it hits (the others are not probed for its recovery). */
   readonly fleets: readonly FleetName[];
 }
@@ -32,7 +34,9 @@ export function faultCatalog(system: FaultSystem): Fault[] {
     redisFlush(system), redisRestart(system), postgresTerminate(system), postgresRestart(system),
     storage(system, 'storage-errors', 'errors', 'RadosGW answers every request 500 InternalError'),
     storage(system, 'storage-slow', 'slow', 'RadosGW answers every request after 1.5 s'),
-    storage(system, 'storage-hang', 'hang', 'RadosGW accepts requests and answers none until healed'),
+    // Held past the S3 client's 60 s idle timeout in the long form, so the fleet's own timeout is
+    // what ends the requests (the short form only shows that held requests complete afterwards).
+    { ...storage(system, 'storage-hang', 'hang', 'RadosGW accepts requests and answers none until healed'), longHoldMs: 75_000 },
     storage(system, 'storage-refused', 'refuse', 'RadosGW refuses connections (open ones cut)'),
     diskFull(system),
   ];

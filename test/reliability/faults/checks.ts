@@ -36,7 +36,9 @@ export async function fleetWorks(fleet: FleetUnderTest, probe: LoadClient, gcBef
   if (health?.status !== 200) return `health ${health ? JSON.stringify(health.services) : 'no answer'}`;
   const failed = (what: string): string => {
     const last = probe.lastFailure;
-    return last ? `${what} (${last.step} ${last.status}${last.code ? ` ${last.code}` : ''}${last.detail ? `: ${last.detail.slice(0, 160)}` : ''})` : what;
+    if (!last) return what;
+    if (last.leaseExpired) return `${what} (the push outlasted the upload lease: its blobs were collected before the manifest)`;
+    return `${what} (${last.step} ${last.status}${last.code ? ` ${last.code}` : ''}${last.detail ? `: ${last.detail.slice(0, 160)}` : ''})`;
   };
   probe.lastFailure = undefined;
   const image = await probe.push(fleet.probeRepository).catch(() => undefined);

@@ -11,7 +11,13 @@
  * (storage matching the database), and that no process crashed.
  *
  * The short form (CI) injects each fault once for 2 s; the long form repeats the cycle for
- * `minutes`, holding each fault longer.
+ * `minutes`, holding each fault 10 s (the storage hang 75 s, past the S3 client's idle timeout).
+ *
+ * Time to recovery is measured from the heal to the moment every fleet the fault hit passes a
+ * probe: /health/instance 200, a push (three blobs and a manifest) and its pull back, and a GC
+ * iteration completed after the heal. Its resolution is one probe round (about a second on a
+ * loaded machine). The fleets are `quayfleet all` processes (front end and every worker in one
+ * process), on servers of the run's own, so that a Postgres restart is a real one.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -41,6 +47,7 @@ interface Injection {
 
 /** Timing of a run. */
 interface Pace {
+  readonly short: boolean;
   readonly holdMs: number;
   readonly recoveryLimitMs: number;
   readonly settleLimitMs: number;
@@ -51,8 +58,8 @@ interface Pace {
 
 function paceOf(options: PartOptions): Pace {
   return options.short
-    ? { holdMs: 2000, recoveryLimitMs: 60_000, settleLimitMs: 60_000, gapMs: 500, clients: 2 }
-    : { holdMs: 10_000, recoveryLimitMs: 180_000, settleLimitMs: 180_000, gapMs: 5000, clients: 4 };
+    ? { short: true, holdMs: 2000, recoveryLimitMs: 60_000, settleLimitMs: 60_000, gapMs: 500, clients: 2 }
+    : { short: false, holdMs: 10_000, recoveryLimitMs: 180_000, settleLimitMs: 180_000, gapMs: 5000, clients: 4 };
 }
 
 /** Runs the fault part; see the module comment. */
@@ -119,7 +126,7 @@ async function inject(fault: Fault, system: FaultSystem, allFleets: readonly Fle
   const proxyBefore = { ...system.proxy.requests };
   const from = Date.now();
   await fault.inject();
-  if (!fault.instant) await sleep(pace.holdMs);
+  if (!fault.instant) await sleep(pace.short ? pace.holdMs : fault.longHoldMs ?? pace.holdMs);
   const proxyMode = system.proxy.mode;
   await fault.heal();
   const healedAt = Date.now();
@@ -203,6 +210,7 @@ function figures(outcome: Outcome): PartFigures {
     unavailableDuringFaults: Object.values(classified.unavailableDuringFaults).reduce((a, b) => a + b, 0),
     wrongDuringFaults: classified.wrongDuringFaults.length,
     failuresOutsideFaults: classified.failuresOutsideFaults.length,
+    pushesOutlastingLease: ledger.records.filter((r) => r.leaseExpired).length,
     perFault: byFault,
     storageRequestsFaulted: Object.fromEntries(injections.filter((i) => i.storageRequestsFaulted !== undefined).map((i) => [i.fault, i.storageRequestsFaulted])),
     imagesAcknowledged: ledger.images.filter((i) => i.state !== 'uncertain').length + probeLedger.images.length,

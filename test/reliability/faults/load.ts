@@ -54,7 +54,8 @@ export interface LoadTarget {
 
 export const sha256 = (bytes: Buffer): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
-const REQUEST_TIMEOUT_MS = 180_000;
+/** Longer than the S3 client's three attempts of 60 s idle each, so the registry's own answer is what ends a request. */
+const REQUEST_TIMEOUT_MS = 300_000;
 const MANIFEST_TYPE = 'application/vnd.oci.image.manifest.v1+json';
 
 /** A mismatch between what the registry acknowledged and what it later served. */
