@@ -6,8 +6,9 @@
  * concurrency, with no queue, no database and no verification. Then the same N blobs between two
  * RadosGW buckets (server-side CopyObject) by the worker, against bare CopyObject calls.
  * The worker's figures include what the peer skips: the blob's rows read, its bytes hashed and
- * written with Content-MD5 (streamed), a HEAD of the source beside each CopyObject (server-side),
- * the placements written under the digest locks, and the queue. Prints lines, then one JSON
+ * written with Content-MD5 (streamed), the CopyObject's answered ETag checked against the source
+ * placement's recorded one (server-side; BENCH_SOURCE_ETAG=0: a HEAD of the source beside each
+ * CopyObject instead), the placements written under the digest locks, and the queue. Prints lines, then one JSON
  * object last, with the load average (the machine is shared).
  *
  *   npm run bench -- replication

@@ -78,10 +78,13 @@ export async function getBlob(db: Queryable, digest: string): Promise<BlobRow | 
 
 /**
  * Records that the bytes of `digest` (`size` bytes) are at `locationId`: the imagestorage row
- * (created if new) and its placement (idempotent). Returns the blob id. Call inside the
- * transaction that holds `lockBlobDigest(digest)`.
+ * (created if new) and its placement (idempotent), with the object's storage `etag` when the
+ * write reported one (kept otherwise). Returns the blob id. Call inside the transaction that
+ * holds `lockBlobDigest(digest)`.
  */
-export async function recordBlobPlacement(tx: Queryable, input: { digest: string; size: number; locationId: number }): Promise<{ id: number; uuid: string }> {
+export async function recordBlobPlacement(
+  tx: Queryable, input: { digest: string; size: number; locationId: number; etag?: string },
+): Promise<{ id: number; uuid: string }> {
   const { rows } = await tx.query<{ id: number; uuid: string }>(
     `WITH inserted AS (
        INSERT INTO imagestorage (content_checksum, image_size) VALUES ($1, $2)
@@ -93,8 +96,9 @@ export async function recordBlobPlacement(tx: Queryable, input: { digest: string
   const blob = rows[0] ?? (await tx.query<{ id: number; uuid: string }>(
     `SELECT id, uuid FROM imagestorage WHERE content_checksum = $1`, [input.digest])).rows[0]!;
   await tx.query(
-    `INSERT INTO imagestorageplacement (storage_id, location_id) VALUES ($1, $2) ON CONFLICT (storage_id, location_id) DO NOTHING`,
-    [blob.id, input.locationId]);
+    `INSERT INTO imagestorageplacement (storage_id, location_id, etag) VALUES ($1, $2, $3)
+     ON CONFLICT (storage_id, location_id) DO UPDATE SET etag = EXCLUDED.etag WHERE EXCLUDED.etag IS NOT NULL`,
+    [blob.id, input.locationId, input.etag ?? null]);
   return blob;
 }
 

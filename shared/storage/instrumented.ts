@@ -165,7 +165,7 @@ class InstrumentedStore implements ObjectStore {
     });
   }
 
-  move(from: string, to: string): Promise<void> {
+  move(from: string, to: string): Promise<ObjectStat | void> {
     return this.timed('move', from, async () => {
       assertValidKey(from, 'move', this.driverName);
       assertValidKey(to, 'move', this.driverName);

@@ -167,8 +167,12 @@ export interface ObjectStore {
    * `NotFoundError`. Absent on drivers that never can.
    */
   copyFrom?(source: ObjectStore, fromKey: string, toKey: string, options?: CopyFromOptions): Promise<ObjectStat | false>;
-  /** Moves `from` to `to` (copy then delete the source). Missing source: `NotFoundError`. */
-  move(from: string, to: string): Promise<void>;
+  /**
+   * Moves `from` to `to` (copy then delete the source). Missing source: `NotFoundError`. Resolves
+   * with the moved object's stat where the backend answered it without another request (S3: the
+   * CopyObject's ETag; replication records it with the placement), else with nothing.
+   */
+  move(from: string, to: string): Promise<ObjectStat | void>;
 
   /** Starts a multipart write to `key`. */
   createMultipart(key: string, options?: { contentType?: string }): Promise<MultipartWriter>;

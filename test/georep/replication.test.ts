@@ -99,6 +99,13 @@ describe('replication between two buckets of one RadosGW', () => {
     await expectEverywhere(f, blobs);
     expect(await metricSum('quayfleet_replication_copies_total', { location: 'eustorage', method: 'server_side', outcome: 'copied' })).toBe(before + 3);
     expect(await metricSum('quayfleet_replication_copies_total', { location: 'eustorage', method: 'stream' })).toBe(streamed);
+    // The push recorded the ETag its move answered, so each copy was one CopyObject checked
+    // against it (no HEAD); the copy's ETag (the same object's) is recorded for the next hop.
+    const { rows } = await f.registry.db.query<{ name: string; etag: string | null }>(
+      `SELECT l.name, p.etag FROM imagestorageplacement p JOIN imagestoragelocation l ON l.id = p.location_id
+         JOIN imagestorage s ON s.id = p.storage_id WHERE s.content_checksum = ANY($1::text[])`, [blobs.map((b) => sha256(b))]);
+    expect(rows).toHaveLength(6);
+    for (const row of rows) expect(row.etag, row.name).toMatch(/^"?[0-9a-f]{32}(-\d+)?"?$/);
   });
 });
 

@@ -49,8 +49,8 @@ export async function commitBlob(ctx: V2Context, upload: FinishedUpload): Promis
     // Only after a whole lease can GC have resolved it; the bytes then must not be moved into place.
     if (!(await settleUploadIntent(tx, intentId))) throw new Error(`upload of ${upload.digest} took longer than its lease to commit`);
     duplicate = await alreadyStored(tx, store, upload, locationId);
-    if (!duplicate) await moveToContentAddress(store, upload);
-    const blob = await recordBlobPlacement(tx, { digest: upload.digest, size: upload.size, locationId });
+    const etag = duplicate ? undefined : await moveToContentAddress(store, upload);
+    const blob = await recordBlobPlacement(tx, { digest: upload.digest, size: upload.size, locationId, etag });
     await leaseInTransaction(ctx, tx, upload.repository, blob.id);
     if (upload.uuid) {
       await deleteUpload(tx, upload.uuid);
@@ -109,11 +109,14 @@ async function alreadyStored(tx: Queryable, store: ObjectStore, upload: Finished
 }
 
 // Idempotent for a retried transaction: a source already moved is fine when the target holds it.
-async function moveToContentAddress(store: ObjectStore, upload: FinishedUpload): Promise<void> {
+// Resolves with the moved object's ETag where the driver answered it (replication's one-request
+// server-side copy checks it).
+async function moveToContentAddress(store: ObjectStore, upload: FinishedUpload): Promise<string | undefined> {
   const key = blobKey(upload.digest);
   try {
-    await store.move(upload.objectKey, key);
+    return (await store.move(upload.objectKey, key))?.etag;
   } catch (error) {
     if (!(error instanceof NotFoundError) || (await store.stat(key)).size !== upload.size) throw error;
+    return undefined;
   }
 }

@@ -214,15 +214,15 @@ export class S3Store extends MultipartStore implements ObjectStore {
     }
   }
 
-  async copy(from: string, to: string): Promise<void> {
+  /** Copies `from` to `to`; resolves with the copy's stat (the source's size, the copy's ETag) after a single CopyObject. */
+  async copy(from: string, to: string): Promise<ObjectStat | void> {
     // The size decides between one CopyObject and a part-by-part copy; the HEAD also reports a
     // missing source as NotFound on every server.
     const { size } = await this.stat(from).catch((error: unknown) => { throw this.error(error, 'copy', from); });
     if (size > this.settings.multipartCopyThresholdBytes) return this.multipart.copy(from, to, size);
     try {
-      await this.client.send(new CopyObjectCommand({
-        Bucket: this.bucket, Key: this.keys.toBackend(to), CopySource: this.copySource(from), ...this.encryption(),
-      }));
+      const copied = await this.copyObject(this, from, to);
+      return { key: to, size, lastModified: copied.lastModified, etag: copied.etag };
     } catch (error) {
       throw this.error(error, 'copy', from);
     }
@@ -282,9 +282,10 @@ export class S3Store extends MultipartStore implements ObjectStore {
     return `${this.bucket}/${this.keys.toBackend(key).split('/').map(encodeURIComponent).join('/')}`;
   }
 
-  async move(from: string, to: string): Promise<void> {
-    await this.copy(from, to);
+  async move(from: string, to: string): Promise<ObjectStat | void> {
+    const copied = await this.copy(from, to);
     if (from !== to) await this.delete(from);
+    return copied;
   }
 
 
