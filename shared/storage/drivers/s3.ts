@@ -214,8 +214,12 @@ export class S3Store extends MultipartStore implements ObjectStore {
     }
   }
 
-  /** Copies `from` to `to`; resolves with the copy's stat (the source's size, the copy's ETag) after a single CopyObject. */
-  async copy(from: string, to: string): Promise<ObjectStat | void> {
+  async copy(from: string, to: string): Promise<void> {
+    await this.copyWithStat(from, to);
+  }
+
+  /** `copy`, resolving with the copy's stat (the source's size, the copy's ETag) after a single CopyObject. */
+  private async copyWithStat(from: string, to: string): Promise<ObjectStat | void> {
     // The size decides between one CopyObject and a part-by-part copy; the HEAD also reports a
     // missing source as NotFound on every server.
     const { size } = await this.stat(from).catch((error: unknown) => { throw this.error(error, 'copy', from); });
@@ -283,7 +287,7 @@ export class S3Store extends MultipartStore implements ObjectStore {
   }
 
   async move(from: string, to: string): Promise<ObjectStat | void> {
-    const copied = await this.copy(from, to);
+    const copied = await this.copyWithStat(from, to);
     if (from !== to) await this.delete(from);
     return copied;
   }
