@@ -80,11 +80,17 @@ export async function checkTokens(fx: SecurityFixture): Promise<TokenResult> {
   await expect('an expired app token (bearer)', { url: '/api/v1/user/', authorization: `Bearer ${expired.token}` }, [401]);
   await expect('an expired app token ($app)', { url: '/api/v1/user/', authorization: basicAuth('$app', expired.token) }, [401]);
 
-  // A deleted user's token.
-  const adminBearer = await fx.v2Token('teamAdmin', ['acme/app']);
-  const deleted = await t.app.inject({ method: 'DELETE', url: '/api/v1/user/', headers: { authorization: fx.apiAuth('teamAdmin')! } });
-  if (deleted.statusCode >= 300) result.failures.push(`could not delete the team admin for the replay check: ${deleted.statusCode} ${deleted.body.slice(0, 160)}`);
-  await expect('a deleted user\'s bearer token replayed', { url: pull, authorization: `Bearer ${adminBearer}` }, [401, 403]);
-  await expect('a deleted user\'s password', { url: '/api/v1/user/', authorization: fx.apiAuth('teamAdmin') }, [401]);
+  // A deleted user's token (a fresh user: the matrix may have made the principals sole admins of new organizations).
+  const replayer = 'replayer';
+  const replayerPassword = 'replayer password 0123456789';
+  fx.secrets.set('password-replayer', replayerPassword);
+  await t.createUser(replayer, replayerPassword);
+  await t.grant('acme/app', { user: replayer }, 'read');
+  const replayerBearer = await t.tokenFor(replayer, replayerPassword, ['repository:acme/app:pull']);
+  await expect('a reader pulls', { url: pull, authorization: `Bearer ${replayerBearer}` }, [200]);
+  const deleted = await t.app.inject({ method: 'DELETE', url: '/api/v1/user/', headers: { authorization: basicAuth(replayer, replayerPassword) } });
+  if (deleted.statusCode >= 300) result.failures.push(`could not delete the user for the replay check: ${deleted.statusCode} ${deleted.body.slice(0, 160)}`);
+  await expect('a deleted user\'s bearer token replayed', { url: pull, authorization: `Bearer ${replayerBearer}` }, [401, 403]);
+  await expect('a deleted user\'s password', { url: '/api/v1/user/', authorization: basicAuth(replayer, replayerPassword) }, [401]);
   return result;
 }
