@@ -1,7 +1,8 @@
 /**
- * The security part's short form (CI): every route of the app against a rotating four of the
- * eleven principals, SSRF guards at configuration and delivery, token expiry and replay, and no
- * secret in any log line of the run. The long form (`npm run reliability`) checks every principal.
+ * The security part's short form (CI): every route of the app against anonymous and a rotating
+ * allowed and refused principal (of eleven), SSRF guards at configuration and delivery, token
+ * expiry and replay, and no secret in any log line of the run. The long form
+ * (`npm run reliability`) checks every principal.
  */
 import { expect, it } from 'vitest';
 import { run } from './security/index.ts';

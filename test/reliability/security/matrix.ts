@@ -304,5 +304,6 @@ export const MATRIX: Record<string, MatrixCase[]> = {
     fresh(WRITE, async (fx) => v2('DELETE', `/v2/acme/app/manifests/${await freshManifest(fx, 'acme/app')}`)),
     fresh(MIRROR_ONLY, async (fx) => v2('DELETE', `/v2/acme/mirrored/manifests/${await freshManifest(fx, 'acme/mirrored')}`)),
     fresh(WRITE, async (fx) => v2('DELETE', await fx.admin.startUpload('acme/app'))),
+    fresh(WRITE, async (fx) => v2('DELETE', `/v2/acme/app/blobs/${await fx.admin.uploadBlob('acme/app', randomBytes(48), 'monolithic')}`)),
   ],
 };
