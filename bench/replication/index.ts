@@ -140,10 +140,10 @@ async function peerRun(copy: (key: string) => Promise<void>, digests: string[]):
 }
 
 /**
- * Whether the source placements carry the ETag of their object, as every placement the worker
- * records does (and a pushed one would, were the push to record it): a server-side copy from it is
- * then one conditional CopyObject. BENCH_SOURCE_ETAG=0 measures sources without one (a HEAD beside
- * each copy: two requests per blob).
+ * Whether the source placements carry the ETag of their object, as a push to S3 records it (the
+ * ETag its move answered) and every placement the worker records does: a server-side copy from it
+ * is then one conditional CopyObject. BENCH_SOURCE_ETAG=0 measures sources without one (placements
+ * recorded before the column existed, or by a mirror: a HEAD beside each copy, two requests).
  */
 const SOURCE_ETAG = process.env.BENCH_SOURCE_ETAG !== '0';
 /** BENCH_PART=stream or server-side runs only that half (both by default). */
