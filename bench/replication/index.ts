@@ -56,7 +56,9 @@ const tag = randomBytes(4).toString('hex');
 await preparePostgresTemplate();
 const stopServers = await startStorageServers();
 const workDir = mkdtempSync(path.join(os.tmpdir(), 'quayfleet-bench-georep-'));
-const stopAzurite = await startBenchAzurite(workDir);
+// Azurite slows down with every blob it holds (bench/storage/azurite.ts): each side of the streamed
+// comparison writes to a fresh one, or the peer, running second, would pay for the worker's blobs.
+let stopAzurite = await startBenchAzurite(workDir);
 await ensureRadosgwBucket(SECOND_BUCKET);
 
 const rgw = (bucket: string, prefix: string) => ['RadosGWStorage', {
@@ -154,6 +156,8 @@ async function streamHalf(): Promise<Record<string, unknown>> {
   const streamPrefix = `bench-georep-${tag}`;
   const stream = await workerRun('stream', rgw(RADOSGW.bucket, `${streamPrefix}/src`), azure(`${streamPrefix}/dst`));
   console.log(`worker, RadosGW -> Azurite (stream): ${COUNT} blobs in ${stream.figures.seconds} s, ${stream.figures.blobsPerSecond} blobs/s, ${stream.figures.mbPerSecond} MB/s, peak RSS ${stream.peakRssMiB} MiB`);
+  await stopAzurite();
+  stopAzurite = await startBenchAzurite(workDir);
   const streamPeer = await peerRun(async (key) => {
     const object = await s3.send(new GetObjectCommand({ Bucket: RADOSGW.bucket, Key: `${streamPrefix}/src/${key}` }));
     await container.getBlockBlobClient(`${streamPrefix}/peer/${key}`).upload(() => object.Body as Readable, SIZE);
