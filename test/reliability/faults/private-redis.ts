@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import { Redis } from 'ioredis';
 
 export interface PrivateRedis {
   readonly url: string;
@@ -22,12 +23,27 @@ const portAnswers = (port: number): Promise<boolean> => new Promise((resolve) =>
   socket.once('error', () => resolve(false));
 });
 
+/**
+ * A redis-server already on `port` (in the run's own range) is one an earlier run left behind when
+ * it was killed: it is shut down, so a killed run does not fail every later one.
+ */
+async function shutdownLeftover(port: number): Promise<void> {
+  const leftover = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  await leftover.call('SHUTDOWN', 'NOSAVE').catch(() => undefined);
+  leftover.disconnect();
+  const deadline = Date.now() + 10_000;
+  while (await portAnswers(port)) {
+    if (Date.now() > deadline) throw new Error(`port ${port} still answers after SHUTDOWN; something else listens there`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 /** Starts redis-server on 127.0.0.1:`port`. */
 export async function startPrivateRedis(port: number): Promise<PrivateRedis> {
   let child: ChildProcess | undefined;
   let output = '';
   const start = async (): Promise<void> => {
-    if (await portAnswers(port)) throw new Error(`port ${port} already answers; another redis-server of this run left behind?`);
+    if (await portAnswers(port)) await shutdownLeftover(port);
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
