@@ -88,6 +88,8 @@ export interface Settled {
     collectable: Record<string, number>; orphanObjects: number; missingObjects: number; missingSample: string[];
   };
   readonly waitedMs: number;
+  /** What the wait was held back by last (before it settled), e.g. `pendingDeletions=3`. */
+  readonly lastWaitedOn?: string;
 }
 
 /** Job schedulers (periodic triggers) registered across the fleet's queues. */
@@ -113,6 +115,7 @@ export async function waitSettled(fleet: FleetUnderTest, schedulersExpected: num
   const storage = await createDistributedStorage({
     DISTRIBUTED_STORAGE_CONFIG: directStorage(fleet.spec.storage), DISTRIBUTED_STORAGE_PREFERENCE: ['default'],
   });
+  let lastWaitedOn: string | undefined;
   try {
     for (;;) {
       const statuses = await queueStatus(producer);
@@ -122,7 +125,7 @@ export async function waitSettled(fleet: FleetUnderTest, schedulersExpected: num
       const schedulers = await schedulerCount(fleet);
       const audit = await auditStorage(pool, storage, storage.locations);
       const state: Settled = {
-        fleet: fleet.spec.name, backlog, deadLetters, outbox: rows[0]!.n, schedulers, waitedMs: Date.now() - started,
+        fleet: fleet.spec.name, backlog, deadLetters, outbox: rows[0]!.n, schedulers, waitedMs: Date.now() - started, lastWaitedOn,
         settled: backlog === 0 && deadLetters === 0 && rows[0]!.n === 0 && schedulers >= schedulersExpected && audit.ok,
         audit: {
           ok: audit.ok, storageConsistent: audit.storageConsistent, pendingDeletions: audit.pendingDeletions, uploadIntents: audit.uploadIntents,
@@ -135,6 +138,11 @@ export async function waitSettled(fleet: FleetUnderTest, schedulersExpected: num
       // A missing object can be a GC deletion seen half-way (placements read, then the row and its
       // object deleted before the listing), so only the state at the end counts.
       if (state.settled || Date.now() - started > timeoutMs) return state;
+      lastWaitedOn = Object.entries({
+        backlog, deadLetters, outbox: state.outbox, missingSchedulers: Math.max(0, schedulersExpected - schedulers),
+        pendingDeletions: audit.pendingDeletions, uploadIntents: audit.uploadIntents, ...state.audit.collectable,
+        orphanObjects: state.audit.orphanObjects, missingObjects: state.audit.missingObjects,
+      }).filter(([, n]) => n > 0).map(([k, n]) => `${k}=${n}`).join(' ');
       await sleep(1000);
     }
   } finally {

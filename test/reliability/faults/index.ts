@@ -58,7 +58,7 @@ interface Pace {
 
 function paceOf(options: PartOptions): Pace {
   return options.short
-    ? { short: true, holdMs: 2000, recoveryLimitMs: 60_000, settleLimitMs: 60_000, gapMs: 500, clients: 2 }
+    ? { short: true, holdMs: 2000, recoveryLimitMs: 60_000, settleLimitMs: 120_000, gapMs: 500, clients: 2 }
     : { short: false, holdMs: 10_000, recoveryLimitMs: 180_000, settleLimitMs: 180_000, gapMs: 5000, clients: 4 };
 }
 
@@ -110,7 +110,7 @@ async function runFaults(system: FaultSystem, pace: Pace, options: PartOptions, 
   await Promise.all(loads.map((load) => load.stop()));
   log('load stopped; waiting for queues to drain and GC to settle');
   const settled = await Promise.all(fleets.map((fleet, i) => waitSettled(fleet, schedulers[i]!, pace.settleLimitMs)));
-  log(`settled: ${settled.map((s) => `${s.fleet} ${s.settled ? 'yes' : 'NO'} after ${s.waitedMs} ms`).join(', ')}`);
+  log(`settled: ${settled.map((s) => `${s.fleet} ${s.settled ? 'yes' : 'NO'} after ${s.waitedMs} ms${s.lastWaitedOn ? ` (last waited on ${s.lastWaitedOn})` : ''}`).join(', ')}`);
   const verified = await verifyAcknowledged([...ledger.images, ...probeLedger.images], fleets);
   log(`verified ${verified.checked} acknowledged images: ${verified.lost.length} lost`);
   const classified = classify(ledger.records, windows);
