@@ -58,6 +58,8 @@ interface Pace {
 
 function paceOf(options: PartOptions): Pace {
   return options.short
+    // Settling can take a minute after a storage fault: a storage delete that failed during it is
+    // retried by the GC sweep once its record is 60 s old (shared/db/gc/run.ts), by design.
     ? { short: true, holdMs: 2000, recoveryLimitMs: 60_000, settleLimitMs: 120_000, gapMs: 500, clients: 2 }
     : { short: false, holdMs: 10_000, recoveryLimitMs: 180_000, settleLimitMs: 180_000, gapMs: 5000, clients: 4 };
 }
