@@ -52,7 +52,7 @@ export interface FleetOptions {
   readonly label?: string;
   /** LOG_LEVEL of the processes (default 'warn'); their output goes to <dataDir>/logs/<name>.log. */
   readonly logLevel?: string;
-  /** Milliseconds to wait for a process's /health/instance (default 180 s). */
+  /** Milliseconds to wait for a process's /health/instance (default 300 s). */
   readonly startTimeoutMs?: number;
 }
 
@@ -130,6 +130,9 @@ export interface Fleet {
   stop(graceMs?: number): Promise<void>;
 }
 
+/** Processes started at once when the fleet starts. */
+const START_CONCURRENCY = 4;
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Children of every fleet of this process, killed if the process exits without stopping them. */
@@ -172,7 +175,11 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     const configPath = path.join(dataDir, 'config.yaml');
     fs.writeFileSync(configPath, JSON.stringify(config)); // JSON is YAML
     const fleet = buildFleet(options, { dataDir, database, redisUrl, configPath, config, hostname, cleanups });
-    await Promise.all([...fleet.members.keys()].map((name) => fleet.restart(name)));
+    // The front end first, then the workers a few at a time: eleven processes loading at once on
+    // two loaded cores each take minutes (one alone: ~16 s at load 35).
+    const [first, ...rest] = [...fleet.members.keys()];
+    if (first) await fleet.restart(first);
+    for (let i = 0; i < rest.length; i += START_CONCURRENCY) await Promise.all(rest.slice(i, i + START_CONCURRENCY).map((name) => fleet.restart(name)));
     return fleet;
   } catch (error) {
     for (const cleanup of cleanups) await cleanup().catch(() => undefined);
@@ -248,7 +255,7 @@ function buildFleet(options: FleetOptions, parts: FleetParts): Fleet {
   };
 
   const waitHealthy = async (m: FleetMember): Promise<void> => {
-    const deadline = Date.now() + (options.startTimeoutMs ?? 180_000);
+    const deadline = Date.now() + (options.startTimeoutMs ?? 300_000);
     for (;;) {
       if (!alive(m.name)) {
         if (m.child.exitCode === 0 && m.command[0] === 'worker') { m.disabled = true; return; }
@@ -263,7 +270,7 @@ function buildFleet(options: FleetOptions, parts: FleetParts): Fleet {
       }
       if (Date.now() > deadline) {
         m.child.kill('SIGKILL');
-        throw new Error(`${m.name} not healthy within ${options.startTimeoutMs ?? 180_000} ms:\n${tail(m.logFile)}`);
+        throw new Error(`${m.name} not healthy within ${options.startTimeoutMs ?? 300_000} ms:\n${tail(m.logFile)}`);
       }
       await sleep(200);
     }
