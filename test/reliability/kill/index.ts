@@ -30,6 +30,25 @@ const SHORT_TARGETS = ['registry', 'gcworker', 'quotatotalworker', 'storagerepli
 
 const KILL_LEASE_SECONDS = 30;
 
+/** Worker processes restarting at once in the long form. */
+const MAX_RESTARTING = 3;
+
+/** A counting semaphore. */
+function semaphore(slots: number): { acquire(): Promise<void>; release(): void } {
+  const waiting: (() => void)[] = [];
+  let free = slots;
+  return {
+    async acquire() {
+      if (free > 0) { free--; return; }
+      await new Promise<void>((resolve) => waiting.push(resolve));
+    },
+    release() {
+      const next = waiting.shift();
+      if (next) next(); else free++;
+    },
+  };
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** BullMQ job locks left in Redis (`<prefix>:<queue>:<job>:lock`). */
@@ -96,6 +115,7 @@ export async function run(options: PartOptions): Promise<PartFigures> {
     const exitedOnTheirOwn: string[] = [];
     const jobsDone: Record<string, number> = {};
     const deadline = Date.now() + options.minutes * 60_000;
+    const restarting = semaphore(short ? 4 : MAX_RESTARTING);
     const killLoop = async (name: string): Promise<void> => {
       kills[name] = 0;
       restartMs[name] = [];
@@ -103,9 +123,12 @@ export async function run(options: PartOptions): Promise<PartFigures> {
       let healthy = true;
       while (Date.now() < deadline) {
         // A random point: somewhere in the next seconds of work, or (a worker's every other kill)
-        // of its start-up. The front end is always let serve a while, so the load gets through.
-        await sleep(randomInt(200, short ? 2500 : 6000));
+        // of its start-up. The front end is let serve longer (10-30 s in the long form), so the
+        // load gets through between its restarts, which take minutes on two cores at load 35.
+        await sleep(name === 'registry' && !short ? randomInt(10_000, 30_000) : randomInt(200, short ? 2500 : 6000));
         if (Date.now() >= deadline) break;
+        // At most MAX_RESTARTING workers restart at once: more starve every process of CPU.
+        if (name !== 'registry') await restarting.acquire();
         if (healthy && name !== 'registry') jobsDone[name]! += await f.metricValue(name, 'quayfleet_worker_jobs_total', 'outcome="done"').catch(() => 0);
         if (!f.alive(name)) exitedOnTheirOwn.push(`${name}: ${f.members.get(name)!.child.exitCode ?? f.members.get(name)!.child.signalCode}`);
         await f.kill(name, 'SIGKILL');
@@ -122,6 +145,7 @@ export async function run(options: PartOptions): Promise<PartFigures> {
             await f.kill(name);
           }
         }
+        if (name !== 'registry') restarting.release();
         healthy = waitForHealth;
         if (waitForHealth) restartMs[name]!.push(Date.now() - t0);
       }
