@@ -14,6 +14,8 @@
  * upload-lease bug (it fails the part); after it the lease had legitimately expired.
  */
 import { randomBytes, randomInt } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { startFleet, type Fleet } from '../fleet.ts';
 import {
@@ -339,8 +341,8 @@ export async function run(options: PartOptions): Promise<PartFigures> {
   const rejectBytes = Math.round(sharedLayers * maxLayerBytes * 0.6);
   const started = Date.now();
   let fleet: Fleet | undefined;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qf-soak-stores-'));
   try {
-    const dataDir = (await import('node:fs')).mkdtempSync(path.join((await import('node:os')).tmpdir(), 'qf-soak-stores-'));
     fleet = await startFleet({ basePort: BASE_PORT, processes: SOAK_PROCESSES, config: soakConfig(dataDir, rejectBytes), label: 'soak' });
     const startSeconds = Math.round((Date.now() - started) / 100) / 10;
     log(`fleet up in ${startSeconds} s: ${fleet.names().join(', ')}`);
@@ -406,5 +408,6 @@ export async function run(options: PartOptions): Promise<PartFigures> {
     };
   } finally {
     await fleet?.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
   }
 }
