@@ -31,8 +31,9 @@ export async function loadSchemaValidator(root) {
     if (!models.has(key)) {
       const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion];
       const pkg = PACKAGES[group] ?? 'kubernetes-models';
-      const file = path.join(dirOf(pkg) ?? '', group, version, `${kind}.js`);
-      models.set(key, fs.existsSync(file) ? (await import(pathToFileURL(file).href))[kind] : undefined);
+      // The ES module build: `.mjs` beside the CommonJS `.js` in the 4.x line (pinned: 5.x wants Node 22).
+      const file = [`${kind}.mjs`, `${kind}.js`].map((name) => path.join(dirOf(pkg) ?? '', group, version, name)).find((f) => fs.existsSync(f));
+      models.set(key, file ? (await import(pathToFileURL(file).href))[kind] : undefined);
     }
     return models.get(key);
   };
