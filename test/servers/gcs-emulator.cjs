@@ -20,7 +20,20 @@
 /* global require */
 /* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS script: it patches firebase-tools' CommonJS modules */
 
+const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
+
+const port = Number(process.argv[2] || 9199);
+const host = '127.0.0.1';
+
+// The emulator keeps object bytes in `${os.tmpdir()}/firebase/storage/blobs`, one directory for
+// every instance on the machine, and deletes it when an instance starts over or stops: a test that
+// ran an emulator of its own on another port took the shared one's files away, and it crashed on
+// the next write (ENOENT). Each instance gets a temp dir of its own, removed when it exits.
+const ownTmp = fs.mkdtempSync(path.join(os.tmpdir(), `quayfleet-gcs-${port}-`));
+process.env.TMPDIR = ownTmp;
+process.on('exit', () => fs.rmSync(ownTmp, { recursive: true, force: true }));
 
 const firebaseDir = path.dirname(require.resolve('firebase-tools/package.json'));
 const internal = (relative) => require(path.join(firebaseDir, 'lib', relative));
@@ -30,9 +43,6 @@ const { EmulatorRegistry } = internal('emulator/registry');
 const server = internal('emulator/storage/server');
 const { NotFoundError } = internal('emulator/storage/errors');
 const { CloudStorageBucketMetadata, CloudStorageObjectMetadata } = internal('emulator/storage/metadata');
-
-const port = Number(process.argv[2] || 9199);
-const host = '127.0.0.1';
 
 function notFound(res, bucket, name) {
   const message = `No such object: ${bucket}/${name}`;
