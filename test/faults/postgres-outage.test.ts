@@ -49,8 +49,10 @@ async function expectRecovered(fleet: FleetProcess, dbUri: string, token: string
   const pool = createPool({ connectionString: dbUri, max: 1 });
   try {
     // Exactly one: a connection lost during LISTEN once reconnected twice and leaked the first.
+    // Counted in this fleet's database only: fleets of other test files listen on the same server.
     const listening = async () => (await pool.query(
-      `SELECT 1 FROM pg_stat_activity WHERE application_name = 'quayfleet-outbox-relay' AND query ILIKE 'LISTEN%'`)).rowCount;
+      `SELECT 1 FROM pg_stat_activity
+        WHERE datname = current_database() AND application_name = 'quayfleet-outbox-relay' AND query ILIKE 'LISTEN%'`)).rowCount;
     await eventually('the outbox relay listens again', async () => (await listening()) === 1).catch(async (error: Error) => {
       throw new Error(`${error.message} (${await listening()} LISTEN connections)`);
     });
