@@ -72,7 +72,24 @@ setsid ceph-mon "${c[@]}" -i a -f >"$CEPH_DIR/log/mon.out" 2>&1 </dev/null & ech
 osd_uuid=$(cat /proc/sys/kernel/random/uuid)
 osd_id=$(timeout 60 ceph "${c[@]}" osd new "$osd_uuid") || { echo "ceph osd new did not answer within 60 s (monitor not up?); see $CEPH_DIR/log" >&2; exit 124; }
 ceph-osd "${c[@]}" -i "$osd_id" --mkfs --osd-uuid "$osd_uuid" >"$CEPH_DIR/log/osd-mkfs.out" 2>&1
-setsid ceph-osd "${c[@]}" -i "$osd_id" -f >"$CEPH_DIR/log/osd.out" 2>&1 </dev/null & echo $! >"$CEPH_DIR/osd.pid"
+# The OSD must report up before anything else waits on it. Sometimes it asks the monitor before it
+# has the monmap ('wrong fsid' in osd.out, the monitor sees fsid 0) and then never boots; two CI
+# runs lost a whole attempt (60 s, then a full restart) to that. Such an OSD is restarted here.
+osd_up() { timeout 5 ceph "${c[@]}" osd stat -f json 2>/dev/null | grep -q '"num_up_osds":1'; }
+for osd_try in 1 2 3; do
+  setsid ceph-osd "${c[@]}" -i "$osd_id" -f >"$CEPH_DIR/log/osd.out" 2>&1 </dev/null & echo $! >"$CEPH_DIR/osd.pid"
+  for _ in $(seq 1 40); do
+    osd_up && break 2
+    grep -q "wrong fsid" "$CEPH_DIR/log/osd.out" 2>/dev/null && break
+    sleep 0.5
+  done
+  echo "osd.$osd_id did not boot (try $osd_try); restarting it" >&2
+  cp "$CEPH_DIR/log/osd.out" "$CEPH_DIR/log/osd.out.$osd_try" 2>/dev/null || true
+  osd_pid=$(cat "$CEPH_DIR/osd.pid")
+  kill "$osd_pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$osd_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$osd_pid" 2>/dev/null || true
+done
 setsid radosgw "${c[@]}" -n client.rgw.quayfleet -f >"$CEPH_DIR/log/rgw.out" 2>&1 </dev/null & echo $! >"$CEPH_DIR/rgw.pid"
 
 for _ in $(seq 1 900); do
