@@ -86,7 +86,8 @@ export async function runDegraded(options: DegradedOptions): Promise<Degraded> {
   return { metrics, stop };
 }
 
-function recheckMs(env: NodeJS.ProcessEnv = process.env): number {
+/** Between rechecks of the config file: QUAYFLEET_DEGRADED_RECHECK_SECONDS, default 30 s (also the parked process's). */
+export function recheckMs(env: NodeJS.ProcessEnv = process.env): number {
   const seconds = Number(env.QUAYFLEET_DEGRADED_RECHECK_SECONDS);
   return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 30_000;
 }

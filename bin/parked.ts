@@ -10,6 +10,7 @@
  * worker.
  */
 import { loadConfig } from '../shared/config/index.ts';
+import { recheckMs } from './degraded.ts';
 import { setProcessLabels } from '../shared/metrics/index.ts';
 import type { Logger } from '../shared/runtime/logger.ts';
 import { exportManagementState } from '../shared/runtime/management-state.ts';
@@ -63,9 +64,4 @@ export async function runParked(options: ParkedOptions): Promise<Parked> {
     process.once(signal, () => void stop().then(() => process.exit(0)));
   }
   return { metrics, stop };
-}
-
-function recheckMs(env: NodeJS.ProcessEnv = process.env): number {
-  const seconds = Number(env.QUAYFLEET_DEGRADED_RECHECK_SECONDS);
-  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 30_000;
 }
