@@ -7,7 +7,7 @@ import type { Config } from '../../shared/config/index.ts';
 import { DecryptionFailureError, FieldEncrypter } from '../../shared/db/encrypted-field.ts';
 import { compileRule, InvalidMirrorRuleError, RULE_KINDS, ruleTypeOfKind, type RepoMirrorRuleTypeValue } from '../../shared/db/mirror-rules.ts';
 import { mirrorStatusName, type MirrorConfigRow } from '../../shared/db/mirrors.ts';
-import { ExternalReferenceError, validateExternalReference } from '../../shared/net/registry-reference.ts';
+import { ExternalReferenceError, mirrorProxyUrl, validateExternalReference } from '../../shared/net/registry-reference.ts';
 import { checkUrl, ssrfPolicyOf, SsrfRefusedError } from '../../shared/net/ssrf.ts';
 import { apiErrors } from '../errors.ts';
 
@@ -115,8 +115,7 @@ export function checkProxies(config: Config, proxy: { http_proxy?: string | null
     if (!raw) continue;
     let url: URL;
     try {
-      // As the worker reads it (transport.ts): a value without a scheme is an http:// proxy.
-      url = new URL(raw.includes('://') ? raw : `http://${raw}`);
+      url = mirrorProxyUrl(raw); // as the worker reads it
     } catch {
       continue; // Quay stores any string; one that is not a URL reaches nothing.
     }

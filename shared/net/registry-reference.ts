@@ -96,3 +96,12 @@ export async function validateExternalReference(
   }
   return ref;
 }
+
+/**
+ * A mirror's proxy setting (`external_registry_config.proxy.http_proxy` / `https_proxy`) as the
+ * worker connects to it: a value without a scheme is an http:// proxy. Throws (TypeError) on a
+ * value that is not a URL. The API checks the same URL the worker will use.
+ */
+export function mirrorProxyUrl(raw: string): URL {
+  return new URL(raw.includes('://') ? raw : `http://${raw}`);
+}

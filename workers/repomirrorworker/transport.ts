@@ -15,6 +15,7 @@ import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
+import { mirrorProxyUrl } from '../../shared/net/registry-reference.ts';
 import { assertAddressAllowed, guardedLookup, type SsrfPolicy } from '../../shared/net/ssrf.ts';
 
 /** Quay's `external_registry_config.proxy`. */
@@ -90,7 +91,7 @@ function proxyFor(url: URL, proxy: ProxySettings | undefined): URL | undefined {
   const raw = url.protocol === 'https:' ? proxy?.https_proxy : proxy?.http_proxy;
   if (!raw) return undefined;
   if (matchesNoProxy(url.hostname, portOf(url), proxy?.no_proxy)) return undefined;
-  return new URL(raw.includes('://') ? raw : `http://${raw}`);
+  return mirrorProxyUrl(raw);
 }
 
 function proxyAuthorization(proxy: URL): OutgoingHttpHeaders {
