@@ -3,33 +3,15 @@
  * started again under it. The process survives, the check reports false then true, the outage is
  * logged once in the JSON log, and ioredis never prints an unhandled error event to stderr.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { startPrivateRedis, type PrivateRedis } from '../../test/servers/private-redis.ts';
 import { redisCheck, redisPinger } from './health.ts';
 
 /** This file's redis-server (branch f-config's port range). */
 const PORT = 22620;
-let server: ChildProcess | undefined;
-
-async function startRedis(): Promise<void> {
-  server = spawn('redis-server', ['--port', String(PORT), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  await waitFor(async () => new Promise<boolean>((resolve) => {
-    const socket = net.connect(PORT, '127.0.0.1', () => { socket.destroy(); resolve(true); });
-    socket.on('error', () => resolve(false));
-  }), 'redis-server to listen');
-}
-
-async function stopRedis(): Promise<void> {
-  const child = server;
-  server = undefined;
-  if (!child || child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGKILL');
-  await exited;
-}
+let server: PrivateRedis | undefined;
 
 async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -40,25 +22,25 @@ async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 
 }
 
 afterEach(() => { vi.restoreAllMocks(); });
-afterAll(stopRedis);
+afterAll(async () => server?.destroy());
 
 describe('the Redis health pinger', () => {
   it('survives a Redis outage: the check fails, then recovers; one warning in the log, nothing on stderr', async () => {
     const lines: { level: number; msg: string }[] = [];
     const log = pino({ level: 'info' }, new Writable({ write(chunk, _encoding, done) { lines.push(JSON.parse(String(chunk))); done(); } }));
     const consoleError = vi.spyOn(console, 'error');
-    await startRedis();
+    server = await startPrivateRedis(PORT);
     const pinger = redisPinger({ url: `redis://127.0.0.1:${PORT}` }, log);
     const check = redisCheck(pinger);
     const healthy = () => check(new AbortController().signal).catch(() => false);
     try {
       expect(await healthy()).toBe(true);
-      await stopRedis();
+      await server.stop();
       await waitFor(async () => !(await healthy()), 'the check to fail');
       // Reconnect attempts go on meanwhile, each one an 'error' event.
       await new Promise((resolve) => setTimeout(resolve, 1500));
       expect(await healthy()).toBe(false);
-      await startRedis();
+      await server.start();
       await waitFor(healthy, 'the check to pass again');
     } finally {
       pinger.disconnect();

@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { createFleetPool, type FleetPool, type StorageConfig } from './fleet-pool.ts';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.ts';
-import { startPrivateRedis, type PrivateRedis } from './private-redis.ts';
+import { startPrivateRedis, type PrivateRedis } from '../../servers/private-redis.ts';
 import { startPrivatePostgres, type PrivatePostgres } from '../../faults/private-postgres.ts';
 import { startStorageServers } from '../../servers/storage.ts';
 import { RADOSGW } from '../../servers/storage-endpoints.ts';

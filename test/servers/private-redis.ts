@@ -1,5 +1,5 @@
 /**
- * A redis-server of the run's own on a fixed loopback port, so a fault can flush or restart it
+ * A redis-server of a test's own on a fixed loopback port, so a fault can flush, stop or restart it
  * without touching the shared server on 6379. It keeps nothing on disk (`--save ''`, no AOF): a
  * restart comes back empty, the worst case of a Redis restart (the same as a failover to a replica
  * that had not caught up).
