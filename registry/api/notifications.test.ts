@@ -45,6 +45,18 @@ describe('repository notifications API', () => {
     expect(rows[0].metadata_json).toEqual({ repo: 'app', namespace: 'acme', notification_id: view.uuid, event: 'repo_push', method: 'webhook' });
   });
 
+  it.each([
+    'repo_push', 'vulnerability_found', 'repo_mirror_sync_started', 'repo_mirror_sync_success', 'repo_mirror_sync_failed',
+    'quota_warning', 'quota_error', 'repo_image_expiry',
+    // Accepted as Quay accepts them; quayfleet has no build worker, so nothing but `test` raises them.
+    'build_queued', 'build_start', 'build_success', 'build_failure', 'build_cancelled',
+  ])('accepts a notification for %s', async (event) => {
+    const created = await t.api('POST', `${base}/`, { as: alice, body: { ...webhook(), event } });
+    expect(created.statusCode).toBe(201);
+    expect(created.json()).toMatchObject({ event, number_of_failures: 0 });
+    expect((await t.api('DELETE', `${base}/${created.json().uuid}`, { as: alice })).statusCode).toBe(204);
+  });
+
   it('refuses bad input with Quay errors, never 500', async () => {
     const bad = async (body: unknown, message?: string | RegExp) => expectQuayError(await t.api('POST', `${base}/`, { as: alice, body }), 400, message);
     await bad('{not json');

@@ -81,7 +81,11 @@ export async function fanOutPage(
   const added = entries.filter((entry) => entry.reason === 'added');
   if (added.length === 0) return { added: 0, events: 0, jobs: 0 };
   const byDigest = new Map<string, ClairNotification[]>();
-  for (const entry of added) byDigest.set(entry.manifest, [...(byDigest.get(entry.manifest) ?? []), entry]);
+  for (const entry of added) {
+    const list = byDigest.get(entry.manifest);
+    if (list) list.push(entry);
+    else byDigest.set(entry.manifest, [entry]);
+  }
   const rows = await affectedManifests(tx, [...byDigest.keys()], options.nowMs);
   const seen = new Set<string>();
   const occurrences: RepositoryEventOccurrence[] = [];
