@@ -9,9 +9,11 @@ import fs from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { claimMirror, findDueMirrors, RepoMirrorStatus, updateMirror } from '../../shared/db/mirrors.ts';
 import { withTransaction } from '../../shared/db/pool.ts';
+import { waitFor } from '../../shared/runtime/test-support/index.ts';
 import { startDistribution, HTPASSWD_USER, type Distribution } from '../../test/helpers/distribution.ts';
 import { fakeImage, startFakeUpstream, type FakeUpstream } from '../../test/helpers/fake-upstream.ts';
 import type { TestRegistry } from '../../test/helpers/registry.ts';
+import { startTcpProxy } from '../../test/helpers/tcp-proxy.ts';
 import {
   buildLayout, createMirrorRepo, localTags, makeDue, mirrorOf, startMirrorRegistry, syncNow, testSettings, upstreamDigest,
 } from './test-support.ts';
@@ -225,5 +227,69 @@ describe('REPO_MIRROR_ROLLBACK', () => {
     const tags = await localTags(reg, id);
     expect(Object.keys(tags)).toEqual(['added', 'keep']);
     expect(tags.keep).not.toBe(before);
+  });
+});
+
+describe('an upstream that goes down mid-sync', () => {
+  // The fake upstream behind a TCP proxy: the first tag is applied, then the network path is cut
+  // while the other tags' manifests are being fetched, and stays down for the two retries. Returns
+  // the tags left after the three failed attempts, and the first tag's digests before and after
+  // it moved upstream.
+  async function scenario(name: string, rollback: boolean): Promise<{ left: Record<string, string>; a1: string; a2: string }> {
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(fake.authority.split(':')[1]) });
+    const [a, b, c] = [`${name}-a`, `${name}-b`, `${name}-c`];
+    const quay = { REPO_MIRROR_ROLLBACK: rollback };
+    try {
+      const a1 = fakeImage(`${name}-a1`);
+      const a2 = fakeImage(`${name}-a2`);
+      fake.tags.set(a, a1);
+      const id = await createMirrorRepo(reg, name, { external: `127.0.0.1:${proxy.port}/lib/app`, patterns: [`${name}-*`] });
+      await notificationsFor(id, 'repo_mirror_sync_started');
+      await notificationsFor(id, 'repo_mirror_sync_failed');
+      expect(await syncNow(reg, id)).toBe('SUCCESS');
+      const startedBefore = await notificationsFor(id, 'repo_mirror_sync_started');
+      fake.tags.set(a, a2).set(b, fakeImage(b)).set(c, fakeImage(c));
+      await makeDue(reg, id);
+      // b and c are fetched ahead, beside a: both held until the cut.
+      const holds = [fake.holdNext(`manifests/${b}`), fake.holdNext(`manifests/${c}`)];
+      const running = syncNow(reg, id, testSettings(), undefined, quay);
+      await Promise.all(holds.map((h) => h.reached));
+      await waitFor(async () => ((await localTags(reg, id))[a] === a2.digest ? true : undefined), 20_000, 50);
+      await proxy.stop();
+      for (const h of holds) h.release();
+      expect(await running).toBe('FAIL');
+      expect(await mirrorOf(reg, id)).toMatchObject({ sync_status: RepoMirrorStatus.FAIL, sync_retries_remaining: 2, sync_expiration_date: null });
+      // The retries find it still down (the tag list fails); after the third, the next interval.
+      expect(await syncNow(reg, id, testSettings(), undefined, quay)).toBe('FAIL');
+      expect(await syncNow(reg, id, testSettings(), undefined, quay)).toBe('FAIL');
+      const last = await mirrorOf(reg, id);
+      expect(last).toMatchObject({ sync_retries_remaining: 3, sync_last_error: expect.stringMatching(/cannot reach/) });
+      expect(last.sync_start_date!.getTime()).toBeGreaterThan(Date.now() + 86_000_000);
+      expect(await notificationsFor(id, 'repo_mirror_sync_started')).toBe(startedBefore + 1);
+      expect(await notificationsFor(id, 'repo_mirror_sync_failed')).toBe(1);
+      const { rows } = await reg.db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM logentry WHERE repository_id = $1 AND kind = 'repo_mirror_sync_failed'`, [id]);
+      expect(rows[0]!.n).toBe(3);
+      const left = await localTags(reg, id);
+      // Back up: the next sync brings everything.
+      await proxy.start();
+      await makeDue(reg, id);
+      expect(await syncNow(reg, id)).toBe('SUCCESS');
+      expect(await localTags(reg, id)).toEqual({ [a]: a2.digest, [b]: fakeImage(b).digest, [c]: fakeImage(c).digest });
+      return { left, a1: a1.digest, a2: a2.digest };
+    } finally {
+      await proxy.stop().catch(() => undefined);
+      for (const tag of [a, b, c]) fake.tags.delete(tag);
+    }
+  }
+
+  it('rollback on: the tag moved before the cut returns to its pre-sync manifest; one failed notification for three attempts', async () => {
+    const { left, a1 } = await scenario('down-rollback', true);
+    expect(left).toEqual({ 'down-rollback-a': a1 });
+  });
+
+  it('rollback off: the tag moved before the cut stays moved; nothing of the cut tags is visible', async () => {
+    const { left, a2 } = await scenario('down-kept', false);
+    expect(left).toEqual({ 'down-kept-a': a2 });
   });
 });
