@@ -1,8 +1,9 @@
 /**
  * What a sync records, through the same shared rows and locks the front end's push uses:
  * - a blob: under its digest lock, either a lease on the blob the registry already holds (no
- *   transfer), or the verified upload object moved to its content address with its imagestorage
- *   row, placement and lease (invariant 1: GC takes the same lock before deleting);
+ *   transfer), or the verified upload object moved to its content address (after an upload commit
+ *   intent, as a push) with its imagestorage row, placement (with the move's ETag) and lease
+ *   (invariant 1: GC takes the same lock before deleting);
  * - a tag: ONE transaction inserting its manifests (children before the index, exact bytes), their
  *   blob and child links, the quota accounting (refused over a Reject limit, as a push), the tag
  *   move with the GC job for the row it ends, the `push_repo` log, the `repo_push` notifications
@@ -24,6 +25,7 @@ import { onManifestBlobsAdded } from '../../shared/db/quota-hook.ts';
 import type { RepositoryRow } from '../../shared/db/repositories.ts';
 import { scheduleTagCollection } from '../../shared/db/tag-history.ts';
 import { endTag, setTag, type EndedTag } from '../../shared/db/tags.ts';
+import { recordUploadIntent, settleUploadIntent } from '../../shared/db/upload-intents.ts';
 import type { DistributedStorage } from '../../shared/storage/distributed.ts';
 import { NotFoundError } from '../../shared/storage/errors.ts';
 import { blobKey } from '../../shared/storage/keys.ts';
@@ -44,8 +46,13 @@ export interface MirrorTarget {
   readonly robotName?: string | null;
 }
 
+/** When a lease taken at `at` expires (PUSH_TEMP_TAG_EXPIRATION_SEC later). */
+function leaseEnd(deps: StoreDeps, at: Date): Date {
+  return new Date(at.getTime() + deps.config.quay.PUSH_TEMP_TAG_EXPIRATION_SEC * 1000);
+}
+
 async function leaseInTransaction(deps: StoreDeps, tx: Queryable, repository: RepositoryRow, blobId: number, at: Date): Promise<void> {
-  const expiresAt = new Date(at.getTime() + deps.config.quay.PUSH_TEMP_TAG_EXPIRATION_SEC * 1000);
+  const expiresAt = leaseEnd(deps, at);
   await leaseBlob(tx, { repositoryId: repository.id, blobId, at, expiresAt });
   if (!deps.config.quay.FEATURE_GARBAGE_COLLECTION) return;
   await enqueueInTransaction(tx, garbagecollection, {
@@ -83,26 +90,40 @@ function locationIdOf(db: Pool, location: string): Promise<number> {
   return id;
 }
 
-/** Records a verified upload object as blob `digest` at `location`, leased to the repository. */
+/**
+ * Records a verified upload object as blob `digest` at `location`, leased to the repository, as the
+ * push does (registry/v2/uploads/commit.ts): an upload commit intent is committed first, so a
+ * worker killed between the move to the content address and the commit leaves an object GC
+ * resolves (`shared/db/gc/upload-intents.ts`), never a leak; the placement records the ETag the
+ * move answered (S3: the CopyObject's), so replication's first server-side copy of a mirrored
+ * blob is one conditional request, as for a pushed one.
+ */
 export async function commitMirroredBlob(
   deps: StoreDeps, repository: RepositoryRow, input: { digest: string; size: number; objectKey: string; location: string },
 ): Promise<void> {
   const store = deps.storage.store(input.location);
   const locationId = await locationIdOf(deps.db, input.location);
+  const key = blobKey(input.digest);
+  const intentId = await recordUploadIntent(deps.db, {
+    locationId, digest: input.digest, objectKey: key, sizeBytes: input.size, resolveAfter: leaseEnd(deps, new Date()),
+  });
   let duplicate = false;
   await withTransaction(deps.db, async (tx) => {
     await lockBlobDigest(tx, input.digest);
+    // Only after a whole lease can GC have resolved it; the bytes then must not be moved into place.
+    if (!(await settleUploadIntent(tx, intentId))) throw new Error(`blob ${input.digest} took longer than its lease to commit`);
     const existing = await getBlob(tx, input.digest);
     duplicate = existing?.location_ids.includes(locationId) === true
-      && (await store.stat(blobKey(input.digest)).then((s) => s.size === input.size, () => false));
+      && (await store.stat(key).then((s) => s.size === input.size, () => false));
+    let etag: string | undefined;
     if (!duplicate) {
       try {
-        await store.move(input.objectKey, blobKey(input.digest));
+        etag = (await store.move(input.objectKey, key))?.etag;
       } catch (error) {
-        if (!(error instanceof NotFoundError) || (await store.stat(blobKey(input.digest))).size !== input.size) throw error;
+        if (!(error instanceof NotFoundError) || (await store.stat(key)).size !== input.size) throw error;
       }
     }
-    const blob = await recordBlobPlacement(tx, { digest: input.digest, size: input.size, locationId });
+    const blob = await recordBlobPlacement(tx, { digest: input.digest, size: input.size, locationId, ...(etag ? { etag } : {}) });
     await leaseInTransaction(deps, tx, repository, blob.id, new Date());
   });
   if (duplicate) await store.delete(input.objectKey).catch(() => undefined);
