@@ -33,7 +33,7 @@ const AWAITING_WORKER: Readonly<Record<string, { readonly worker: string; readon
 };
 
 /** Files that pass a caller's contract through (the outbox and job-context helpers themselves). */
-const PASS_THROUGH = new Set(['shared/db/outbox.ts', 'shared/runtime/job-context.ts', 'shared/runtime/producer.ts']);
+const PASS_THROUGH = new Set(['shared/db/outbox.ts', 'shared/runtime/job-context.ts', 'shared/runtime/run-worker.ts', 'shared/runtime/producer.ts']);
 
 const root = path.resolve(import.meta.dirname, '..');
 

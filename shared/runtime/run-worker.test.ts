@@ -92,6 +92,33 @@ describe('runWorker', () => {
     expect(await outcomeCount('done')).toBe(doneBefore + 1);
   });
 
+  it('runs onStart once before taking jobs, with services, enqueue and schedule removal; a failing one is logged and the worker starts', async () => {
+    const order: string[] = [];
+    await producer.queue(queue.name).upsertJobScheduler('retired', { every: 300_000 }, { name: 'retired', data: { v: 1, n: 0 } });
+    const definition = defineWorker({
+      name: 'testworker', queue, concurrency: 1,
+      async onStart(ctx) {
+        order.push(`start:${ctx.db === pool}:${await ctx.removeSchedule('retired')}`);
+        await ctx.enqueue(queue, { v: 1, n: 7 });
+      },
+      handler: async (payload) => { order.push(`job:${payload.n}`); },
+    });
+    const worker = await runWorker(definition, { config: testConfig(), services: { db: pool }, redis: { url: REDIS_URL, prefix }, log: captureLogger().log });
+    if (worker.disabled) throw new Error('unexpectedly disabled');
+    running.push(worker);
+    await waitFor(() => order.includes('job:7'));
+    // The retired scheduler's first tick was queued when it was created; the start step ran before any job.
+    expect(order[0]).toBe('start:true:true');
+    expect(await producer.queue(queue.name).getJobSchedulers()).toEqual([]);
+
+    const { log, lines } = captureLogger();
+    const failing = defineWorker({ name: 'testworker', queue, concurrency: 1, onStart: async () => { throw new Error('reconcile failed'); }, handler: async () => undefined });
+    const started = await runWorker(failing, { config: testConfig(), services: { db: pool }, redis: { url: REDIS_URL, prefix }, log });
+    if (started.disabled) throw new Error('unexpectedly disabled');
+    running.push(started);
+    expect(lines.find((l) => l.msg === 'worker start step failed; starting anyway')).toMatchObject({ err: { message: 'reconcile failed' } });
+  });
+
   it('rejects a bad payload at enqueue and dead-letters one that reaches a worker', async () => {
     const calls: number[] = [];
     await start(async (payload) => { calls.push(payload.n); });

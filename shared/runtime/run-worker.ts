@@ -90,6 +90,12 @@ export async function runWorker<P extends VersionedPayload, S extends WorkerServ
   await upsertSchedules(queue, definition.queue, schedules);
   // A flushed or restarted Redis loses the schedulers; the keeper puts them back.
   const keeper = keepSchedules(queue, definition.queue, schedules, log);
+  if (definition.onStart) {
+    await definition.onStart({
+      ...deps.services, log, enqueue: (contract, payload, enqueueOptions) => producer.enqueue(contract, payload, enqueueOptions),
+      removeSchedule: (id) => queue.removeJobScheduler(id),
+    }).catch((error: unknown) => log.warn({ err: error }, 'worker start step failed; starting anyway'));
+  }
 
   const runtime = new WorkerRuntime(definition.name, definition.queue, definition.handler as JobHandler<VersionedPayload, WorkerServices, unknown>,
     log, producer, queue, deps.services, definition.pausesOnRateLimit === true);

@@ -58,6 +58,14 @@ export interface JobTools<K = unknown> {
   checkpoint(state: K): Promise<void>;
 }
 
+/** What a worker's `onStart` gets: its services, its logger, direct enqueueing, and removal of a retired schedule. */
+export type StartContext<S extends WorkerServices = WorkerServices> = Readonly<S> & {
+  readonly log: Logger;
+  enqueue: JobTools['enqueue'];
+  /** Removes the scheduler `id` from the worker's queue (a schedule an earlier version created); false if absent. */
+  removeSchedule(id: string): Promise<boolean>;
+};
+
 /** A handler's second argument: its services plus the job tools. */
 export type JobContext<S extends WorkerServices = WorkerServices, K = unknown> = Readonly<S> & JobTools<K>;
 
@@ -101,6 +109,11 @@ export interface WorkerDefinition<P extends VersionedPayload, S extends WorkerSe
    * RateLimitedError only re-delays its own job, like a DeferError.
    */
   readonly pausesOnRateLimit?: boolean;
+  /**
+   * Runs once when the worker starts, before it takes jobs (e.g. a reconcile that re-creates jobs
+   * Redis lost). A failure is logged and the worker starts anyway.
+   */
+  onStart?(ctx: StartContext<S>): Promise<void>;
   /**
    * The handler. Declared as a method so that a table of workers with different payloads and
    * services (workers/index.ts) type-checks against one definition type.

@@ -1,15 +1,18 @@
 /**
  * The exportactionlogsworker: exports action logs to storage and reports the link (queue
- * `exportactionlogs`), and removes exported files past their retention on a schedule.
+ * `exportactionlogs`), and removes each exported file when its retention ends (one delayed job
+ * per file; no periodic tick, so an idle deployment scaled to zero stays there).
  */
 import { exportactionlogs, type ExportActionLogsPayload } from '../../queues/exportactionlogs.ts';
 import { defineWorker, type JobContext } from '../../shared/runtime/worker.ts';
-import { expirySweepSeconds, removeExpiredExports } from './expiry.ts';
+import { reconcileRemovals, removeExportFile, RETIRED_SWEEP_SCHEDULE } from './expiry.ts';
 import { handleExport, type ExportServices } from './handler.ts';
 
 async function handleJob(payload: ExportActionLogsPayload, ctx: JobContext<ExportServices>): Promise<void> {
   if ('exportId' in payload) await handleExport(payload, ctx);
-  else await removeExpiredExports(ctx);
+  else if ('removeExportFile' in payload) await removeExportFile(payload, ctx);
+  // A tick of the retired sweep, queued before this version started: reconcile instead.
+  else await reconcileRemovals(ctx.db, ctx.storage.locations, ctx.enqueue, ctx.log);
 }
 
 /** The worker declaration (listed in workers/index.ts). */
@@ -18,9 +21,10 @@ export const exportactionlogsworker = defineWorker<ExportActionLogsPayload, Expo
   queue: exportactionlogs,
   // Each export holds one Postgres connection and one part buffer (8 MiB) while it streams.
   concurrency: 2,
-  schedule: (config) => [{
-    id: 'exportactionlogs-expiry', everySeconds: expirySweepSeconds(config.quay.EXPORT_ACTION_LOGS_SECONDS), payload: { v: 1, sweep: 'expired-files' },
-  }],
+  async onStart(ctx) {
+    if (await ctx.removeSchedule(RETIRED_SWEEP_SCHEDULE)) ctx.log.info({ schedule: RETIRED_SWEEP_SCHEDULE }, 'retired export sweep schedule removed');
+    await reconcileRemovals(ctx.db, ctx.storage.locations, ctx.enqueue, ctx.log);
+  },
   gate: (config) => {
     if (!config.quay.FEATURE_LOG_EXPORT) return { enabled: false, reason: 'FEATURE_LOG_EXPORT is false: log exports are not offered' };
     if (config.quay.LOGS_MODEL !== 'database') {
