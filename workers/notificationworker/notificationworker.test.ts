@@ -1,8 +1,8 @@
 /**
  * The notificationworker on real Postgres, Redis and a loopback webhook receiver: delivery with
- * Quay's body or a template, failures (500, timeout, redirect) counted until the notification is
- * disabled, reset, SSRF refusal at delivery, at most once per (notification, event id) including
- * a worker SIGKILLed after its POST left.
+ * Quay's body or a template, a failed delivery retried and delivered, failures (500, timeout,
+ * redirect) counted until the notification is disabled, reset, SSRF refusal at delivery, at most
+ * once per (notification, event id) including a worker SIGKILLed after its POST left.
  */
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -160,6 +160,26 @@ describe('notificationworker', () => {
     expect(await settled(fifth)).toBe('completed');
     expect(await failures(uuid)).toBe(0);
   }, 30_000);
+
+  it('retries a failed delivery and delivers the event on a later attempt', async () => {
+    await start();
+    const uuid = await addNotification('webhook', { url: `${receiver.url}/fail/retry` });
+    const p = payload(uuid);
+    await producer.enqueue(notification, p);
+    expect(await settled(p)).toBe('delayed');
+    expect(await failures(uuid)).toBe(1);
+    // The target recovers; the retry (30 s away, promoted here) sends the same event again.
+    await db.pool.query(`UPDATE repositorynotification SET config_json = $2 WHERE uuid = $1`, [uuid, { url: `${receiver.url}/ok/retry` }]);
+    const arrived = receiver.next('/ok/retry');
+    const job = await producer.queue(notification.name).getJob(notification.dedupeId(p));
+    expect(job!.opts.attempts).toBe(5);
+    await job!.promote();
+    expect((await arrived).body).toEqual(eventData);
+    await waitFor(async () => ((await job!.getState()) === 'completed' ? true : undefined), 15_000);
+    expect(await deliveryState(db.pool, uuid, p.eventId)).toEqual({ state: 'delivered', attempts: 2 });
+    expect(await failures(uuid)).toBe(0);
+    expect(receiver.received.filter((r) => r.path === '/ok/retry')).toHaveLength(1);
+  });
 
   it('refuses a private target at delivery when SSRF_ALLOWED_HOSTS does not allow it', async () => {
     await start(parseConfig({ NOTIFICATION_SEND_TIMEOUT: 1 }));
