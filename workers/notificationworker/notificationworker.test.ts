@@ -131,6 +131,8 @@ describe('notificationworker', () => {
     expect(await settled(second)).toBe('delayed');
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
     expect(await failures(uuid)).toBe(2);
+    expect((await db.pool.query(`SELECT last_error FROM notificationdelivery WHERE event_id = $1`, [second.eventId])).rows[0].last_error)
+      .toMatch(/timed out after 1000 ms/);
 
     await db.pool.query(`UPDATE repositorynotification SET config_json = $2 WHERE uuid = $1`, [uuid, { url: `${receiver.url}/redirect` }]);
     const third = payload(uuid);

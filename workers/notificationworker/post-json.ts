@@ -33,25 +33,36 @@ export async function postJson(rawUrl: string, body: unknown, options: PostOptio
   }
   const payload = Buffer.from(JSON.stringify(body));
   const transport = url.protocol === 'https:' ? https : http;
-  const signal = options.signal ? AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs)]) : AbortSignal.timeout(options.timeoutMs);
   return new Promise<number>((resolve, reject) => {
+    // One timer bounds the whole exchange (connect, send, answer); the job's abort signal ends it
+    // too. Cheaper than a combined AbortSignal per request (AbortSignal.any of a timeout signal).
+    let timedOut = false;
     const request = transport.request(url, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', 'Content-Length': payload.length, 'User-Agent': 'quayfleet-notification' },
       lookup: guardedLookup(options.policy),
-      signal,
+      signal: options.signal,
     }, (response) => {
       // The answer's body is not used; drain it (bounded by the timeout) so the socket is freed.
       response.resume();
       response.on('end', () => {
+        clearTimeout(timer);
         const status = response.statusCode ?? 0;
         if (status >= 200 && status < 300) resolve(status);
         else reject(new DeliveryFailedError(`${url.host} answered ${status}`));
       });
-      response.on('error', (error) => reject(new DeliveryFailedError(`${url.host}: ${error.message}`, { cause: error })));
+      response.on('error', (error) => {
+        clearTimeout(timer);
+        reject(new DeliveryFailedError(`${url.host}: ${timedOut ? `timed out after ${options.timeoutMs} ms` : error.message}`, { cause: error }));
+      });
     });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      request.destroy(new Error(`timed out after ${options.timeoutMs} ms`));
+    }, options.timeoutMs);
     request.on('error', (error) => {
-      const reason = signal.aborted && !options.signal?.aborted ? `timed out after ${options.timeoutMs} ms` : error.message;
+      clearTimeout(timer);
+      const reason = timedOut ? `timed out after ${options.timeoutMs} ms` : error.message;
       reject(new DeliveryFailedError(`POST to ${url.host} failed: ${reason}`, { cause: error }));
     });
     request.end(payload);
