@@ -61,12 +61,20 @@ export function repositoryBlobLookup(digest: string, at: Date): AttachedLookup {
  * `forKeyShare` (a manifest push about to link them) the rows are locked until commit, so GC,
  * which locks FOR UPDATE SKIP LOCKED, leaves them for a later pass; a row GC locked first is
  * waited for and, once deleted, missing from the result.
+ *
+ * `forKeyShare` also counts a lease that has expired but whose row GC has not removed yet, as
+ * Quay's manifest path does (it looks `uploadedblob` up without its expiry): GC removes an expired
+ * lease only together with its blob, or in its own pass before the blob's, and either way under the
+ * row lock this query waits for, so the blob is either still there and held by this push, or gone
+ * from the result. A push that took longer than its lease then still links what it uploaded.
  */
 export async function findRepositoryBlobs(db: Queryable, repositoryId: number, digests: readonly string[], at: Date, options: { forKeyShare?: boolean } = {}): Promise<Map<string, BlobRow>> {
   if (digests.length === 0) return new Map();
   const lock = options.forKeyShare ? ' ORDER BY s.id FOR KEY SHARE OF s' : '';
+  // -infinity: every lease row counts, expired or not (the locked read above is what makes it safe).
   const { rows } = await db.query<BlobRow>(
-    `SELECT ${BLOB_COLUMNS} FROM imagestorage s WHERE s.content_checksum = ANY($2) AND ${LINKED_TO_REPOSITORY}${lock}`, [repositoryId, digests, at]);
+    `SELECT ${BLOB_COLUMNS} FROM imagestorage s WHERE s.content_checksum = ANY($2) AND ${LINKED_TO_REPOSITORY}${lock}`,
+    [repositoryId, digests, options.forKeyShare ? '-infinity' : at]);
   return new Map(rows.map((row) => [row.digest, row]));
 }
 

@@ -89,6 +89,56 @@ describe('a push reusing the blob and child manifest rows it links', () => {
     expect((await database.pool.query(`SELECT 1 FROM imagestorage WHERE id = $1`, [blob!.id])).rowCount).toBe(1);
   });
 
+  /** A placed blob of digest `c` x 64 whose only link to the repository is a lease that ended a minute ago. */
+  async function blobWithExpiredLease(c: string): Promise<{ id: number; digest: string }> {
+    const digest = `sha256:${c.repeat(64)}`;
+    const { rows: [blob] } = await database.pool.query<{ id: number }>(
+      `INSERT INTO imagestorage (content_checksum, image_size) VALUES ($1, 3) RETURNING id`, [digest]);
+    const { rows: [location] } = await database.pool.query<{ id: number }>(
+      `INSERT INTO imagestoragelocation (name) VALUES ($1) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id`, ['held']);
+    await database.pool.query(`INSERT INTO imagestorageplacement (storage_id, location_id) VALUES ($1, $2)`, [blob!.id, location!.id]);
+    await database.pool.query(`INSERT INTO uploadedblob (repository_id, blob_id, expires_at) VALUES ($1, $2, now() - interval '1 minute')`, [repository.id, blob!.id]);
+    return { id: blob!.id, digest };
+  }
+
+  it('links a blob whose lease expired before GC removed it, and GC then keeps the blob', async () => {
+    const blob = await blobWithExpiredLease('c');
+    const gc = () => withTransaction(database.pool, (tx) => collectOrphanBlobs(tx, [blob.id], { nowMs: Date.now(), counts: new GcTally() }));
+    await holdingTransaction(database.pool, async (pusher) => {
+      const found = await findRepositoryBlobs(pusher, repository.id, [blob.digest], new Date(), { forKeyShare: true });
+      expect([...found.values()].map((b) => b.id)).toEqual([blob.id]);
+      expect(await gc()).toEqual({ pendingIds: [], busyIds: [blob.id] });
+      const m = await insertManifest(pusher, manifest(5));
+      await linkManifestBlobs(pusher, repository.id, m.id, [blob.id]);
+      await pusher.query('COMMIT');
+    });
+    expect(await gc()).toEqual({ pendingIds: [], busyIds: [] });
+    expect((await database.pool.query(`SELECT 1 FROM imagestorage WHERE id = $1`, [blob.id])).rowCount).toBe(1);
+    // Pulls and HEADs still go by live links only: the manifest link now, not the expired lease.
+    expect((await findRepositoryBlobs(database.pool, repository.id, [blob.digest], new Date())).size).toBe(1);
+  });
+
+  it('waits for a GC that is collecting the blob of an expired lease, then finds it gone', async () => {
+    const blob = await blobWithExpiredLease('d');
+    await holdingTransaction(database.pool, async (gc) => {
+      const collected = await collectOrphanBlobs(gc, [blob.id], { nowMs: Date.now(), counts: new GcTally() });
+      expect(collected.pendingIds).toHaveLength(1);
+      let settled = false;
+      const push = withTransaction(database.pool, (tx) => findRepositoryBlobs(tx, repository.id, [blob.digest], new Date(), { forKeyShare: true }))
+        .finally(() => { settled = true; });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(settled).toBe(false); // the push waits for GC's row lock
+      await gc.query('COMMIT');
+      expect((await push).size).toBe(0); // -> MANIFEST_BLOB_UNKNOWN
+    });
+  });
+
+  it('does not serve a blob by its expired lease to pulls (only a push may link it)', async () => {
+    const blob = await blobWithExpiredLease('e');
+    expect((await findRepositoryBlobs(database.pool, repository.id, [blob.digest], new Date())).size).toBe(0);
+    expect((await findRepositoryBlobs(database.pool, repository.id, [blob.digest], new Date(), { forKeyShare: true })).size).toBe(1);
+  });
+
   it('holds an untagged child manifest an index push links, so GC leaves it busy', async () => {
     const child = await insertManifest(database.pool, manifest(4));
     await holdingTransaction(database.pool, async (pusher) => {

@@ -66,8 +66,8 @@ export async function storeManifest(ctx: V2Context, tx: Queryable, push: Manifes
   if (push.tag !== undefined) await enqueuePushNotifications(ctx, tx, { repository, principal: push.principal, tag: push.tag });
 }
 
-// Every blob must be linked to the repository (a manifest link or a live lease), with the size
-// the manifest declares.
+// Every blob must be linked to the repository (a manifest link, or a lease GC has not removed yet:
+// see findRepositoryBlobs), with the size the manifest declares.
 async function resolveBlobs(tx: Queryable, repositoryId: number, manifest: ParsedManifest, at: number): Promise<BlobRow[]> {
   const found = await findRepositoryBlobs(tx, repositoryId, manifest.blobs.map((d) => d.digest), new Date(at), { forKeyShare: true });
   return manifest.blobs.map((descriptor) => {
