@@ -111,7 +111,7 @@ describe('push versus GC', () => {
     for (const name of REPOSITORIES) repositoryIds.push((await r.createRepository(name)).id);
     const token = await r.tokenFor('alice', 'password123', REPOSITORIES.map((name) => `repository:${name}:push,pull`));
     const client = new V2Client(r.app, token);
-    // A 0 s lease protects nothing, so only blobs a live manifest links can be pushed: with it,
+    // A 0 s lease protects nothing from GC (a manifest may still link its blob until GC removes it): with it,
     // seed each repository with kept images over the stable blobs (pushed with a minute's lease);
     // pushes with a volatile layer then fail cleanly while their uploads race GC's deletes.
     const quay = r.deps.config.quay as { PUSH_TEMP_TAG_EXPIRATION_SEC: number };
