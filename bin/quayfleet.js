@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The one entry point. It runs the compiled CLI (dist/bin/cli.js, from `npm run build`): the image
-// holds only dist/, and compiled JavaScript starts faster and takes less memory than TypeScript
-// compiled at run time. In a development checkout it runs the sources through tsx (a development
+// The one entry point. It runs the bundled CLI (dist/cli.js, from `npm run build`): the image
+// holds only dist/, and bundled JavaScript starts much faster and takes less memory than
+// TypeScript compiled at run time. In a development checkout it runs the sources through tsx (a development
 // dependency) instead whenever dist/ is missing or older than a source file, so a stale build never
 // runs by accident; QUAYFLEET_FROM_SOURCE=1 forces the sources.
 import fs from 'node:fs';
@@ -9,8 +9,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const compiled = path.join(root, 'dist', 'bin', 'cli.js');
-// Written by scripts/build-assets.js as the last step of `npm run build`.
+const compiled = path.join(root, 'dist', 'cli.js');
+// Written by scripts/build.js as the last step of `npm run build`.
 const buildStamp = path.join(root, 'dist', '.built');
 const SOURCE_DIRS = ['bin', 'queues', 'shared', 'registry', 'workers'];
 
