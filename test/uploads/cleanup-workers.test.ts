@@ -1,12 +1,13 @@
 /**
  * The upload-cleanup workers on real BullMQ beside a real front end (LocalStorage): with a 3 s
  * threshold and a sweep every second, an idle session is cancelled while a session kept receiving
- * chunks for longer than the threshold survives and completes; a cancelled session's leftovers are
+ * chunks (and then a streamed request) for four thresholds survives and completes; a cancelled session's leftovers are
  * queued for `chunk_cleanup` 30 s out and deleted by that job, which touches nothing else.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { blobUploadCleanup } from '../../queues/blob-upload-cleanup.ts';
 import { chunkCleanup, type ChunkCleanupPayload } from '../../queues/chunk-cleanup.ts';
@@ -15,7 +16,7 @@ import type { VersionedPayload } from '../../queues/contract.ts';
 import { registry as metrics } from '../../shared/metrics/index.ts';
 import { createProducer, type Producer } from '../../shared/runtime/producer.ts';
 import { runWorker, type RunningWorker } from '../../shared/runtime/run-worker.ts';
-import { captureLogger, sleep, waitFor } from '../../shared/runtime/test-support/index.ts';
+import { captureLogger, waitFor } from '../../shared/runtime/test-support/index.ts';
 import type { WorkerDefinition, WorkerServices } from '../../shared/runtime/worker.ts';
 import { uploadKey } from '../../shared/storage/keys.ts';
 import { REDIS_URL, uniquePrefix } from '../helpers/redis.ts';
@@ -29,10 +30,13 @@ let client: V2Client;
 let producer: Producer;
 let prefix: string;
 let running: RunningWorker[] = [];
+let workerLog: Record<string, unknown>[] = [];
 const repo = 'alice/cleanup';
+/** The wall clock of the front end and the sweep: real time, or frozen at `frozenMs` and moved by the test. */
+const clock = { frozenMs: undefined as number | undefined, now: (): number => clock.frozenMs ?? Date.now() };
 
 beforeAll(async () => {
-  registry = await startTestRegistry({ label: 'uploadcleanup', config: { BLOBUPLOAD_DELETION_DATE_THRESHOLD: 0.05, BLOBUPLOAD_CLEANUP_FREQUENCY: 1, PUSH_TEMP_TAG_EXPIRATION_SEC: 1 } });
+  registry = await startTestRegistry({ label: 'uploadcleanup', now: clock.now, config: { BLOBUPLOAD_DELETION_DATE_THRESHOLD: 0.05, BLOBUPLOAD_CLEANUP_FREQUENCY: 1, PUSH_TEMP_TAG_EXPIRATION_SEC: 1 } });
   await registry.createUser('alice', 'password1');
   client = new V2Client(registry.app, await registry.tokenFor('alice', 'password1', [`repository:${repo}:pull,push`]));
   prefix = uniquePrefix('uploadcleanup');
@@ -48,10 +52,12 @@ afterAll(async () => {
   await registry?.close();
 });
 
-async function start<P extends VersionedPayload, S extends WorkerServices>(definition: WorkerDefinition<P, S>): Promise<void> {
+async function start<P extends VersionedPayload, S extends WorkerServices>(definition: WorkerDefinition<P, S>, extra: Record<string, unknown> = {}): Promise<void> {
   const { config } = registry.deps;
-  const services = { db: registry.db, storage: registry.deps.storage, config } as unknown as S;
-  const worker = await runWorker(definition, { config, services, redis: { url: REDIS_URL, prefix }, log: captureLogger().log });
+  const services = { db: registry.db, storage: registry.deps.storage, config, ...extra } as unknown as S;
+  const { log, lines } = captureLogger();
+  workerLog = lines;
+  const worker = await runWorker(definition, { config, services, redis: { url: REDIS_URL, prefix }, log });
   if (worker.disabled) throw new Error('worker disabled');
   running.push(worker);
 }
@@ -66,42 +72,77 @@ async function sessionExists(uuid: string): Promise<boolean> {
   return rowCount === 1;
 }
 
+async function claimed(uuid: string): Promise<boolean> {
+  const { rows } = await registry.db.query<{ claimed: boolean }>(`SELECT storage_metadata ? 'claim' AS claimed FROM blobupload WHERE uuid = $1`, [uuid]);
+  return rows[0]?.claimed === true;
+}
+
+/** Moves the frozen clock by `ms`, then waits for a whole stale-uploads sweep judged at the new time. */
+async function advanceAndSweep(ms: number): Promise<void> {
+  clock.frozenMs! += ms;
+  const judgedAt = new Date(clock.frozenMs!).toISOString();
+  await waitFor(() => workerLog.some((line) => line.msg === 'upload cleanup done' && line.operation === 'stale_uploads' && line.judgedAt === judgedAt), 20_000);
+}
+
 async function metricValue(name: string, labels: Record<string, string> = {}): Promise<number> {
   const values = (await metrics.getSingleMetric(name)!.get()).values;
   return values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((n, v) => n + v.value, 0);
 }
 
 describe('blobuploadcleanupworker', () => {
-  it('cancels an idle session but never one still receiving chunks, however long it has been open', { timeout: 60_000 }, async () => {
-    const idle = await client.startUpload(repo);
-    const idleUuid = idle.split('/').pop()!;
-    expectStatus(await client.request('PATCH', idle, { payload: randomBytes(100) }), 202);
-    const live = await client.startUpload(repo);
-    const liveUuid = live.split('/').pop()!;
-    const cancelledBefore = await metricValue('quayfleet_upload_sessions_cancelled_total');
-    await start(blobuploadcleanupworker);
+  // Inactivity is judged on the clock the front end and the sweep share, frozen here and moved only
+  // by the test, and every step waits for a whole sweep: no stall of a loaded machine (the test, the
+  // front end and the sweep share one event loop) can age a session the test keeps alive.
+  it('cancels an idle session but never one still receiving chunks or a request, however long it has been open', { timeout: 90_000 }, async () => {
+    clock.frozenMs = Date.now();
+    try {
+      const idle = await client.startUpload(repo);
+      const idleUuid = idle.split('/').pop()!;
+      expectStatus(await client.request('PATCH', idle, { payload: randomBytes(100) }), 202);
+      const live = await client.startUpload(repo);
+      const liveUuid = live.split('/').pop()!;
+      const cancelledBefore = await metricValue('quayfleet_upload_sessions_cancelled_total');
+      await start(blobuploadcleanupworker, { now: clock.now });
 
-    // Keep the live session busy for three thresholds (9 s), one chunk a second, while the sweep runs every second.
-    const chunks: Buffer[] = [];
-    const until = Date.now() + 9000;
-    while (Date.now() < until) {
-      const chunk = randomBytes(1000);
-      chunks.push(chunk);
-      expectStatus(await client.request('PATCH', live, { payload: chunk }), 202);
-      await sleep(1000);
+      // A chunk, then 2 s of silence (two thirds of the threshold) and a sweep, six times: the
+      // session is four thresholds old, the idle one four thresholds idle.
+      const chunks: Buffer[] = [];
+      for (let step = 0; step < 6; step += 1) {
+        const chunk = randomBytes(1000);
+        chunks.push(chunk);
+        expectStatus(await client.request('PATCH', live, { payload: chunk }), 202);
+        await advanceAndSweep(2000);
+        expect(await sessionExists(liveUuid)).toBe(true);
+      }
+      expect(await sessionExists(idleUuid)).toBe(false); // 12 s idle: gone at the second step's sweep
+      expect(await sessionFiles(idleUuid)).toEqual([]);
+
+      // A request streaming into the session holds it: its last chunk is now older than the threshold.
+      const body = new PassThrough();
+      const streamed = client.app.inject({ method: 'PATCH', url: live, headers: { authorization: `Bearer ${client.token}` }, payload: body });
+      const first = randomBytes(700);
+      body.write(first);
+      await waitFor(() => claimed(liveUuid), 20_000);
+      await advanceAndSweep(5000);
+      expect(await sessionExists(liveUuid)).toBe(true);
+      const second = randomBytes(300);
+      body.end(second);
+      expectStatus(await streamed, 202);
+      chunks.push(first, second);
+
+      const blob = Buffer.concat(chunks);
+      expectStatus(await client.request('PUT', `${live}?digest=${sha256(blob)}`), 201);
+      expect((await client.request('GET', `/v2/${repo}/blobs/${sha256(blob)}`)).rawPayload.equals(blob)).toBe(true);
+      expect(await metricValue('quayfleet_upload_sessions_cancelled_total') - cancelledBefore).toBe(1);
+      // The finished blob's lease (1 s here) expires; the next sweep hands its repository to GC.
+      await advanceAndSweep(2000);
+      const gcJobs = await producer.queue(garbagecollection.name).getJobs(['waiting', 'delayed', 'prioritized']);
+      const gcJob = gcJobs.find((job) => (job.data as { reason: string }).reason === 'upload_lease');
+      const { rows } = await registry.db.query<{ repository_id: number }>(`SELECT repository_id FROM uploadedblob`);
+      expect((gcJob?.data as { repositoryId: number } | undefined)?.repositoryId).toBe(rows[0]!.repository_id);
+    } finally {
+      clock.frozenMs = undefined;
     }
-    await waitFor(async () => !(await sessionExists(idleUuid)), 10_000);
-    expect(await sessionFiles(idleUuid)).toEqual([]);
-    expect(await sessionExists(liveUuid)).toBe(true);
-    const blob = Buffer.concat(chunks);
-    expectStatus(await client.request('PUT', `${live}?digest=${sha256(blob)}`), 201);
-    expect((await client.request('GET', `/v2/${repo}/blobs/${sha256(blob)}`)).rawPayload.equals(blob)).toBe(true);
-    expect(await metricValue('quayfleet_upload_sessions_cancelled_total') - cancelledBefore).toBeGreaterThanOrEqual(1);
-    // The finished blob's lease (1 s here) expires; the next sweep hands its repository to GC.
-    const gcJob = await waitFor(async () => (await producer.queue(garbagecollection.name).getJobs(['waiting', 'delayed', 'prioritized']))
-      .find((job) => (job.data as { reason: string }).reason === 'upload_lease'), 10_000);
-    const { rows } = await registry.db.query<{ repository_id: number }>(`SELECT repository_id FROM uploadedblob`);
-    expect((gcJob.data as { repositoryId: number }).repositoryId).toBe(rows[0]!.repository_id);
   });
 });
 

@@ -20,6 +20,11 @@ import { uploadCleanupSettings } from './settings.ts';
 export interface UploadCleanupServices extends WorkerServices {
   readonly storage: DistributedStorage;
   readonly config: Config;
+  /**
+   * The wall clock (epoch ms) a session's inactivity is measured by; `Date.now` when absent. The
+   * front end stamps a session's last chunk and its claim with its own clock (`RegistryDeps.now`).
+   */
+  readonly now?: () => number;
 }
 
 type Ctx = JobContext<UploadCleanupServices>;
@@ -34,7 +39,7 @@ export async function handleBlobUploadCleanup(payload: BlobUploadCleanupPayload,
   if (payload.location !== undefined && !ctx.storage.locations.includes(payload.location)) {
     throw new PermanentFailureError(`unknown storage location ${payload.location}`);
   }
-  const nowMs = Date.now();
+  const nowMs = ctx.now?.() ?? Date.now();
   const staleUploads = payload.operation === 'stale_uploads';
   const report = await runUploadCleanup(ctx.db, ctx.storage, settings, {
     nowMs, location: payload.location, signal: ctx.signal,
@@ -45,7 +50,7 @@ export async function handleBlobUploadCleanup(payload: BlobUploadCleanupPayload,
   const handed = staleUploads && settings.handLeasesToGc ? await handLeasesToGc(ctx, nowMs) : 0;
   const { listed: _listed, ...sessions } = report.sessions;
   ctx.log.info({
-    operation: payload.operation, sessions, leasesHandedToGc: handed,
+    operation: payload.operation, judgedAt: new Date(nowMs).toISOString(), sessions, leasesHandedToGc: handed,
     locations: report.locations.map(({ location, multipart, uncommitted, temporary, folder }) => ({
       location, multipart: multipart && { ...multipart, items: undefined }, uncommitted: uncommitted && { ...uncommitted, items: undefined },
       temporary, folder: folder && { ...folder, items: undefined },
