@@ -91,12 +91,18 @@ export async function enqueueRepositoryEvent(
  */
 export async function enqueueRepositoryEvents(
   tx: Queryable, event: NotificationEvent, occurrences: readonly RepositoryEventOccurrence[],
-  options: { site: SiteUrls; /** Only this notification uuid (Quay's `notification_uuid` narrowing). */ onlyNotification?: string },
+  options: {
+    site: SiteUrls;
+    /** Only this notification uuid (Quay's `notification_uuid` narrowing). */
+    onlyNotification?: string;
+    /** Whether a notification's event config wants an occurrence (e.g. its minimum severity); default all. */
+    accepts?: (eventConfig: Record<string, unknown>, occurrence: RepositoryEventOccurrence) => boolean;
+  },
 ): Promise<string[]> {
   if (occurrences.length === 0) return [];
   const repositoryIds = [...new Set(occurrences.map((o) => o.repositoryId))];
-  const { rows } = await tx.query<{ repository_id: number; uuid: string; namespace: string; name: string }>(
-    `SELECT n.repository_id, n.uuid::text AS uuid, ns.username AS namespace, r.name
+  const { rows } = await tx.query<{ repository_id: number; uuid: string; namespace: string; name: string; event_config_json: Record<string, unknown> | null }>(
+    `SELECT n.repository_id, n.uuid::text AS uuid, ns.username AS namespace, r.name, n.event_config_json
      FROM repositorynotification n
      JOIN repository r ON r.id = n.repository_id
      JOIN namespace ns ON ns.id = r.namespace_user_id
@@ -112,7 +118,8 @@ export async function enqueueRepositoryEvents(
   }
   const payloads = occurrences.flatMap((occurrence) => {
     const eventId = occurrence.eventId ?? randomUUID();
-    return (targets.get(occurrence.repositoryId) ?? []).map((target) => ({
+    const wanted = (targets.get(occurrence.repositoryId) ?? []).filter((target) => options.accepts?.(target.event_config_json ?? {}, occurrence) ?? true);
+    return wanted.map((target) => ({
       v: 1 as const,
       notificationUuid: target.uuid,
       eventId,

@@ -3,14 +3,15 @@
  * process_notification_page, reference §3.4), in two indexed queries whatever the page holds:
  * the manifests with the page's digests in repositories that have an enabled `vulnerability_found`
  * notification (with their alive tags, at most 100, and the notifications' event configs), then
- * the outbox rows, once per (notification, repository, manifest, vulnerability). Quay's N² fan-out
+ * the outbox rows, once per (notification, repository, manifest, vulnerability) for each
+ * notification whose minimum severity the vulnerability meets. Quay's N² fan-out
  * (the manifest joined once per notification, each row spawning to all of them) does not exist.
  */
 import { enqueueRepositoryEvents, eventIdFor, type RepositoryEventOccurrence, type SiteUrls } from '../../shared/db/notifications.ts';
 import { NOTIFICATION_FAILURE_LIMIT } from '../../shared/db/notifications.ts';
 import type { Queryable } from '../../shared/db/pool.ts';
 import { RepositoryState } from '../../shared/db/repositories.ts';
-import { severityIndex, SEVERITIES, thresholdOf } from '../../shared/notifications/severity.ts';
+import { meetsThreshold, severityIndex, SEVERITIES, thresholdOf } from '../../shared/notifications/severity.ts';
 import type { ClairNotification } from './clair.ts';
 
 /** Tags named per event at most (Quay's limit). */
@@ -105,6 +106,11 @@ export async function fanOutPage(
       });
     }
   }
-  const jobs = await enqueueRepositoryEvents(tx, 'vulnerability_found', occurrences, { site: options.site });
+  // Each notification gets only the vulnerabilities its own minimum lets through (the delivery
+  // checks again, against the config as it is then).
+  const jobs = await enqueueRepositoryEvents(tx, 'vulnerability_found', occurrences, {
+    site: options.site,
+    accepts: (eventConfig, occurrence) => meetsThreshold((occurrence.eventData.vulnerability as { priority: string }).priority, eventConfig),
+  });
   return { added: added.length, events: occurrences.length, jobs: jobs.length };
 }

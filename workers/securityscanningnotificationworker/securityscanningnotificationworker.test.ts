@@ -137,12 +137,14 @@ describe('securityscanningnotificationworker', () => {
     expect(await notificationJobs()).toEqual([]);
   });
 
-  it('raises one job per notification for a repository with several (no N² fan-out), and one per repository sharing the digest', async () => {
+  it('raises one job per notification whose minimum the vulnerability meets (no N² fan-out), and one per repository sharing the digest', async () => {
     await start();
     const shared = digestOf('shared-base');
     const a = await image('team', 'a', ['v1', 'v2'], shared);
     const b = await image('team', 'b', ['prod'], shared);
-    const uuids = [await watch(a.repositoryId, {}), await watch(a.repositoryId, { level: 5 }), await watch(a.repositoryId, { vulnerability: { priority: 'Critical' } })];
+    const uuids = [await watch(a.repositoryId, {}), await watch(a.repositoryId, { level: 5 }), await watch(a.repositoryId, { vulnerability: { priority: 'Medium' } })];
+    // Wants Critical only: a Medium vulnerability raises no job for it.
+    await watch(a.repositoryId, { vulnerability: { priority: 'Critical' } });
     const bUuid = await watch(b.repositoryId, {});
     // The same vulnerability in two packages (SCAN-7) is one event.
     clair.add('n-fan', [entry(shared, 'Medium', 'CVE-9'), entry(shared, 'Medium', 'CVE-9')]);
