@@ -63,6 +63,7 @@ describe('POST /secscan/notification', () => {
     ['a token signed with another key', async () => ({ authorization: `Bearer ${await token({}, randomBytes(32))}` })],
     ['an expired token', async () => ({ authorization: `Bearer ${await token({ exp: nowS() - 120, iat: nowS() - 600, nbf: nowS() - 600 })}` })],
     ['a token issued in the future', async () => ({ authorization: `Bearer ${await token({ iat: nowS() + 600, nbf: nowS() - 10 })}` })],
+    ['a token not valid yet (nbf in the future)', async () => ({ authorization: `Bearer ${await token({ nbf: nowS() + 600 })}` })],
     ['a token without nbf', async () => {
       const jwt = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('5m').sign(Buffer.from(PSK, 'base64'));
       return { authorization: `Bearer ${jwt}` };
