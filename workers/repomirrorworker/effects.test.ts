@@ -3,7 +3,8 @@
  * the registry): a `repo_push` notification per moved tag with the mirror's robot as performer
  * (none for a tag already in place), and quota enforced as on pushes: a tag that would take the
  * namespace over its Reject limit fails (Quay's message), the tags that fit are mirrored, and
- * nothing of the refused tag becomes visible or counted.
+ * nothing of the refused tag becomes visible or counted; tags a sync removes are collected by GC
+ * when their job is due, with totals equal to a recomputation throughout.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findNamespace } from '../../shared/db/namespaces.ts';
@@ -11,9 +12,12 @@ import { RepoMirrorStatus } from '../../shared/db/mirrors.ts';
 import { QUOTA_EXCEEDED_MESSAGE } from '../../shared/db/quota/enforcement.ts';
 import { createNamespaceQuota, createQuotaLimit } from '../../shared/db/quota/definitions.ts';
 import { findNamespaceQuota } from '../../shared/db/quota/limits.ts';
+import { auditQuotaTotals } from '../../shared/db/quota/audit.ts';
 import { fakeImage, startFakeUpstream, type FakeUpstream } from '../../test/helpers/fake-upstream.ts';
 import type { TestRegistry } from '../../test/helpers/registry.ts';
-import { createMirrorRepo, localTags, makeDue, mirrorOf, startMirrorRegistry, syncNow } from './test-support.ts';
+import {
+  blobObjectExists, collectWhenDue, createMirrorRepo, hasManifest, localTags, makeDue, mirrorOf, startMirrorRegistry, syncNow,
+} from './test-support.ts';
 
 let reg: TestRegistry;
 let fake: FakeUpstream;
@@ -71,8 +75,51 @@ describe('quota', () => {
     const { rows } = await reg.db.query<{ tag: string; stderr: string }>(
       `SELECT metadata_json->>'tag' AS tag, metadata_json->>'stderr' AS stderr FROM logentry WHERE repository_id = $1 AND kind = 'repo_mirror_sync_tag_failed'`, [id]);
     expect(rows).toEqual([{ tag: 'b-too-much', stderr: QUOTA_EXCEEDED_MESSAGE }]);
+    // Nothing of the refused tag is visible: no manifest, no tag; its blobs arrived (as a push's
+    // uploads would) but count nowhere, and only their leases hold them.
+    expect(await hasManifest(reg, id, big.digest)).toBe(false);
+    const { rows: totals } = await reg.db.query<{ size: string; complete: boolean }>(
+      `SELECT size_bytes::text AS size, backfill_complete AS complete FROM quotanamespacesize WHERE namespace_user_id = $1`, [org.id]);
+    expect(totals).toEqual([{ size: String(smallBytes), complete: true }]);
+    expect(await auditQuotaTotals(reg.db)).toEqual([]);
+    // Its blobs, leased for the push window, are collected when the lease's GC job is due.
+    await collectWhenDue(reg, id);
+    for (const digest of big.blobs.keys()) expect(await blobObjectExists(reg, digest), digest).toBe(false);
+    for (const digest of small.blobs.keys()) expect(await blobObjectExists(reg, digest), digest).toBe(true);
+    expect(await auditQuotaTotals(reg.db)).toEqual([]);
+    fake.tags.clear();
+  });
+
+  it('tags the sync removes (rule changed, gone upstream) are collected by GC when due; totals equal a recomputation', async () => {
+    await reg.createOrganization('pruned', 'admin');
+    const robot = await reg.createRobot('pruned', 'sync');
+    const images = { a: fakeImage('pruned-a'), b: fakeImage('pruned-b'), c: fakeImage('pruned-c') };
+    for (const [tag, image] of Object.entries(images)) fake.tags.set(tag, image);
+    const org = (await findNamespace(reg.db, 'pruned'))!;
+    expect(await createNamespaceQuota(reg.db, org.id, 1024 * 1024)).toBe('created');
+    const id = await createMirrorRepo(reg, 'pruned/app', { external: `${fake.authority}/lib/app`, patterns: ['*'], robot: robot.username });
+    expect(await syncNow(reg, id)).toBe('SUCCESS');
+    expect(await auditQuotaTotals(reg.db)).toEqual([]);
+    // b no longer selected, c gone upstream.
+    await reg.db.query(`UPDATE repomirrorrule SET rule_value = '["a", "c"]' WHERE repository_id = $1`, [id]);
+    fake.tags.delete('c');
+    await makeDue(reg, id);
+    expect(await syncNow(reg, id)).toBe('SUCCESS');
+    expect(await localTags(reg, id)).toEqual({ a: images.a.digest });
+    const { rows } = await reg.db.query<{ tag: string }>(
+      `SELECT metadata_json->>'tag' AS tag FROM logentry WHERE repository_id = $1 AND kind = 'delete_tag' ORDER BY id`, [id]);
+    expect(rows.map((r) => r.tag)).toEqual(['b', 'c']);
+    await collectWhenDue(reg, id);
+    for (const image of [images.b, images.c]) {
+      expect(await hasManifest(reg, id, image.digest)).toBe(false);
+      for (const digest of image.blobs.keys()) expect(await blobObjectExists(reg, digest), digest).toBe(false);
+    }
+    expect(await hasManifest(reg, id, images.a.digest)).toBe(true);
+    for (const digest of images.a.blobs.keys()) expect(await blobObjectExists(reg, digest), digest).toBe(true);
+    const aBytes = [...images.a.blobs.values()].reduce((n, b) => n + b.length, 0);
     const { rows: totals } = await reg.db.query<{ size: string }>(`SELECT size_bytes::text AS size FROM quotanamespacesize WHERE namespace_user_id = $1`, [org.id]);
-    expect(Number(totals[0]?.size)).toBe(smallBytes);
+    expect(totals).toEqual([{ size: String(aBytes) }]);
+    expect(await auditQuotaTotals(reg.db)).toEqual([]);
     fake.tags.clear();
   });
 });

@@ -15,7 +15,7 @@ import { fakeImage, startFakeUpstream, type FakeUpstream } from '../../test/help
 import type { TestRegistry } from '../../test/helpers/registry.ts';
 import { startTcpProxy } from '../../test/helpers/tcp-proxy.ts';
 import {
-  buildLayout, createMirrorRepo, localTags, makeDue, mirrorOf, startMirrorRegistry, syncNow, testSettings, upstreamDigest,
+  blobObjectExists, buildLayout, collectWhenDue, createMirrorRepo, hasManifest, localTags, makeDue, mirrorOf, startMirrorRegistry, syncNow, testSettings, upstreamDigest,
 } from './test-support.ts';
 
 const AUTH_PORT = 15641;
@@ -209,7 +209,7 @@ describe('REPO_MIRROR_ROLLBACK', () => {
     return { id, before };
   }
 
-  it('on: the tags return to their pre-sync state, and what they un-tag is scheduled for GC', async () => {
+  it('on: the tags return to their pre-sync state, and what they un-tag is collected by GC when due', async () => {
     const { id, before } = await scenario('rollback-on', true);
     expect(await localTags(reg, id)).toEqual({ keep: before });
     // Every tag row the rollback ended ('added', and 'keep' on the synced manifest) is covered by
@@ -220,6 +220,17 @@ describe('REPO_MIRROR_ROLLBACK', () => {
        FROM tag t JOIN repository r ON r.id = t.repository_id JOIN namespace n ON n.id = r.namespace_user_id
        WHERE t.repository_id = $1 AND t.lifetime_end_ms IS NOT NULL`, [id]);
     expect(rows[0]!.due_s).toBeGreaterThanOrEqual(rows[0]!.ended_s + rows[0]!.window_s);
+    // That job, run when due, collects what the failed sync brought in; the restored tag's content stays.
+    await collectWhenDue(reg, id);
+    const gone = [fakeImage('rollback-on-keep-2'), fakeImage('rollback-on-added')];
+    for (const image of gone) {
+      expect(await hasManifest(reg, id, image.digest)).toBe(false);
+      for (const digest of image.blobs.keys()) expect(await blobObjectExists(reg, digest), digest).toBe(false);
+    }
+    const kept = fakeImage('rollback-on-keep-1');
+    expect(await hasManifest(reg, id, kept.digest)).toBe(true);
+    for (const digest of kept.blobs.keys()) expect(await blobObjectExists(reg, digest), digest).toBe(true);
+    expect(await localTags(reg, id)).toEqual({ keep: before });
   });
 
   it('off (default): what synced stays; the failed tag never appeared', async () => {

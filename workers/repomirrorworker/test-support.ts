@@ -14,7 +14,10 @@ import type { Config } from '../../shared/config/index.ts';
 import { FieldEncrypter } from '../../shared/db/encrypted-field.ts';
 import { createMirror, getMirrorByRepository, type ExternalRegistryConfig } from '../../shared/db/mirrors.ts';
 import { findNamespace } from '../../shared/db/namespaces.ts';
+import { runRepositoryGc } from '../../shared/db/gc/run.ts';
 import { withTransaction } from '../../shared/db/pool.ts';
+import { NotFoundError } from '../../shared/storage/errors.ts';
+import { blobKey } from '../../shared/storage/keys.ts';
 import { Semaphore } from './copy.ts';
 import { performMirror, type SyncResult, type SyncSettings } from './sync.ts';
 
@@ -143,4 +146,33 @@ export async function pullFromQuayfleet(reg: TestRegistry, name: string, tag: st
     }
   } else await verifyImage(top.body);
   return { digest: top.headers['docker-content-digest'] as string, blobsVerified };
+}
+
+/**
+ * Runs the repository's collection as its latest scheduled `garbagecollection` job would, at the
+ * moment that job is due (the outbox row the sync wrote: a tag leaving the time machine, an
+ * upload lease expiring), then deletes the objects it orphaned. Fails when no job was scheduled.
+ */
+export async function collectWhenDue(reg: TestRegistry, repositoryId: number): Promise<void> {
+  const { rows } = await reg.db.query<{ due: number | null }>(
+    `SELECT max((payload->>'dueAtS')::bigint)::float8 AS due FROM outbox WHERE queue_name = 'garbagecollection' AND (payload->>'repositoryId')::int = $1`,
+    [repositoryId]);
+  const due = rows[0]?.due;
+  if (due === null || due === undefined) throw new Error(`no garbagecollection job was scheduled for repository ${repositoryId}`);
+  const outcome = await runRepositoryGc(reg.db, reg.deps.storage, repositoryId, { nowMs: due * 1000 + 1000 });
+  if (!outcome.locked) throw new Error(`repository ${repositoryId} was busy`);
+}
+
+/** Whether the preferred location holds blob `digest`'s object. */
+export async function blobObjectExists(reg: TestRegistry, digest: string): Promise<boolean> {
+  return reg.deps.storage.store(reg.deps.storage.preferredLocation).stat(blobKey(digest)).then(() => true, (error: unknown) => {
+    if (error instanceof NotFoundError) return false;
+    throw error;
+  });
+}
+
+/** Whether repository `repositoryId` has a manifest row `digest`. */
+export async function hasManifest(reg: TestRegistry, repositoryId: number, digest: string): Promise<boolean> {
+  const { rows } = await reg.db.query(`SELECT 1 FROM manifest WHERE repository_id = $1 AND digest = $2`, [repositoryId, digest]);
+  return rows.length > 0;
 }
