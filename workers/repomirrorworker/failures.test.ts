@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { claimMirror, findDueMirrors, RepoMirrorStatus, updateMirror } from '../../shared/db/mirrors.ts';
+import { claimMirror, findDueMirrors, RepoMirrorStatus, requestSyncNow, updateMirror } from '../../shared/db/mirrors.ts';
 import { withTransaction } from '../../shared/db/pool.ts';
 import { waitFor } from '../../shared/runtime/test-support/index.ts';
 import { startDistribution, HTPASSWD_USER, type Distribution } from '../../test/helpers/distribution.ts';
@@ -184,6 +184,25 @@ describe('claims and leases', () => {
     expect(mirror.sync_expiration_date!.getTime()).toBeGreaterThan(Date.now());
     hold.release();
     expect(await running).toBe('SUCCESS');
+  });
+});
+
+describe('a disabled mirror', () => {
+  it('is never scheduled, but sync-now runs it once (Quay: SYNC_NOW ignores is_enabled)', async () => {
+    fake.tags.set('manual', fakeImage('manual'));
+    const id = await createMirrorRepo(reg, 'disabled', { external: `${fake.authority}/lib/app`, patterns: ['manual'], isEnabled: false });
+    const due = async (): Promise<boolean> => (await findDueMirrors(reg.db, new Date(), 1000)).some((r) => r.repository_id === id);
+    expect(await due()).toBe(false);
+    expect(await syncNow(reg, id)).toBe('not_due');
+    expect(await requestSyncNow(reg.db, id)).toBe(true);
+    expect(await due()).toBe(true);
+    expect(await syncNow(reg, id)).toBe('SUCCESS');
+    expect(await localTags(reg, id)).toEqual({ manual: fakeImage('manual').digest });
+    expect((await mirrorOf(reg, id)).sync_status).toBe(RepoMirrorStatus.SUCCESS);
+    await makeDue(reg, id);
+    expect(await due()).toBe(false);
+    expect(await syncNow(reg, id)).toBe('not_due');
+    fake.tags.delete('manual');
   });
 });
 
