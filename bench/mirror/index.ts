@@ -15,8 +15,8 @@
  *   distribution registry (127.0.0.1:15647), what Quay's mirror does per tag with skopeo copy.
  *
  * Reports wall times, `ratio` = skopeo / quayfleet (> 1 = quayfleet faster), bytes pulled / unique
- * bytes (target 1.00), and the RSS growth of this process during the 50-tag sync and during the big
- * tag's sync (flat in blob size when blobs stream). The last line printed is one JSON object.
+ * bytes (target 1.00), and the RSS growth and peak of this process during the 50-tag sync and during
+ * the big tag's sync (flat in blob size when blobs stream: compare BENCH_BIG_MIB=256 and 1024). The last line printed is one JSON object.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -91,11 +91,12 @@ async function blobBytesUpstream(upstream: Distribution): Promise<number> {
 // The access log reaches this process through a pipe, a moment after the response (untimed).
 const logSettled = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 300));
 
-function rssSampler(): { stop(): number } {
+/** Samples this process's RSS every 20 ms: `stop` returns the growth over the start, `peak` the highest RSS seen. */
+function rssSampler(): { stop(): number; readonly peak: number } {
   const start = process.memoryUsage().rss;
   let peak = start;
   const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 20);
-  return { stop: () => { clearInterval(timer); return Math.max(0, peak - start); } };
+  return { stop: () => { clearInterval(timer); return Math.max(0, peak - start); }, get peak() { return peak; } };
 }
 
 // Every store on tmpfs (BENCH_TMPDIR to choose): the upstream's, the peer's and quayfleet's
@@ -126,6 +127,7 @@ try {
   const first = await syncNow(reg, id, settings);
   const quayfleetS = (performance.now() - t0) / 1000;
   const smallRss = rss.stop();
+  const smallPeakRss = rss.peak;
   if (first !== 'SUCCESS' || Object.keys(await localTags(reg, id)).length !== TAGS) throw new Error(`quayfleet sync ended ${first}`);
   await logSettled();
   const tagBytes = served.blobs;
@@ -137,9 +139,10 @@ try {
   if (await syncNow(reg, id, settings) !== 'SUCCESS') throw new Error('big sync failed');
   const bigS = (performance.now() - t0) / 1000;
   const bigRss = rss.stop();
+  const bigPeakRss = rss.peak;
   await logSettled();
   const pulledBytes = served.blobs;
-  console.log(`quayfleet: ${TAGS} tags in ${quayfleetS.toFixed(2)} s (${(tagBytes / MiB).toFixed(1)} MiB pulled, RSS +${(smallRss / MiB).toFixed(0)} MiB); big tag in ${bigS.toFixed(2)} s (RSS +${(bigRss / MiB).toFixed(0)} MiB)`);
+  console.log(`quayfleet: ${TAGS} tags in ${quayfleetS.toFixed(2)} s (${(tagBytes / MiB).toFixed(1)} MiB pulled, RSS +${(smallRss / MiB).toFixed(0)} MiB); big tag in ${bigS.toFixed(2)} s (RSS +${(bigRss / MiB).toFixed(0)} MiB, peak ${(bigPeakRss / MiB).toFixed(0)} MiB)`);
 
   await reg.db.query(`UPDATE repomirrorconfig SET sync_start_date = now() - interval '1 second' WHERE repository_id = $1`, [id]);
   t0 = performance.now();
@@ -168,6 +171,7 @@ try {
     bytesPulledOverUnique: +(pulledBytes / uniqueBlobBytes).toFixed(3),
     unchangedResyncSeconds: +resyncS.toFixed(2), secondRepositorySeconds: +heldS.toFixed(2), secondRepositoryBlobBytesPulled: heldBytes,
     rssGrowthMiB: { tags: +(smallRss / MiB).toFixed(1), bigLayer: +(bigRss / MiB).toFixed(1) },
+    peakRssMiB: { tags: +(smallPeakRss / MiB).toFixed(1), bigLayer: +(bigPeakRss / MiB).toFixed(1) },
   };
   printResult(result);
 } finally {
