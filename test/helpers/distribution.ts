@@ -35,8 +35,11 @@ export interface Distribution {
   /** `127.0.0.1:<port>` */
   readonly authority: string;
   readonly dir: string;
-  /** Copies `oci:<layout>:<ref>` to `<repository>:<tag>` with skopeo (all platforms). */
-  push(layoutDir: string, ref: string, repository: string, tag: string): Promise<void>;
+  /**
+   * Copies `oci:<layout>:<ref>` to `<repository>:<tag>` with skopeo (all platforms); `v2s2` converts
+   * to Docker schema 2 on the way (an index becomes a Docker manifest list).
+   */
+  push(layoutDir: string, ref: string, repository: string, tag: string, options?: { format?: 'v2s2' }): Promise<void>;
   /** Deletes the manifest behind `repository:tag` (distribution deletes by digest: every tag on it goes). */
   deleteTag(repository: string, tag: string): Promise<void>;
   stop(): Promise<void>;
@@ -89,8 +92,9 @@ export async function startDistribution(port: number, options: DistributionOptio
   const basic: Record<string, string> = options.htpasswd ? { authorization: `Basic ${Buffer.from(`${HTPASSWD_USER.username}:${HTPASSWD_USER.password}`).toString('base64')}` } : {};
   return {
     authority, dir,
-    async push(layoutDir, ref, repository, tag) {
-      const args = ['copy', '--all', '--quiet', '--dest-tls-verify=false', ...creds, `oci:${layoutDir}:${ref}`, `docker://${authority}/${repository}:${tag}`];
+    async push(layoutDir, ref, repository, tag, pushOptions = {}) {
+      const format = pushOptions.format ? ['--format', pushOptions.format] : [];
+      const args = ['copy', '--all', '--quiet', '--dest-tls-verify=false', ...format, ...creds, `oci:${layoutDir}:${ref}`, `docker://${authority}/${repository}:${tag}`];
       // distribution's filesystem driver answers 500 to a blob HEAD while a concurrent push of the
       // same blob is writing its link file (a CI run hit it pushing five tags that share layers).
       // The copy is idempotent, so it is retried; the third failure is the test's.

@@ -1,7 +1,9 @@
 /**
  * A scriptable registry on loopback for the failure cases a real one will not produce on demand:
  * a blob whose bytes do not match its digest, a request held until the test lets it go, a 503 with
- * Retry-After, a redirect to another place. Serves `/v2/<repo>/tags/list`, manifests by tag or digest, blobs by digest.
+ * Retry-After (or 429), a redirect to another place, a tag list in pages of a chosen size (`Link: <...>;
+ * rel="next"`, as distribution pages past `n`). Serves `/v2/<repo>/tags/list`, manifests by tag or
+ * digest, blobs by digest.
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
@@ -40,8 +42,10 @@ export interface FakeUpstream {
   readonly redirects: Map<string, string>;
   /** Holds the next request whose path includes `fragment` until the returned function is called. */
   holdNext(fragment: string): { reached: Promise<void>; release: () => void };
-  /** Answers the next `count` requests with 503 and `Retry-After: <seconds>`. */
-  unavailable(count: number, retryAfterS: number): void;
+  /** Answers the next `count` requests with `status` (503 unless given) and `Retry-After: <seconds>`. */
+  unavailable(count: number, retryAfterS: number, status?: 429 | 503): void;
+  /** Tags per page of the tag list (default: all in one page, whatever `n` asks). */
+  pageSize: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -51,7 +55,8 @@ export async function startFakeUpstream(repo: string): Promise<FakeUpstream> {
   const requests: string[] = [];
   const redirects = new Map<string, string>();
   const holds: { fragment: string; reached: () => void; released: Promise<void> }[] = [];
-  let unavailable = { count: 0, retryAfterS: 0 };
+  let unavailable = { count: 0, retryAfterS: 0, status: 503 };
+  const paging: { size: number | undefined } = { size: undefined };
   const server = http.createServer(async (request, response) => {
     const path = request.url ?? '/';
     requests.push(`${request.method} ${path}`);
@@ -63,7 +68,7 @@ export async function startFakeUpstream(repo: string): Promise<FakeUpstream> {
     }
     if (unavailable.count > 0) {
       unavailable.count -= 1;
-      return response.writeHead(503, { 'retry-after': String(unavailable.retryAfterS) }).end();
+      return response.writeHead(unavailable.status, { 'retry-after': String(unavailable.retryAfterS) }).end();
     }
     const redirect = [...redirects].find(([fragment]) => path.includes(fragment));
     if (redirect) return response.writeHead(307, { location: redirect[1] }).end();
@@ -71,7 +76,16 @@ export async function startFakeUpstream(repo: string): Promise<FakeUpstream> {
     const prefix = `/v2/${repo}/`;
     if (!path.startsWith(prefix)) return response.writeHead(404).end();
     const rest = path.slice(prefix.length);
-    if (rest.startsWith('tags/list')) return response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ name: repo, tags: [...tags.keys()] }));
+    if (rest.startsWith('tags/list')) {
+      const all = [...tags.keys()].sort();
+      const last = new URL(path, 'http://fake').searchParams.get('last');
+      const from = last === null ? 0 : all.findIndex((t) => t > last);
+      const page = paging.size === undefined ? all : all.slice(from < 0 ? all.length : from, (from < 0 ? all.length : from) + paging.size);
+      const more = paging.size !== undefined && page.length > 0 && all.indexOf(page.at(-1)!) < all.length - 1;
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (more) headers.link = `</v2/${repo}/tags/list?n=${paging.size}&last=${encodeURIComponent(page.at(-1)!)}>; rel="next"`;
+      return response.writeHead(200, headers).end(JSON.stringify({ name: repo, tags: page }));
+    }
     const images = [...tags.values()];
     const manifest = /^manifests\/(.+)$/.exec(rest)?.[1];
     if (manifest) {
@@ -96,9 +110,11 @@ export async function startFakeUpstream(repo: string): Promise<FakeUpstream> {
       holds.push({ fragment, reached, released });
       return { reached: reachedPromise, release };
     },
-    unavailable(count, retryAfterS) {
-      unavailable = { count, retryAfterS };
+    unavailable(count, retryAfterS, status = 503) {
+      unavailable = { count, retryAfterS, status };
     },
+    get pageSize() { return paging.size; },
+    set pageSize(size) { paging.size = size; },
     stop: () => new Promise((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());
