@@ -93,7 +93,8 @@ describe('skopeo_timeout', () => {
     const slow = fakeImage('slow');
     const quick = fakeImage('quick');
     fake.tags.set('slow', slow).set('quick', quick);
-    const id = await createMirrorRepo(reg, 'slow-tag', { external: `${fake.authority}/lib/app`, patterns: ['slow', 'quick'], skopeoTimeout: 1 });
+    // 3 s: the quick tag must copy within it from its turn, on a loaded machine too (1 s failed it at load 30-38).
+    const id = await createMirrorRepo(reg, 'slow-tag', { external: `${fake.authority}/lib/app`, patterns: ['slow', 'quick'], skopeoTimeout: 3 });
     const held = fake.holdNext(`/blobs/${[...slow.blobs.keys()][1]!}`);
     expect(await syncNow(reg, id)).toBe('FAIL');
     held.release();
@@ -104,7 +105,7 @@ describe('skopeo_timeout', () => {
       `SELECT kind, metadata_json->>'tag' AS tag, metadata_json->>'message' AS message, metadata_json->>'stderr' AS stderr
        FROM logentry WHERE repository_id = $1 AND kind IN ('repo_mirror_sync_tag_failed', 'repo_mirror_sync_failed') ORDER BY id`, [id]);
     expect(rows[0]).toMatchObject({ kind: 'repo_mirror_sync_tag_failed', tag: 'slow' });
-    expect(rows[0]!.stderr).toMatch(/copying tag slow did not finish within skopeo_timeout \(1 s\)/);
+    expect(rows[0]!.stderr).toMatch(/copying tag slow did not finish within skopeo_timeout \(3 s\)/);
     expect(rows[1]).toMatchObject({ kind: 'repo_mirror_sync_failed' });
     expect(rows[1]!.message).toMatch(/PARTIAL SYNC$/);
     fake.tags.delete('slow');
