@@ -101,8 +101,12 @@ describe('time machine settings', () => {
     expect((await t.api('PUT', '/organization/acme', { as: member, body: { tag_expiration_s: 0 } })).statusCode).toBe(403);
     expect((await t.api('PUT', '/organization/acme', { as: owner, body: { tag_expiration_s: 604_800 } })).json()).toMatchObject({ tag_expiration_s: 604_800 });
     expect((await findNamespace(t.db, 'acme'))?.removed_tag_expiration_s).toBe(604_800);
-    const { rows } = await t.db.query(`SELECT metadata_json FROM logentry WHERE kind = 'change_tag_expiration' ORDER BY id`);
-    expect(rows.map((r) => r.metadata_json)).toEqual([{ tag_expiration: 86_400, namespace: 'member' }, { tag_expiration: 604_800, namespace: 'acme' }]);
+    // Quay's kinds: user_change_tag_expiration {tag_expiration}, org_change_tag_expiration {tag_expiration, namespace}.
+    const { rows } = await t.db.query(`SELECT kind, metadata_json FROM logentry WHERE kind LIKE '%change_tag_expiration' ORDER BY id`);
+    expect(rows).toEqual([
+      { kind: 'user_change_tag_expiration', metadata_json: { tag_expiration: 86_400 } },
+      { kind: 'org_change_tag_expiration', metadata_json: { tag_expiration: 604_800, namespace: 'acme' } },
+    ]);
   });
 });
 

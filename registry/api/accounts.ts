@@ -6,7 +6,7 @@ import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AccountNotFoundError, createRobotAccount, InvalidAccountNameError } from '../../shared/db/accounts.ts';
 import { markNamespaceForDeletion, SoleAdminError } from '../../shared/db/deletion-markers.ts';
-import { logAction } from '../../shared/db/logs.ts';
+import { logAction, type LogKind } from '../../shared/db/logs.ts';
 import { NamespaceExistsError, setTimeMachineSeconds, type NamespaceRow } from '../../shared/db/namespaces.ts';
 import { withTransaction, type Queryable } from '../../shared/db/pool.ts';
 import type { Principal } from '../auth/access.ts';
@@ -33,7 +33,7 @@ export const namespaceSettingsBody = z.object({
 
 /**
  * Applies a PUT of namespace settings in one transaction: `tag_expiration_s` must be one of
- * TAG_EXPIRATION_OPTIONS (Quay: "Invalid tag expiration option"); changes are logged.
+ * TAG_EXPIRATION_OPTIONS (Quay: "Invalid tag expiration option"); each change is logged with Quay's kind.
  */
 export async function updateNamespaceSettings(request: FastifyRequest, principal: Principal, namespace: NamespaceRow): Promise<void> {
   const deps = request.server.deps;
@@ -43,14 +43,21 @@ export async function updateNamespaceSettings(request: FastifyRequest, principal
     throw apiErrors.badRequest('Invalid tag expiration option');
   }
   await withTransaction(deps.db, async (tx) => {
+    const log = (kind: LogKind, metadata: Record<string, unknown>) => logAction(tx, deps.config.quay, {
+      kind, namespace: { id: namespace.id, name: namespace.username }, performerId: principal.id ?? null, ip: clientIp(request), metadata,
+    });
+    // Quay's kinds and keys (endpoints/api/organization.py, user.py): org_* carry the namespace, user_* do not.
+    const org = namespace.organization;
     if (seconds !== undefined && seconds !== namespace.removed_tag_expiration_s) {
       await setTimeMachineSeconds(tx, namespace.id, seconds);
-      await logAction(tx, deps.config.quay, {
-        kind: 'change_tag_expiration', namespace: { id: namespace.id, name: namespace.username }, performerId: principal.id ?? null, ip: clientIp(request),
-        metadata: { tag_expiration: seconds, namespace: namespace.username },
-      });
+      await log(org ? 'org_change_tag_expiration' : 'user_change_tag_expiration',
+        org ? { tag_expiration: seconds, namespace: namespace.username } : { tag_expiration: seconds });
     }
-    if (body.email !== undefined) await tx.query(`UPDATE namespace SET email = $2 WHERE id = $1`, [namespace.id, body.email]);
+    if (body.email !== undefined && body.email !== namespace.email) {
+      await tx.query(`UPDATE namespace SET email = $2 WHERE id = $1`, [namespace.id, body.email]);
+      await log(org ? 'org_change_email' : 'user_change_email',
+        org ? { email: body.email, namespace: namespace.username, old_email: namespace.email } : { email: body.email, old_email: namespace.email });
+    }
   });
 }
 
@@ -60,7 +67,7 @@ const robotBody = z.object({ description: z.string().max(255).optional(), unstru
 export async function createRobotFor(request: FastifyRequest, principal: Principal, namespace: NamespaceRow, shortname: string): Promise<Record<string, unknown>> {
   const body = parseInput(robotBody, request.body ?? {}, 'robot');
   const { robot, token } = await withTransaction(request.server.deps.db, (tx) => withAccountErrors(() => createRobotAccount(tx, {
-    namespace, shortname, description: body.description, performerId: principal.id ?? null, ip: clientIp(request), logs: request.server.deps.config.quay,
+    namespace, shortname, description: body.description, unstructuredMetadata: body.unstructured_metadata, performerId: principal.id ?? null, ip: clientIp(request), logs: request.server.deps.config.quay,
   }).catch((error: unknown) => {
     if (error instanceof NamespaceExistsError) throw apiErrors.badRequest(`Existing robot with name: ${namespace.username}+${shortname}`);
     throw error;

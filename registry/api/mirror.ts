@@ -75,7 +75,8 @@ async function createRoute(app: FastifyInstance, request: FastifyRequest, reply:
       registryConfig: body.external_registry_config ?? {}, architectureFilter: architectures, syncInterval: body.sync_interval,
       syncStartDate: startDate, ruleType: rule.type, ruleValue: rule.value, skopeoTimeout: body.skopeo_timeout_interval ?? MIN_TIMEOUT_S,
     });
-    if (ok) await auditLog(tx, request, target, 'repo_mirror_enabled', { message: `mirroring ${reference}` });
+    // Quay's entry for a new mirror (endpoints/api/mirror.py): the reference as a config change.
+    if (ok) await auditLog(tx, request, target, 'repo_mirror_config_changed', { changed: 'external_reference', to: reference });
     return ok;
   });
   if (!created) throw apiErrors.conflict(`Mirror configuration already exits for repository ${target.repository.namespace}/${target.repository.name}`);

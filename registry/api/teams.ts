@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { logAction } from '../../shared/db/logs.ts';
+import { logAction, type LogKind } from '../../shared/db/logs.ts';
 import { findNamespace, findRobot, type NamespaceRow } from '../../shared/db/namespaces.ts';
 import { TEAM_ROLES } from '../../shared/db/permissions.ts';
 import { withTransaction } from '../../shared/db/pool.ts';
@@ -27,11 +27,14 @@ export async function registerTeamRoutes(app: FastifyInstance): Promise<void> {
     const before = await findTeam(app.deps.db, organization.id, team);
     const { team: row } = await withTransaction(app.deps.db, async (tx) => {
       const result = await upsertTeam(tx, { organizationId: organization.id, name: team, role: body.role, description: body.description });
-      const kind = result.created ? 'org_create_team' : before?.role !== body.role ? 'org_set_team_role' : 'org_set_team_description';
-      await logAction(tx, app.deps.config.quay, {
-        kind, namespace: { id: organization.id, name: organization.username }, performerId: principal.id, ip: clientIp(request),
-        metadata: { team, role: body.role, description: body.description ?? null },
-      });
+      // Quay's entries: the creation alone, or one per setting that changed (none when nothing did).
+      const entries: [LogKind, Record<string, unknown>][] = result.created ? [['org_create_team', { team }]] : [
+        ...(body.description !== undefined && before?.description !== body.description ? [['org_set_team_description', { team, description: body.description }] as [LogKind, Record<string, unknown>]] : []),
+        ...(before?.role !== body.role ? [['org_set_team_role', { team, role: body.role }] as [LogKind, Record<string, unknown>]] : []),
+      ];
+      for (const [kind, metadata] of entries) {
+        await logAction(tx, app.deps.config.quay, { kind, namespace: { id: organization.id, name: organization.username }, performerId: principal.id, ip: clientIp(request), metadata });
+      }
       return result;
     });
     const members = await listTeamMembers(app.deps.db, row.id);

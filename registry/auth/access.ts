@@ -37,6 +37,14 @@ export interface Principal {
 
 export const ANONYMOUS: Principal = { kind: 'anonymous', superuser: false };
 
+/** The keys Quay's track_and_log adds to a registry action log for who acted: `username`, and `is_robot` for robots. */
+export function actorLogMetadata(principal: Principal): { username?: string; is_robot?: true } {
+  return {
+    ...(principal.username === undefined ? {} : { username: principal.username }),
+    ...(principal.kind === 'robot' ? { is_robot: true as const } : {}),
+  };
+}
+
 /** The repository a request may act on, and who acts. */
 export interface RepositoryAccess {
   readonly principal: Principal;

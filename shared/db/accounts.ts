@@ -72,7 +72,10 @@ export async function createOrganizationAccount(
  * `create_robot` action log. NamespaceExistsError when the robot already exists.
  */
 export async function createRobotAccount(
-  tx: Queryable, input: { namespace: NamespaceRow; shortname: string; description?: string; performerId?: number | null; ip?: string | null; logs?: LogSettings },
+  tx: Queryable, input: {
+    namespace: NamespaceRow; shortname: string; description?: string; unstructuredMetadata?: Record<string, unknown>;
+    performerId?: number | null; ip?: string | null; logs?: LogSettings;
+  },
 ): Promise<{ robot: NamespaceRow; token: string }> {
   if (!ROBOT_SHORTNAME_PATTERN.test(input.shortname)) {
     throw new InvalidAccountNameError(`Invalid robot account shortname "${input.shortname}": use 2-255 lowercase letters, digits or '_', starting with a letter`);
@@ -81,7 +84,8 @@ export async function createRobotAccount(
   const token = await issueRobotToken(tx, robot.id);
   await logAction(tx, input.logs ?? NO_LOG_SKIPS, {
     kind: 'create_robot', namespace: { id: input.namespace.id, name: input.namespace.username }, performerId: input.performerId ?? null, ip: input.ip ?? null,
-    metadata: { robot: robot.username, description: input.description ?? '' },
+    // Quay's keys (endpoints/api/robot.py): the short name, and the body's fields as given (null when absent).
+    metadata: { robot: input.shortname, description: input.description ?? null, unstructured_metadata: input.unstructuredMetadata ?? null },
   });
   return { robot, token };
 }

@@ -93,7 +93,8 @@ export async function markNamespaceForDeletion(tx: Queryable, namespace: Namespa
      WHERE robot AND left(username, length($1) + 1) = $1 || '+'`, [namespace.username, hiddenName]);
   await logAction(tx, actor.logs ?? NO_LOG_SKIPS, {
     kind: namespace.organization ? 'org_delete' : 'user_delete', namespace: { id: namespace.id, name: namespace.username }, performerId: actor.performerId,
-    ip: actor.ip ?? null, metadata: { namespace: namespace.username },
+    // Quay's keys: org_delete {namespace}, user_delete {username}.
+    ip: actor.ip ?? null, metadata: namespace.organization ? { namespace: namespace.username } : { username: namespace.username },
   });
   const payload = { v: 1 as const, namespaceId: namespace.id, markerId, originalUsername: namespace.username };
   await enqueueInTransaction(tx, namespacegc, payload);

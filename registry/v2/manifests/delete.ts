@@ -14,7 +14,7 @@ import { logAction, type LogSettings } from '../../../shared/db/logs.ts';
 import { headManifestByDigest, manifestDigestsByIds } from '../../../shared/db/manifests.ts';
 import { withTransaction, type Queryable } from '../../../shared/db/pool.ts';
 import { endManifestTags, endTag, resetChildManifestExpiration, TagImmutableError, type EndedTag } from '../../../shared/db/tags.ts';
-import { authorizeRepository, type RepositoryAccess } from '../../auth/access.ts';
+import { actorLogMetadata, authorizeRepository, type RepositoryAccess } from '../../auth/access.ts';
 import { OciError } from '../../errors.ts';
 import type { V2Context } from '../context.ts';
 import { lookupReference, type RepositoryName } from '../paths.ts';
@@ -58,7 +58,9 @@ async function recordDeletion(tx: Queryable, logs: LogSettings, access: Reposito
   for (const tag of ended.filter((t) => !t.hidden)) {
     await logAction(tx, logs, {
       kind: 'delete_tag', namespace: { id: repository.namespace_user_id, name: repository.namespace }, performerId: principal.id ?? null, repositoryId: repository.id, ip,
-      metadata: { tag: tag.name, repo: repository.name, namespace: repository.namespace, digest: digests.get(tag.manifest_id ?? -1) ?? null },
+      metadata: {
+        tag: tag.name, repo: repository.name, namespace: repository.namespace, digest: digests.get(tag.manifest_id ?? -1) ?? null, ...actorLogMetadata(principal),
+      },
       datetime: new Date(nowMs),
     });
   }

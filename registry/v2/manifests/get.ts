@@ -11,7 +11,7 @@ import { manifestByDigestLookup, type ManifestHeadRow, type ManifestRow } from '
 import { taggedManifestLookup } from '../../../shared/db/tags.ts';
 import type { ActionLog } from '../../../shared/db/logs.ts';
 import type { RepositoryRow } from '../../../shared/db/repositories.ts';
-import { authorizeRepository, type Principal } from '../../auth/access.ts';
+import { actorLogMetadata, authorizeRepository, type Principal } from '../../auth/access.ts';
 import { OciError } from '../../errors.ts';
 import { imagePulledBytes, imagePulls } from '../../metrics.ts';
 import type { V2Context } from '../context.ts';
@@ -55,8 +55,7 @@ function pullLog(request: FastifyRequest, repository: RepositoryRow, principal: 
     metadata: {
       repo: repository.name, namespace: repository.namespace, 'user-agent': request.headers['user-agent'] ?? null,
       ...('tag' in ref ? { tag: ref.tag } : { manifest_digest: ref.digest }),
-      ...(principal.username === undefined ? {} : { username: principal.username }),
-      ...(principal.kind === 'robot' ? { is_robot: true } : {}),
+      ...actorLogMetadata(principal),
     },
   };
 }

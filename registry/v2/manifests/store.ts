@@ -16,7 +16,7 @@ import type { Queryable } from '../../../shared/db/pool.ts';
 import { onManifestBlobsAdded } from '../../../shared/db/quota-hook.ts';
 import type { RepositoryRow } from '../../../shared/db/repositories.ts';
 import { keepManifestAlive, setTag } from '../../../shared/db/tags.ts';
-import type { Principal } from '../../auth/access.ts';
+import { actorLogMetadata, type Principal } from '../../auth/access.ts';
 import { OciError } from '../../errors.ts';
 import type { ParsedManifest } from '../../manifests/parse.ts';
 import type { V2Context } from '../context.ts';
@@ -58,7 +58,7 @@ export async function storeManifest(ctx: V2Context, tx: Queryable, push: Manifes
     kind: 'push_repo', namespace: { id: repository.namespace_user_id, name: repository.namespace }, performerId: push.principal.id ?? null, repositoryId: repository.id, ip: push.ip,
     metadata: {
       repo: repository.name, namespace: repository.namespace, tag: push.tag ?? null, digest: manifest.digest,
-      media_type: manifest.mediaType, 'user-agent': push.userAgent ?? null,
+      media_type: manifest.mediaType, 'user-agent': push.userAgent ?? null, ...actorLogMetadata(push.principal),
     },
     datetime: new Date(at),
   });
