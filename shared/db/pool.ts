@@ -94,16 +94,30 @@ function connectionLostListener(onLost: ((error: Error) => void) | undefined): (
   };
 }
 
+/** Options of `withTransaction`. */
+export interface TransactionOptions {
+  /** Tries in all on serialization failures and deadlocks (default 5). */
+  readonly attempts?: number;
+  /**
+   * Constant statements sent with BEGIN in the same round trip, e.g.
+   * `SET LOCAL synchronous_commit = off`; never interpolate values into them.
+   */
+  readonly settings?: string;
+}
+
 /**
  * Runs `fn` in a transaction on one client: commits when it resolves, rolls back when it throws.
  * Retries the whole function on serialization failures and deadlocks (SQLSTATE 40001/40P01),
  * which the caller's idempotent transaction body makes safe.
  */
-export async function withTransaction<T>(pool: pg.Pool, fn: (tx: pg.PoolClient) => Promise<T>, attempts = 5): Promise<T> {
+export async function withTransaction<T>(pool: pg.Pool, fn: (tx: pg.PoolClient) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+  const attempts = options.attempts ?? 5;
+  // One simple-protocol query: BEGIN and the settings cost one round trip.
+  const begin = options.settings ? `BEGIN; ${options.settings}` : 'BEGIN';
   for (let attempt = 1; ; attempt++) {
     const client = await pool.connect();
     try {
-      await client.query('BEGIN');
+      await client.query(begin);
       const result = await fn(client);
       await client.query('COMMIT');
       return result;

@@ -11,6 +11,7 @@
 import { blobKey } from '../../storage/keys.ts';
 import type { Queryable } from '../pool.ts';
 import { EMPTY_LAYER_DIGEST } from './constants.ts';
+import { tryLockDigestSql } from './locks.ts';
 import type { GcTally } from './tally.ts';
 
 /** Outcome of one blob collection. */
@@ -33,53 +34,65 @@ export interface BlobCollection {
  */
 export async function collectOrphanBlobs(tx: Queryable, blobIds: readonly number[], options: { nowMs: number; counts: GcTally }): Promise<BlobCollection> {
   if (blobIds.length === 0) return { pendingIds: [], busyIds: [] };
-  const blobs = await lockDigests(tx, [...new Set(blobIds)]);
-  // Lock first, check after, in separate statements: a reference committed before the lock is
-  // visible to the check's fresh snapshot, and none can commit after it (its FK check would wait).
-  const { rows: locked } = await tx.query<{ id: number }>(
-    `SELECT id FROM imagestorage WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE SKIP LOCKED`,
-    [blobs.filter((b) => b.locked).map((b) => b.id)]);
-  const lockedIds = new Set(locked.map((r) => r.id));
-  const busyIds = blobs.filter((b) => !lockedIds.has(b.id)).map((b) => b.id);
-  const orphans = await findOrphans(tx, [...lockedIds], options.nowMs);
-  if (orphans.length === 0) return { pendingIds: [], busyIds };
-  return { pendingIds: await deleteOrphans(tx, orphans, options.counts), busyIds };
+  const { candidates, locked } = await lockCandidates(tx, [...new Set(blobIds)]);
+  const lockedIds = new Set(locked.map((b) => b.id));
+  const busyIds = candidates.filter((id) => !lockedIds.has(id));
+  // Only content-addressed sha256 digests map to an object key; anything else is never ours to delete.
+  const collectable = locked.filter((b) => isBlobDigest(b.content_checksum));
+  if (collectable.length === 0) return { pendingIds: [], busyIds };
+  return { pendingIds: await deleteOrphans(tx, collectable, options.nowMs, options.counts), busyIds };
 }
 
 /**
- * The candidates that still exist (never the empty layer), each with whether this transaction now
- * holds its digest's push lock. The key expression is `lockBlobDigest`'s (`shared/db/locks.ts`);
- * a test checks they exclude each other. Trying never waits: GC neither deadlocks with a push nor
- * stalls behind one; a busy digest is left for a later pass.
+ * In one round trip: the candidates that still exist (never the empty layer), and those whose
+ * digest's push lock and row lock this transaction now holds. The key expression is
+ * `lockBlobDigest`'s (`shared/db/locks.ts`); a test checks they exclude each other. Trying never
+ * waits: GC neither deadlocks with a push nor stalls behind one; a busy digest (or row) is left
+ * for a later pass. A digest lock taken for a row then skipped is only held until commit.
  */
-async function lockDigests(tx: Queryable, ids: number[]): Promise<{ id: number; locked: boolean }[]> {
-  const { rows } = await tx.query<{ id: number; locked: boolean }>(
-    `SELECT id, pg_try_advisory_xact_lock(hashtextextended('blobdigest:' || content_checksum, 0)) AS locked
-       FROM imagestorage WHERE id = ANY($1::bigint[]) AND content_checksum <> $2`, [ids, EMPTY_LAYER_DIGEST]);
-  return rows;
+async function lockCandidates(tx: Queryable, ids: number[]): Promise<{ candidates: number[]; locked: Candidate[] }> {
+  const { rows } = await tx.query<{ candidates: string[] | null; locked: Candidate[] | null }>(
+    `WITH c AS MATERIALIZED (
+       SELECT id, content_checksum FROM imagestorage WHERE id = ANY($1::bigint[]) AND content_checksum <> $2),
+     l AS MATERIALIZED (
+       SELECT s.id, s.content_checksum, s.image_size FROM imagestorage s JOIN c ON c.id = s.id
+        WHERE ${tryLockDigestSql('c.content_checksum')}
+        ORDER BY s.id FOR UPDATE OF s SKIP LOCKED)
+     SELECT (SELECT array_agg(id) FROM c) AS candidates, (SELECT json_agg(l) FROM l) AS locked`,
+    [ids, EMPTY_LAYER_DIGEST]);
+  // bigint[] comes back as strings (only scalar int8 is parsed as a number).
+  return { candidates: (rows[0]!.candidates ?? []).map(Number), locked: rows[0]!.locked ?? [] };
 }
 
 /**
- * In one statement: the orphans' expired leases, one pending-deletion record per placement (an
- * older record for the same object is reused), the placements and the rows. Returns the records.
- * Every part reads the statement's snapshot, so the records see the placements being deleted.
+ * In one statement, after the locks (so its fresh snapshot sees every reference committed before
+ * them, and none can commit after: its FK check would wait): re-checks which locked candidates
+ * nothing protects, then deletes their expired leases, records one pending deletion per placement
+ * (an older record for the same object is reused), and deletes the placements and the rows.
+ * Returns the records. Every part reads the statement's snapshot, so the records see the
+ * placements being deleted.
  */
-async function deleteOrphans(tx: Queryable, orphans: Orphan[], counts: GcTally): Promise<number[]> {
+async function deleteOrphans(tx: Queryable, candidates: Candidate[], nowMs: number, counts: GcTally): Promise<number[]> {
   const { rows } = await tx.query<{ leases: number; placements: number; storages: number; pending: number[] | null }>(
-    // `= ANY($1)` rather than a join on the unnest: the planner then uses each table's index.
-    `WITH leases AS (DELETE FROM uploadedblob WHERE blob_id = ANY($1::bigint[]) RETURNING 1),
+    // `= ANY(ARRAY(...))` rather than a join on the orphans: the planner then uses each table's index.
+    `WITH o AS MATERIALIZED (
+       SELECT c.id, c.checksum, c.object_key, c.size
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) AS c(id, checksum, object_key, size)
+         JOIN imagestorage s ON s.id = c.id AND s.id = ANY($1::bigint[])
+        WHERE ${orphanPredicate('$5')}),
+     leases AS (DELETE FROM uploadedblob WHERE blob_id = ANY(ARRAY(SELECT id FROM o)) RETURNING 1),
      pending AS (
        INSERT INTO pendingstoragedeletion (location_id, content_checksum, object_key, size_bytes)
        SELECT p.location_id, o.checksum, o.object_key, o.size
-         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) AS o(id, checksum, object_key, size)
-         JOIN imagestorageplacement p ON p.storage_id = o.id AND p.storage_id = ANY($1::bigint[])
+         FROM o JOIN imagestorageplacement p ON p.storage_id = o.id AND p.storage_id = ANY(ARRAY(SELECT id FROM o))
        ON CONFLICT (location_id, object_key) DO UPDATE SET content_checksum = EXCLUDED.content_checksum, size_bytes = EXCLUDED.size_bytes
        RETURNING id),
-     placements AS (DELETE FROM imagestorageplacement WHERE storage_id = ANY($1::bigint[]) RETURNING 1),
-     storages AS (DELETE FROM imagestorage WHERE id = ANY($1::bigint[]) RETURNING 1)
+     placements AS (DELETE FROM imagestorageplacement WHERE storage_id = ANY(ARRAY(SELECT id FROM o)) RETURNING 1),
+     storages AS (DELETE FROM imagestorage WHERE id = ANY(ARRAY(SELECT id FROM o)) RETURNING 1)
      SELECT (SELECT count(*) FROM leases)::int AS leases, (SELECT count(*) FROM placements)::int AS placements,
             (SELECT count(*) FROM storages)::int AS storages, (SELECT array_agg(id) FROM pending) AS pending`,
-    [orphans.map((o) => o.id), orphans.map((o) => o.content_checksum), orphans.map((o) => blobKey(o.content_checksum)), orphans.map((o) => o.image_size)]);
+    [candidates.map((c) => c.id), candidates.map((c) => c.content_checksum), candidates.map((c) => blobKey(c.content_checksum)),
+      candidates.map((c) => c.image_size), nowMs]);
   const result = rows[0]!;
   counts.rowsDeleted('UploadedBlob', result.leases);
   counts.rowsDeleted('ImageStoragePlacement', result.placements);
@@ -87,7 +100,7 @@ async function deleteOrphans(tx: Queryable, orphans: Orphan[], counts: GcTally):
   return result.pending ?? [];
 }
 
-interface Orphan {
+interface Candidate {
   id: number;
   content_checksum: string;
   image_size: number;
@@ -102,15 +115,6 @@ export function orphanPredicate(nowParam: string): string {
   AND NOT EXISTS (SELECT 1 FROM uploadedblob ub WHERE ub.blob_id = s.id AND ub.expires_at > to_timestamp(${nowParam}::float8 / 1000))
   AND EXISTS (SELECT 1 FROM imagestorageplacement p WHERE p.storage_id = s.id)
   AND s.content_checksum <> '${EMPTY_LAYER_DIGEST}'`;
-}
-
-async function findOrphans(tx: Queryable, ids: number[], nowMs: number): Promise<Orphan[]> {
-  if (ids.length === 0) return [];
-  const { rows } = await tx.query<Orphan>(
-    `SELECT s.id, s.content_checksum, s.image_size FROM imagestorage s WHERE s.id = ANY($1::bigint[]) AND ${orphanPredicate('$2')}`,
-    [ids, nowMs]);
-  // Only content-addressed sha256 digests map to an object key; anything else is never ours to delete.
-  return rows.filter((r) => isBlobDigest(r.content_checksum));
 }
 
 /** Whether `digest` has a content-addressed object key (`blobKey` accepts it). */

@@ -6,9 +6,9 @@
  * (`pendingstoragedeletion`); `drainPendingDeletions` deletes them afterwards.
  */
 import { withTransaction, type Pool, type Queryable } from '../pool.ts';
-import { collectOrphanBlobs } from './blobs.ts';
+import { collectOrphanBlobs, type BlobCollection } from './blobs.ts';
 import { MAX_BATCH } from './constants.ts';
-import { deleteUnusedManifests, type RepositoryRef } from './manifests.ts';
+import { deleteUnusedManifests, type ManifestDeletion, type RepositoryRef } from './manifests.ts';
 import { PLAN_CTES, type PlanParams } from './plan.ts';
 import { GcTally, type GcListener } from './tally.ts';
 
@@ -41,29 +41,87 @@ export interface CollectResult {
 
 interface Target extends RepositoryRef {
   cutoffMs: number;
+  /** Whether the repository had an expired upload lease when the run started. */
+  expiredLeases: boolean;
+}
+
+/**
+ * GC's statements are short and run on small id sets; JIT compiling the plan's recursive query
+ * cost more than running it.
+ */
+const NO_JIT = 'SET LOCAL jit = off';
+
+/** A manifest chunk's outcome: the manifests handled and the blobs they orphaned. */
+interface ManifestChunk {
+  readonly manifests: ManifestDeletion;
+  readonly blobs: BlobCollection;
+}
+
+/** Deletes the unused manifests among `chunk` and collects the blobs they orphaned, inside `tx`. */
+async function collectManifestChunk(tx: Queryable, target: Target, chunk: number[], nowMs: number, counts: GcTally): Promise<ManifestChunk> {
+  const manifests = await deleteUnusedManifests(tx, target, chunk, { counts });
+  const blobs = await collectOrphanBlobs(tx, manifests.blobIds, { nowMs, counts });
+  return { manifests, blobs };
+}
+
+/**
+ * Deletes up to `batch` of the repository's tags past the cutoff, rows locked (others' locks
+ * skipped) and the cutoff re-checked, in one statement; returns how many went. Quay's
+ * `linked_tag` rarely points at anything: the links of surviving tags to deleted ones are cleared
+ * in the same statement (a partial index finds them), so the FK checked at its end holds.
+ */
+async function deleteGarbageTags(tx: Queryable, target: Target, batch: number): Promise<number> {
+  const { rows } = await tx.query<{ deleted: number }>(
+    `WITH doomed AS MATERIALIZED (
+       SELECT id FROM tag WHERE repository_id = $1 AND lifetime_end_ms <= $2 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED),
+     unlinked AS (
+       UPDATE tag SET linked_tag_id = NULL
+        WHERE linked_tag_id = ANY(ARRAY(SELECT id FROM doomed)) AND NOT (id = ANY(ARRAY(SELECT id FROM doomed))) RETURNING 1),
+     deleted AS (DELETE FROM tag WHERE id = ANY(ARRAY(SELECT id FROM doomed)) RETURNING 1)
+     SELECT (SELECT count(*) FROM deleted)::int AS deleted`,
+    [target.id, target.cutoffMs, batch]);
+  return rows[0]!.deleted;
 }
 
 /** Collects the garbage of repository `repositoryId`. Callers hold its GC lock (`withGcLock`). */
 export async function collectRepository(pool: Pool, repositoryId: number, options: CollectOptions = {}): Promise<CollectResult> {
   const nowMs = options.nowMs ?? Date.now();
   const batch = Math.min(options.batchSize ?? MAX_BATCH, MAX_BATCH);
-  const target = await loadTarget(pool, repositoryId, nowMs);
   const run = new Run(pool, options.listener, options.signal);
-  if (!target) return { found: false, ...run.result() };
-  const garbage = await run.tags(target, batch, nowMs);
-  await run.manifests(target, batch, nowMs, garbage);
-  await run.leases(target, batch, nowMs);
+  const first = await run.tagsAndFirstManifests(repositoryId, batch, nowMs);
+  if (!first) return { found: false, ...run.result() };
+  await run.manifests(first.target, batch, nowMs, first.remaining);
+  if (first.target.expiredLeases) await run.leases(first.target, batch, nowMs);
   await run.retryBusyBlobs(nowMs);
   return { found: true, ...run.result() };
 }
 
-async function loadTarget(db: Queryable, repositoryId: number, nowMs: number): Promise<Target | undefined> {
-  const { rows } = await db.query<{ id: number; namespace_id: number; window_s: number }>(
-    `SELECT r.id, r.namespace_user_id AS namespace_id, n.removed_tag_expiration_s AS window_s
-       FROM repository r JOIN namespace n ON n.id = r.namespace_user_id
-      WHERE r.id = $1 AND r.state <> 3 AND NOT n.deleted`, [repositoryId]);
+/** The repository's state as one run starts: its garbage manifests by the plan, and what else is due. */
+interface Survey {
+  readonly target: Target;
+  /** The plan's garbage manifests, in id order. */
+  readonly garbage: number[];
+  /** Whether a tag is past the time machine. */
+  readonly expiredTags: boolean;
+}
+
+/**
+ * The plan and the run's target in one statement; undefined when the repository is gone, marked
+ * for deletion, or its namespace is being deleted (the plan's scope leaves those out).
+ */
+async function surveyRepository(db: Queryable, repositoryId: number, nowMs: number): Promise<Survey | undefined> {
+  const params: PlanParams = [null, repositoryId, nowMs, false];
+  const { rows } = await db.query<{ namespace_id: number; cutoff_ms: number; garbage: string[]; expired_tags: boolean; expired_leases: boolean }>(
+    `${PLAN_CTES}
+     SELECT s.namespace_id, s.cutoff_ms, ARRAY(SELECT id FROM garbage_manifests ORDER BY id) AS garbage,
+            EXISTS (SELECT 1 FROM garbage_tags) AS expired_tags, EXISTS (SELECT 1 FROM garbage_leases) AS expired_leases
+       FROM scope s`, params);
   const row = rows[0];
-  return row && { id: row.id, namespaceId: row.namespace_id, cutoffMs: nowMs - row.window_s * 1000 };
+  return row && {
+    target: { id: repositoryId, namespaceId: row.namespace_id, cutoffMs: row.cutoff_ms, expiredLeases: row.expired_leases },
+    // bigint[] comes back as strings (only scalar int8 is parsed as a number).
+    garbage: row.garbage.map(Number), expiredTags: row.expired_tags,
+  };
 }
 
 /** The state of one collection: committed counts and pending deletions. */
@@ -91,7 +149,7 @@ class Run {
     const value = await withTransaction(this.pool, (tx) => {
       counts = new GcTally(); // a retried attempt starts from zero
       return fn(tx, counts);
-    });
+    }, { settings: NO_JIT });
     counts.replayInto(this.counts);
     return value;
   }
@@ -101,29 +159,42 @@ class Run {
   }
 
   /**
-   * Deletes tags past the time machine, a batch per transaction, re-checking the cutoff under
-   * lock; the first transaction also evaluates the plan (its garbage manifests, returned), which
-   * already counts those tags as gone. These commits need not wait for the disk: losing one in a
-   * crash only brings garbage tags back, and the manifest transaction's synchronous commit
-   * flushes them before anything depends on them.
+   * The run's first transactions: the survey (plan and target), then the tags past the time
+   * machine, a batch per transaction, re-checking the cutoff under lock (the plan already counts
+   * them as gone). The transaction that deletes the last tags also takes the first chunk of
+   * garbage manifests and their blobs: a repository with less than a batch of garbage is collected
+   * in one transaction. Returns the target and the garbage manifests not handled yet, or undefined
+   * when there is nothing to collect from (see `surveyRepository`).
    */
-  async tags(target: Target, batch: number, nowMs: number): Promise<number[]> {
-    let garbage: number[] | undefined;
-    for (let deleted = batch; deleted === batch && !this.stopped;) {
+  async tagsAndFirstManifests(repositoryId: number, batch: number, nowMs: number): Promise<{ target: Target; remaining: number[] } | undefined> {
+    let survey: Survey | undefined;
+    for (;;) {
       const outcome = await this.commit(async (tx, counts) => {
-        await tx.query(`SELECT set_config('synchronous_commit', 'off', true), set_config('jit', 'off', true)`);
-        const planned = garbage ?? await garbageManifestIdsIn(tx, target.id, nowMs);
-        const { rows } = await tx.query<{ id: number }>(
-          `SELECT id FROM tag WHERE repository_id = $1 AND lifetime_end_ms <= $2 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED`,
-          [target.id, target.cutoffMs, batch]);
-        const ids = rows.map((r) => r.id);
-        if (ids.length > 0) counts.rowsDeleted('Tag', await deleteTags(tx, ids));
-        return { planned, deleted: ids.length };
+        const found = survey ?? await surveyRepository(tx, repositoryId, nowMs);
+        if (!found) return undefined;
+        const tags = found.expiredTags ? await deleteGarbageTags(tx, found.target, batch) : 0;
+        counts.rowsDeleted('Tag', tags);
+        const chunk = tags < batch && found.garbage.length > 0 ? found.garbage.slice(0, batch) : undefined;
+        return { found, tags, chunk: chunk && { ids: chunk, ...(await collectManifestChunk(tx, found.target, chunk, nowMs, counts)) } };
       });
-      garbage = outcome.planned;
-      deleted = outcome.deleted;
+      if (!outcome) return undefined;
+      survey = outcome.found;
+      const { garbage, target } = survey;
+      if (outcome.chunk) {
+        this.took(outcome.chunk);
+        const handled = new Set(outcome.chunk.ids);
+        const deleted = new Set(outcome.chunk.manifests.deleted);
+        // What the chunk did not delete (busy, or still used) waits for the next pass, as in `manifests`.
+        return { target, remaining: [...outcome.chunk.ids.filter((id) => !deleted.has(id)), ...garbage.filter((id) => !handled.has(id))] };
+      }
+      if (outcome.tags < batch || this.stopped) return { target, remaining: garbage };
     }
-    return garbage ?? [];
+  }
+
+  /** Records what a committed manifest chunk left to do. */
+  private took(outcome: ManifestChunk): void {
+    this.pendingIds.push(...outcome.blobs.pendingIds);
+    outcome.blobs.busyIds.forEach((id) => this.busyBlobIds.add(id));
   }
 
   /**
@@ -138,14 +209,9 @@ class Run {
       let lockedOut = 0;
       for (let i = 0; i < remaining.length && !this.stopped; i += batch) {
         const chunk = remaining.slice(i, i + batch);
-        const outcome = await this.commit(async (tx, counts) => {
-          const manifests = await deleteUnusedManifests(tx, target, chunk, { counts });
-          const blobs = await collectOrphanBlobs(tx, manifests.blobIds, { nowMs, counts });
-          return { manifests, blobs };
-        });
+        const outcome = await this.commit((tx, counts) => collectManifestChunk(tx, target, chunk, nowMs, counts));
         outcome.manifests.deleted.forEach((id) => deleted.add(id));
-        this.pendingIds.push(...outcome.blobs.pendingIds);
-        outcome.blobs.busyIds.forEach((id) => this.busyBlobIds.add(id));
+        this.took(outcome);
         lockedOut += outcome.manifests.busy;
       }
       remaining = remaining.filter((id) => !deleted.has(id));
@@ -158,10 +224,7 @@ class Run {
 
   /** Deletes the repository's expired upload leases and collects the blobs they alone protected. */
   async leases(target: Target, batch: number, nowMs: number): Promise<void> {
-    // Most runs find none: one indexed probe instead of an empty transaction.
-    const { rows: expired } = await this.pool.query(
-      `SELECT 1 FROM uploadedblob WHERE repository_id = $1 AND expires_at <= to_timestamp($2::float8 / 1000) LIMIT 1`, [target.id, nowMs]);
-    for (let deleted = expired.length > 0 ? batch : 0; deleted === batch && !this.stopped;) {
+    for (let deleted = batch; deleted === batch && !this.stopped;) {
       const outcome = await this.commit(async (tx, counts) => {
         const { rows } = await tx.query<{ blob_id: number }>(
           `DELETE FROM uploadedblob WHERE id IN (
@@ -205,13 +268,6 @@ export async function retryBusyBlobs(pool: Pool, blobIds: readonly number[], opt
     busyIds = outcome.busyIds;
   }
   return { pendingIds, busyIds };
-}
-
-/** Ids of the repository's garbage manifests right now, in id order (the plan's rule), read through `db`. */
-export async function garbageManifestIdsIn(db: Queryable, repositoryId: number, nowMs: number): Promise<number[]> {
-  const params: PlanParams = [null, repositoryId, nowMs, false];
-  const { rows } = await db.query<{ id: number }>(`${PLAN_CTES} SELECT id FROM garbage_manifests ORDER BY id`, params);
-  return rows.map((r) => r.id);
 }
 
 /**

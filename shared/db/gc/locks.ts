@@ -51,7 +51,15 @@ export async function withGcLock<T>(pool: Pool, target: GcLockTarget, fn: () => 
 export async function tryLockBlobDigests(tx: Queryable, digests: readonly string[]): Promise<Set<string>> {
   if (digests.length === 0) return new Set();
   const { rows } = await tx.query<{ digest: string; locked: boolean }>(
-    `SELECT d AS digest, pg_try_advisory_xact_lock(hashtextextended('blobdigest:' || d, 0)) AS locked
-       FROM unnest($1::text[]) AS u(d)`, [[...new Set(digests)]]);
+    `SELECT d AS digest, ${tryLockDigestSql('d')} AS locked FROM unnest($1::text[]) AS u(d)`, [[...new Set(digests)]]);
   return new Set(rows.filter((r) => r.locked).map((r) => r.digest));
+}
+
+/**
+ * The SQL expression trying the push path's digest lock for the digest in column `column`, for
+ * statements that take the locks of the rows they read in the same round trip. A lock taken
+ * twice in one transaction is held once more, harmlessly, until it ends.
+ */
+export function tryLockDigestSql(column: string): string {
+  return `pg_try_advisory_xact_lock(hashtextextended('blobdigest:' || ${column}, 0))`;
 }

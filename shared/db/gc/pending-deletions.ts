@@ -10,7 +10,7 @@ import { mapBounded } from '../../storage/concurrency.ts';
 import type { ObjectStore } from '../../storage/types.ts';
 import { withTransaction, type Pool, type Queryable } from '../pool.ts';
 import { EMPTY_LAYER_DIGEST, PENDING_BATCH, STORAGE_CONCURRENCY } from './constants.ts';
-import { tryLockBlobDigests } from './locks.ts';
+import { tryLockDigestSql } from './locks.ts';
 import type { GcListener } from './tally.ts';
 
 /** The stores of the storage locations (`DistributedStorage` satisfies it). */
@@ -56,6 +56,11 @@ interface PendingRow {
   size_bytes: number;
 }
 
+interface ClaimedRow extends PendingRow {
+  /** Whether this transaction now holds the digest's push lock. */
+  locked: boolean;
+}
+
 /** Drains pending storage deletions until none matching `options` remain unclaimed (or `limit`). */
 export async function drainPendingDeletions(pool: Pool, stores: BlobStores, options: DrainOptions = {}): Promise<DrainResult> {
   const total: DrainResult = { deleted: 0, bytes: 0, kept: 0, failed: 0, busy: 0 };
@@ -93,22 +98,22 @@ export async function drainPendingDeletions(pool: Pool, stores: BlobStores, opti
 async function drainBatch(
   pool: Pool, stores: BlobStores, options: DrainOptions & { cursor: { value: number }; take: number },
 ): Promise<{ claimed: number; result: DrainResult }> {
+  // Losing this commit in a crash only brings records back, and deleting again is harmless.
   return withTransaction(pool, async (tx) => {
     const rows = await claim(tx, options.cursor.value, options);
     const result: DrainResult = { deleted: 0, bytes: 0, kept: 0, failed: 0, busy: 0 };
     if (rows.length === 0) return { claimed: 0, result };
-    // Losing this commit in a crash only brings records back, and deleting again is harmless.
-    await tx.query('SET LOCAL synchronous_commit = off');
     options.cursor.value = Math.max(options.cursor.value, rows[rows.length - 1]!.id);
-    const held = await tryLockBlobDigests(tx, rows.map((r) => r.content_checksum));
-    const locked = rows.filter((r) => held.has(r.content_checksum));
+    const locked = rows.filter((r) => r.locked);
+    const held = new Set(locked.map((r) => r.content_checksum));
     result.busy = rows.length - locked.length;
     const { rows: live } = await tx.query<{ content_checksum: string }>(
       `SELECT content_checksum FROM imagestorage WHERE content_checksum = ANY($1::text[])`, [[...held]]);
     const reborn = new Set(live.map((r) => r.content_checksum));
     // The empty layer is never deleted; a record for it can only be stale, so it is dropped.
-    const keep = locked.filter((r) => reborn.has(r.content_checksum) || r.content_checksum === EMPTY_LAYER_DIGEST);
-    const doomed = locked.filter((r) => !keep.includes(r));
+    const kept = (r: PendingRow): boolean => reborn.has(r.content_checksum) || r.content_checksum === EMPTY_LAYER_DIGEST;
+    const keep = locked.filter(kept);
+    const doomed = locked.filter((r) => !kept(r));
     const { deleted, failed } = await deleteObjects(stores, doomed);
     result.kept = keep.length;
     result.deleted = deleted.length;
@@ -117,20 +122,27 @@ async function drainBatch(
     await tx.query(`DELETE FROM pendingstoragedeletion WHERE id = ANY($1::bigint[])`, [[...keep, ...deleted].map((r) => r.id)]);
     await recordFailures(tx, failed);
     return { claimed: rows.length, result };
-  });
+  }, { settings: 'SET LOCAL synchronous_commit = off' });
 }
 
-async function claim(tx: Queryable, afterId: number, options: DrainOptions & { take: number }): Promise<PendingRow[]> {
+/**
+ * Claims the next records past `afterId` and, in the same round trip, tries each one's digest
+ * lock (`locked`): a record whose digest a push holds is left alone. The check for a row of the
+ * digest must come in a later statement, whose snapshot sees every push that held the lock.
+ */
+async function claim(tx: Queryable, afterId: number, options: DrainOptions & { take: number }): Promise<ClaimedRow[]> {
   // Two shapes, so each gets its own plan: a run's own records by primary key, or the sweep's
-  // oldest ones.
+  // oldest ones. The claim is materialized first, so only claimed records' digests are locked.
   const filter = options.ids
     ? `p.id = ANY($2::bigint[])`
     : `($2::float8 IS NULL OR p.created <= now() - make_interval(secs => $2::float8 / 1000))`;
-  const { rows } = await tx.query<PendingRow>(
-    `SELECT p.id, l.name AS location, p.content_checksum, p.object_key, p.size_bytes
-       FROM pendingstoragedeletion p JOIN imagestoragelocation l ON l.id = p.location_id
-      WHERE p.id > $1 AND ${filter}
-      ORDER BY p.id LIMIT $3 FOR UPDATE OF p SKIP LOCKED`,
+  const { rows } = await tx.query<ClaimedRow>(
+    `WITH claimed AS MATERIALIZED (
+       SELECT p.id, l.name AS location, p.content_checksum, p.object_key, p.size_bytes
+         FROM pendingstoragedeletion p JOIN imagestoragelocation l ON l.id = p.location_id
+        WHERE p.id > $1 AND ${filter}
+        ORDER BY p.id LIMIT $3 FOR UPDATE OF p SKIP LOCKED)
+     SELECT c.*, ${tryLockDigestSql('c.content_checksum')} AS locked FROM claimed c ORDER BY c.id`,
     [afterId, options.ids ? [...options.ids].sort((a, b) => a - b) : options.minAgeMs ?? null, options.take]);
   return rows;
 }
