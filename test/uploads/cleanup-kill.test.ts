@@ -1,7 +1,7 @@
 /**
- * The abandoned-session cleanup SIGKILLed mid-run (a real child process): the batches it committed
- * are gone with their bytes, the rest are intact rows, and a rerun completes, leaving nothing under
- * `uploads/` and storage matching the database.
+ * The abandoned-session cleanup SIGKILLed mid-run (a real child process), on every backend: the
+ * batches it committed are gone with their bytes, the rest are intact rows, and a rerun completes,
+ * leaving nothing under `uploads/` and storage matching the database.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -10,39 +10,51 @@ import { auditStorage } from '../../shared/db/gc/audit.ts';
 import { uploadKey } from '../../shared/storage/keys.ts';
 import { cancelAbandonedSessions } from '../../workers/chunkcleanupworker/sessions.ts';
 import { count, createGcFixture, namespace, repository, type GcFixture } from '../gc/fixtures.ts';
+import { UPLOAD_BACKENDS } from './backends.ts';
 
-let f: GcFixture;
-beforeAll(async () => { f = await createGcFixture('uploadkill'); });
-afterAll(async () => { await f.close(); });
-
-const SESSIONS = 60;
+const SESSIONS = 40;
 const BATCH = 5;
 
-async function abandonedSessions(): Promise<void> {
-  const repositoryId = await repository(f, await namespace(f, 'killed'), 'app');
-  const store = f.storage.preferredStore();
-  for (let i = 0; i < SESSIONS; i++) {
-    const uuid = randomUUID();
-    const writer = await store.createMultipart(uploadKey(uuid));
-    await writer.writePart(1, randomBytes(2000), 2000);
-    const staged = `${uploadKey(uuid)}.staged-${randomBytes(6).toString('hex')}`;
-    await store.put(staged, randomBytes(500));
-    await f.pool.query(
-      `INSERT INTO blobupload (repository_id, uuid, byte_count, location_id, storage_metadata, created, updated) VALUES ($1, $2, 2500, $3, $4, $5, $5)`,
-      [repositoryId, uuid, f.locationIds.get('local_us'), JSON.stringify({ uploadId: writer.uploadId, parts: 1, tail: { key: staged, bytes: 500 } }), new Date(Date.now() - 3 * 86_400_000)]);
+describe.each(UPLOAD_BACKENDS)('abandoned-session cleanup on %s interrupted by SIGKILL', (_label, driver) => {
+  let f: GcFixture;
+  beforeAll(async () => {
+    const params = driver();
+    f = await createGcFixture('uploadkill', ['loc'], params ? { loc: params } : {});
+  });
+  afterAll(async () => {
+    // Whatever a failed assertion left behind goes, so the shared servers stay clean.
+    const store = f?.storage.preferredStore();
+    if (store) {
+      for await (const u of store.listMultipartUploads('')) await store.abortMultipartUpload(u);
+      for await (const o of store.list('')) await store.delete(o.key);
+    }
+    await f?.close();
+  });
+
+  async function abandonedSessions(): Promise<void> {
+    const repositoryId = await repository(f, await namespace(f, 'killed'), 'app');
+    const store = f.storage.preferredStore();
+    for (let i = 0; i < SESSIONS; i++) {
+      const uuid = randomUUID();
+      const writer = await store.createMultipart(uploadKey(uuid));
+      await writer.writePart(1, randomBytes(2000), 2000);
+      const staged = `${uploadKey(uuid)}.staged-${randomBytes(6).toString('hex')}`;
+      await store.put(staged, randomBytes(500));
+      await f.pool.query(
+        `INSERT INTO blobupload (repository_id, uuid, byte_count, location_id, storage_metadata, created, updated) VALUES ($1, $2, 2500, $3, $4, $5, $5)`,
+        [repositoryId, uuid, f.locationIds.get('loc'), JSON.stringify({ uploadId: writer.uploadId, parts: 1, tail: { key: staged, bytes: 500 } }), new Date(Date.now() - 3 * 86_400_000)]);
+    }
   }
-}
 
-async function storedUploads(): Promise<{ objects: number; multipart: number }> {
-  const store = f.storage.preferredStore();
-  let objects = 0;
-  let multipart = 0;
-  for await (const _ of store.list('uploads/')) objects += 1;
-  for await (const _ of store.listMultipartUploads('uploads/')) multipart += 1;
-  return { objects, multipart };
-}
+  async function storedUploads(): Promise<{ objects: number; multipart: number }> {
+    const store = f.storage.preferredStore();
+    let objects = 0;
+    let multipart = 0;
+    for await (const _ of store.list('uploads/')) objects += 1;
+    for await (const _ of store.listMultipartUploads('uploads/')) multipart += 1;
+    return { objects, multipart };
+  }
 
-describe('abandoned-session cleanup interrupted by SIGKILL', () => {
   it('keeps what it committed, and a rerun completes', { timeout: 120_000 }, async () => {
     await abandonedSessions();
     const child = spawn(process.execPath, ['--import', 'tsx', 'test/uploads/cleanup-child.ts', f.database.url, JSON.stringify(f.storageConfig), String(BATCH)], { stdio: ['ignore', 'pipe', 'inherit'] });

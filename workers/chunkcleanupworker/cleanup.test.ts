@@ -6,7 +6,7 @@
  * `uploads/` that no session owns, the storage-versus-database audit is clean, and the multipart
  * counters add up (started = completed + aborted + in flight).
  */
-import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +16,7 @@ import { loadStorageDrivers } from '../../shared/storage/drivers/index.ts';
 import { uploadKey } from '../../shared/storage/keys.ts';
 import type { ObjectStore } from '../../shared/storage/types.ts';
 import { createGcFixture, namespace, repository, type GcFixture } from '../../test/gc/fixtures.ts';
-import { AZURITE, GCS_EMULATOR, RADOSGW, RADOSGW_SWIFT } from '../../test/servers/storage-endpoints.ts';
+import { UPLOAD_BACKENDS } from '../../test/uploads/backends.ts';
 import { runUploadCleanup } from './cleanup.ts';
 import { STALE_MULTIPART_MS, type UploadCleanupSettings } from './settings.ts';
 import { UPLOADS_PREFIX, uploadUuidOf } from './storage-sweep.ts';
@@ -25,32 +25,6 @@ await loadStorageDrivers();
 
 const DAY_MS = 24 * 3600_000;
 const PART = 5 * 1024 * 1024; // S3's smallest non-final part, so every backend takes it
-
-function gcsKeyFile(): string {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  return JSON.stringify({
-    type: 'service_account', project_id: GCS_EMULATOR.projectId,
-    client_email: `quayfleet-test@${GCS_EMULATOR.projectId}.iam.gserviceaccount.com`,
-    private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }),
-  });
-}
-
-const prefix = (): string => `uploads-test-${randomBytes(4).toString('hex')}`;
-const BACKENDS: [string, () => [string, Record<string, unknown>] | undefined][] = [
-  ['RadosGWStorage on Ceph RadosGW', () => ['RadosGWStorage', {
-    hostname: RADOSGW.host, port: RADOSGW.port, access_key: RADOSGW.accessKey, secret_key: RADOSGW.secretKey, bucket_name: RADOSGW.bucket, storage_path: prefix(),
-  }]],
-  ['AzureStorage on Azurite', () => ['AzureStorage', {
-    azure_container: AZURITE.container, azure_account_name: AZURITE.accountName, azure_account_key: AZURITE.accountKey, endpoint_url: AZURITE.endpoint, storage_path: prefix(),
-  }]],
-  ['GoogleCloudStorage on the Cloud Storage emulator', () => ['GoogleCloudStorage', {
-    bucket_name: GCS_EMULATOR.bucket, storage_path: prefix(), api_endpoint: GCS_EMULATOR.endpoint, keyfile: gcsKeyFile(),
-  }]],
-  ['SwiftStorage on RadosGW\'s Swift API', () => ['SwiftStorage', {
-    auth_url: RADOSGW_SWIFT.authUrl, swift_user: RADOSGW_SWIFT.user, swift_password: RADOSGW_SWIFT.key, swift_container: RADOSGW_SWIFT.container, storage_path: prefix(),
-  }]],
-  ['LocalStorage', () => undefined],
-];
 
 const DEFAULTS: UploadCleanupSettings = {
   sessionThresholdMs: 2 * DAY_MS, multipartThresholdMs: STALE_MULTIPART_MS, cleanFolder: true, cleanMultipart: true, everySeconds: 3600, handLeasesToGc: false,
@@ -69,7 +43,7 @@ async function multipartCounters(): Promise<{ started: number; completed: number
   };
 }
 
-describe.each(BACKENDS)('upload cleanup on %s', (label, driver) => {
+describe.each(UPLOAD_BACKENDS)('upload cleanup on %s', (label, driver) => {
   let f: GcFixture;
   let store: ObjectStore;
   let repositoryId: number;
