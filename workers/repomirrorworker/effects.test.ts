@@ -4,9 +4,10 @@
  * (none for a tag already in place), and quota enforced as on pushes: a tag that would take the
  * namespace over its Reject limit fails (Quay's message), the tags that fit are mirrored, and
  * nothing of the refused tag becomes visible or counted; tags a sync removes are collected by GC
- * when their job is due, with totals equal to a recomputation throughout.
+ * when their job is due, with totals equal to a recomputation throughout; and the sync's metrics.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registry } from '../../shared/metrics/index.ts';
 import { findNamespace } from '../../shared/db/namespaces.ts';
 import { RepoMirrorStatus } from '../../shared/db/mirrors.ts';
 import { QUOTA_EXCEEDED_MESSAGE } from '../../shared/db/quota/enforcement.ts';
@@ -120,6 +121,58 @@ describe('quota', () => {
     const { rows: totals } = await reg.db.query<{ size: string }>(`SELECT size_bytes::text AS size FROM quotanamespacesize WHERE namespace_user_id = $1`, [org.id]);
     expect(totals).toEqual([{ size: String(aBytes) }]);
     expect(await auditQuotaTotals(reg.db)).toEqual([]);
+    fake.tags.clear();
+  });
+});
+
+async function metricValue(name: string, labels: Record<string, string> = {}): Promise<number> {
+  const metric = registry.getSingleMetric(name);
+  if (!metric) return 0;
+  const values = (await metric.get()).values.filter((v) => Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want));
+  return values.reduce((sum, v) => sum + v.value, 0);
+}
+
+describe('metrics', () => {
+  it('syncs by outcome, tags and bytes copied, blobs skipped, last success per mirror, lag, syncs in flight', async () => {
+    const images = { m1: fakeImage('metrics-1'), m2: fakeImage('metrics-2'), m3: fakeImage('metrics-3', { corrupt: true }) };
+    for (const [tag, image] of Object.entries(images)) fake.tags.set(tag, image);
+    const bytes = (image: { blobs: Map<string, Buffer> }): number => [...image.blobs.values()].reduce((n, b) => n + b.length, 0);
+    const before = {
+      success: await metricValue('quayfleet_repository_mirror_syncs_total', { outcome: 'success' }),
+      fail: await metricValue('quayfleet_repository_mirror_syncs_total', { outcome: 'fail' }),
+      tags: await metricValue('quayfleet_repository_mirror_tags_copied_total'),
+      bytes: await metricValue('quayfleet_repository_mirror_bytes_copied_total'),
+      skipped: await metricValue('quayfleet_repository_mirror_blobs_skipped_total'),
+    };
+    const labels = { namespace: 'mirrors', repository: 'metered' };
+    const id = await createMirrorRepo(reg, 'metered', { external: `${fake.authority}/lib/app`, patterns: ['m1', 'm2'] });
+    const startedS = Date.now() / 1000;
+    expect(await syncNow(reg, id)).toBe('SUCCESS');
+    expect(await metricValue('quayfleet_repository_mirror_syncs_total', { outcome: 'success' })).toBe(before.success + 1);
+    expect(await metricValue('quayfleet_repository_mirror_tags_copied_total')).toBe(before.tags + 2);
+    expect(await metricValue('quayfleet_repository_mirror_bytes_copied_total')).toBe(before.bytes + bytes(images.m1) + bytes(images.m2));
+    expect(await metricValue('quayfleet_repository_mirror_last_success_timestamp_seconds', labels)).toBeGreaterThanOrEqual(Math.floor(startedS));
+    expect(await metricValue('quayfleet_repository_mirror_lag_tags', labels)).toBe(0);
+    expect(await metricValue('quay_repository_mirror_workers_active')).toBe(0);
+    // A second mirror of the same upstream: every blob skipped, no byte copied.
+    const copy = await createMirrorRepo(reg, 'metered-copy', { external: `${fake.authority}/lib/app`, patterns: ['m1', 'm2'] });
+    expect(await syncNow(reg, copy)).toBe('SUCCESS');
+    expect(await metricValue('quayfleet_repository_mirror_blobs_skipped_total')).toBe(before.skipped + 4);
+    expect(await metricValue('quayfleet_repository_mirror_bytes_copied_total')).toBe(before.bytes + bytes(images.m1) + bytes(images.m2));
+    // A tag that fails stays in the lag.
+    await reg.db.query(`UPDATE repomirrorrule SET rule_value = '["m1", "m2", "m3"]' WHERE repository_id = $1`, [id]);
+    await makeDue(reg, id);
+    const inFlight: number[] = [];
+    const hold = fake.holdNext('manifests/m3');
+    const running = syncNow(reg, id);
+    await hold.reached;
+    inFlight.push(await metricValue('quay_repository_mirror_workers_active'));
+    hold.release();
+    expect(await running).toBe('FAIL');
+    expect(inFlight).toEqual([1]);
+    expect(await metricValue('quayfleet_repository_mirror_syncs_total', { outcome: 'fail' })).toBe(before.fail + 1);
+    expect(await metricValue('quayfleet_repository_mirror_lag_tags', labels)).toBe(1);
+    expect(await metricValue('quay_repository_mirror_workers_active')).toBe(0);
     fake.tags.clear();
   });
 });
