@@ -18,6 +18,7 @@ import { runWorker, type RunningWorker } from '../shared/runtime/run-worker.ts';
 import { closeHttpWithin, onShutdownSignal } from '../shared/runtime/shutdown.ts';
 import { startOutboxRelay, type OutboxRelay } from '../shared/runtime/outbox-relay.ts';
 import { createDistributedStorage, type DistributedStorage } from '../shared/storage/distributed.ts';
+import { storageTimeouts } from '../shared/storage/timeouts.ts';
 import { SPEC_LOCATION } from '../shared/config/index.ts';
 import type { FleetWorker } from '../workers/catalog.ts';
 import type { FleetServices } from '../workers/services.ts';
@@ -72,7 +73,14 @@ export async function startFleet(booted: Booted, options: FleetOptions): Promise
     connectionString: booted.dbUri, applicationName: `quayfleet-${options.processName}`, max: config.quay.DB_CONNECTION_ARGS.max_connections ?? 20,
     onConnectionLost: (error) => log.warn({ err: error }, 'database connection lost; the pool reconnects on next use'),
   });
-  const storage = await createDistributedStorage(config.quay, { preferenceOverride: config.storagePreferenceOverride });
+  // Workers wait for storage longer than the front end, which answers 503 instead (shared/storage/timeouts.ts);
+  // `all` gives its front end clients of its own with the front end's deadlines.
+  const storageFor = (role: 'registry' | 'worker'): Promise<DistributedStorage> => createDistributedStorage(config.quay, {
+    preferenceOverride: config.storagePreferenceOverride,
+    timeouts: storageTimeouts(role, role === 'registry' ? config.quay.REGISTRY_STORAGE_TIMEOUT_SECONDS : config.quay.WORKER_STORAGE_TIMEOUT_SECONDS),
+  });
+  const storage = await storageFor(options.registry && options.workers.length === 0 ? 'registry' : 'worker');
+  const frontStorage = options.registry && options.workers.length > 0 ? await storageFor('registry') : storage;
   await provisionSpecStorage(config, storage, log);
   await ensureLocations(db, storage.locations);
   const redisUrl = booted.redisUrl!;
@@ -87,8 +95,8 @@ export async function startFleet(booted: Booted, options: FleetOptions): Promise
   // OPS-1: under Removed the registry instance is gone; the front end answers 503 (registry/removed.ts).
   const removed = config.imageRegistry.managementState === 'Removed';
   const secret = options.registry && !removed ? tokenSecret(config, log, { persistInDataDir: !config.dbUri }) : undefined;
-  const health = await healthChecks(config, db, pinger, storage, secret);
-  const http = secret ? await startRegistry(booted, db, storage, relay, health, secret, producer)
+  const health = await healthChecks(config, db, pinger, options.registry ? frontStorage : storage, secret);
+  const http = secret ? await startRegistry(booted, db, frontStorage, relay, health, secret, producer)
     : options.registry ? await startRemovedFrontEnd(booted) : undefined;
   const metrics = await startMetricsServer({ port: config.metricsPort, log, health })
     .catch(portInUse({ port: config.metricsPort, variable: 'QUAYFLEET_METRICS_PORT' }));
@@ -105,6 +113,7 @@ export async function startFleet(booted: Booted, options: FleetOptions): Promise
     await metrics.close();
     await db.end();
     await storage.close();
+    if (frontStorage !== storage) await frontStorage.close();
     await booted.stopEmbedded();
   })());
   return { http, metrics, runningWorkers: running.map((w) => w.name), stop };

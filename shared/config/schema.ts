@@ -128,6 +128,14 @@ export const quayConfigSchema = z.looseObject({
   STORAGE_REPLICATION_PROCESSING_SECONDS: seconds.default(1200),
   /** quayfleet's: let the replication worker run with LocalStorage locations (all on one machine or one shared volume). */
   STORAGE_REPLICATION_ALLOW_LOCAL_STORAGE: z.boolean().default(false),
+  /**
+   * quayfleet's: how long a storage request may go without progress (connecting, until the answer
+   * starts, or between bytes) before it fails: in the front end (then 503 with Retry-After; two
+   * tries) and in workers and commands (the job is retried; three tries). Never a whole transfer.
+   * The defaults are shared/storage/timeouts.ts's (this layer imports nothing above it).
+   */
+  REGISTRY_STORAGE_TIMEOUT_SECONDS: z.number().positive().default(5),
+  WORKER_STORAGE_TIMEOUT_SECONDS: z.number().positive().default(60),
 
   ALLOWED_OCI_ARTIFACT_TYPES: z.record(z.string(), z.array(z.string())).optional(),
   IGNORE_UNKNOWN_MEDIATYPES: z.boolean().default(false),

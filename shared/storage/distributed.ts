@@ -11,6 +11,7 @@ import type { Readable } from 'node:stream';
 import { NotFoundError, StorageError, messageOf } from './errors.ts';
 import { blobKey } from './keys.ts';
 import { createObjectStore, loadStorageDrivers } from './drivers/index.ts';
+import type { StorageTimeouts } from './timeouts.ts';
 import type { ByteRange, ObjectStore } from './types.ts';
 
 /** What `DistributedStorage` is built from. */
@@ -41,16 +42,17 @@ export interface OpenedBlob {
 /**
  * Builds every location's store with `createObjectStore` and the DistributedStorage over them,
  * loading only the drivers the configuration names (a Local-only registry never loads a cloud SDK).
+ * `timeouts`: the deadlines of this process's storage requests (`storageTimeouts`; a worker's by default).
  */
 export async function createDistributedStorage(
   config: DistributedStorageConfig,
-  options: { preferenceOverride?: string; env?: NodeJS.ProcessEnv } = {},
+  options: { preferenceOverride?: string; env?: NodeJS.ProcessEnv; timeouts?: StorageTimeouts } = {},
 ): Promise<DistributedStorage> {
   await loadStorageDrivers(Object.values(config.DISTRIBUTED_STORAGE_CONFIG).map(([driver]) => driver));
   const stores: Record<string, ObjectStore> = {};
   for (const [location, [driver, params]] of Object.entries(config.DISTRIBUTED_STORAGE_CONFIG)) {
     try {
-      stores[location] = createObjectStore(driver, params, options.env);
+      stores[location] = createObjectStore(driver, params, options.env, options.timeouts);
     } catch (error) {
       throw new Error(`DISTRIBUTED_STORAGE_CONFIG.${location}: ${messageOf(error)}`, { cause: error });
     }

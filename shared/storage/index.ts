@@ -19,3 +19,6 @@ export { MAX_PART_NUMBER, MAX_SIGNED_URL_SECONDS, instrument } from './instrumen
 export {
   DistributedStorage, createDistributedStorage, type DistributedStorageConfig, type DistributedStorageOptions, type OpenedBlob,
 } from './distributed.ts';
+export {
+  DEFAULT_STORAGE_TIMEOUTS, REGISTRY_STORAGE_TIMEOUT_SECONDS, WORKER_STORAGE_TIMEOUT_SECONDS, storageTimeouts, type StorageTimeouts,
+} from './timeouts.ts';

@@ -19,6 +19,7 @@ import { createRepository, findRepository, type RepositoryRow } from '../../shar
 import { addTeamMember, findTeam, upsertTeam } from '../../shared/db/teams.ts';
 import { createLogger, type Logger } from '../../shared/runtime/logger.ts';
 import { createDistributedStorage } from '../../shared/storage/distributed.ts';
+import { storageTimeouts } from '../../shared/storage/timeouts.ts';
 import { buildRegistryApp } from '../../registry/app.ts';
 import type { RegistryDeps } from '../../registry/deps.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
@@ -87,7 +88,7 @@ export async function startTestRegistry(options: TestRegistryOptions = {}): Prom
     ...options.config,
   }, options.env);
   const deps: RegistryDeps = {
-    config, db: database.pool, storage: await createDistributedStorage(config.quay), log: options.log ?? createLogger({ level: 'silent' }),
+    config, db: database.pool, storage: await createDistributedStorage(config.quay, { timeouts: storageTimeouts('registry', config.quay.REGISTRY_STORAGE_TIMEOUT_SECONDS) }), log: options.log ?? createLogger({ level: 'silent' }),
     tokenSecret: randomBytes(32), ...(options.now ? { now: options.now } : {}),
   };
   const app = await buildRegistryApp(deps);

@@ -21,6 +21,8 @@ import type { AzureParams } from './azure-params.ts';
 import { AzureMultipart } from './azure-multipart.ts';
 import { AzureUncommitted } from './azure-uncommitted.ts';
 import { MultipartStore } from './multipart-store.ts';
+import { addIdleDeadline } from './azure-deadline.ts';
+import { DEFAULT_STORAGE_TIMEOUTS, sliced, type StorageTimeouts } from '../timeouts.ts';
 
 const MiB = 1024 * 1024;
 
@@ -54,7 +56,7 @@ export class AzureStore extends MultipartStore implements ObjectStore {
   /** Until when (epoch ms) deletes skip batches: Infinity once the server refused one. */
   private batchPausedUntil = 0;
 
-  constructor(params: AzureParams, env: NodeJS.ProcessEnv) {
+  constructor(params: AzureParams, env: NodeJS.ProcessEnv, timeouts: StorageTimeouts = DEFAULT_STORAGE_TIMEOUTS) {
     super();
     const accountKey = params.azure_account_key ?? env.REGISTRY_STORAGE_AZURE_ACCOUNTKEY;
     const sas = params.sas_token?.replace(/^\?/, '');
@@ -63,12 +65,16 @@ export class AzureStore extends MultipartStore implements ObjectStore {
     }
     const endpoint = (params.endpoint_url ?? `https://${params.azure_account_name}.blob.core.windows.net`).replace(/\/+$/, '');
     this.sharedKey = accountKey ? new StorageSharedKeyCredential(params.azure_account_name, accountKey) : undefined;
+    const retryOptions = { maxTries: timeouts.attempts };
     const service = this.sharedKey
-      ? new BlobServiceClient(endpoint, this.sharedKey)
-      : new BlobServiceClient(`${endpoint}?${sas}`, new AnonymousCredential());
+      ? new BlobServiceClient(endpoint, this.sharedKey, { retryOptions })
+      : new BlobServiceClient(`${endpoint}?${sas}`, new AnonymousCredential(), { retryOptions });
+    addIdleDeadline(service, timeouts);
     this.container = service.getContainerClient(params.azure_container);
     // Batches get no retries of their own: the one-by-one fallback is the retry.
-    this.batch = new BlobBatchClient(this.container.url, newPipeline(this.sharedKey ?? new AnonymousCredential(), { retryOptions: { maxTries: 1 } }));
+    const batchPipeline = newPipeline(this.sharedKey ?? new AnonymousCredential(), { retryOptions: { maxTries: 1 } });
+    this.batch = new BlobBatchClient(this.container.url, batchPipeline);
+    addIdleDeadline(batchPipeline, timeouts);
     this.secrets = [accountKey, sas];
     this.keys = new KeyPrefix(params.storage_path);
     this.listPageSize = params.list_page_size ?? 5000;
@@ -102,7 +108,8 @@ export class AzureStore extends MultipartStore implements ObjectStore {
         // Put Blob's Content-MD5 (the SDK forwards `transactionalContentMD5` without declaring it):
         // the service refuses a body that hashes otherwise, storing nothing.
         const checked = options.contentMd5 ? { ...headers, transactionalContentMD5: options.contentMd5 } : headers;
-        const response = await blob.upload(body, options.contentLength, checked);
+        // A Buffer goes as a stream of slices, re-made per try, so the idle deadline (azure-deadline.ts) sees it move.
+        const response = await blob.upload(Buffer.isBuffer(body) ? () => sliced(body) : body, options.contentLength, checked);
         if (response.lastModified) return { key, size: options.contentLength, lastModified: response.lastModified, etag: response.etag };
       } else {
         const stream = Buffer.isBuffer(body) ? Readable.from([body]) : body;

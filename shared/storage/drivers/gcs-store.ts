@@ -5,7 +5,7 @@
  * at the end (see `gcs-multipart.ts`).
  */
 import { Storage, type Bucket, type File, type FileMetadata } from '@google-cloud/storage';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deleteEach } from '../concurrency.ts';
@@ -17,12 +17,11 @@ import type {
 import { gcsError, isTransient } from './gcs-errors.ts';
 import { GcsMultipart } from './gcs-multipart.ts';
 import { MultipartStore } from './multipart-store.ts';
+import { DEFAULT_STORAGE_TIMEOUTS, idleDeadline, sliced, type StorageTimeouts } from '../timeouts.ts';
 
 const MiB = 1024 * 1024;
 /** Known-length objects up to this size are one multipart/related request; larger ones a resumable session. */
 const SIMPLE_UPLOAD_BYTES = 8 * MiB;
-/** Attempts of a read that fails before its first byte. */
-const READ_ATTEMPTS = 3;
 /** Parallel single deletes: the Node SDK has no batch endpoint. */
 const DELETE_PARALLELISM = 32;
 
@@ -62,9 +61,13 @@ export class GcsStore extends MultipartStore implements ObjectStore {
   readonly keys: KeyPrefix;
   protected readonly multipart: GcsMultipart;
 
-  constructor(private readonly settings: GcsSettings) {
+  constructor(private readonly settings: GcsSettings, private readonly timeouts: StorageTimeouts = DEFAULT_STORAGE_TIMEOUTS) {
     super();
     const storage = new Storage({
+      // Per request, until the answer starts (a streamed read's body is not cut by it); uploads
+      // have none in the SDK and get an idle deadline in `upload`.
+      timeout: timeouts.idleMs,
+      retryOptions: { maxRetries: timeouts.attempts - 1 },
       projectId: settings.projectId ?? settings.key.project_id,
       credentials: { client_email: settings.key.client_email, private_key: settings.key.private_key },
       apiEndpoint: settings.apiEndpoint,
@@ -95,7 +98,14 @@ export class GcsStore extends MultipartStore implements ObjectStore {
     const target = file.createWriteStream({
       resumable, contentType: options.contentType, metadata: { metadata: options.metadata, ...(md5Hash ? { md5Hash } : {}) },
     });
-    await pipeline(Buffer.isBuffer(body) ? Readable.from([body]) : body, target, { signal: options.signal });
+    // Fails once no byte has moved for the idle deadline, the wait for the final answer included.
+    const deadline = idleDeadline(this.timeouts.idleMs, options.signal);
+    const progress = new Transform({ transform(chunk, _encoding, done) { deadline.touch(); done(null, chunk); } });
+    try {
+      await pipeline(Buffer.isBuffer(body) ? sliced(body) : body, progress, target, { signal: deadline.signal });
+    } finally {
+      deadline.done();
+    }
     // A server that ignores md5Hash (the emulator) still reports the hash of what it stored.
     if (md5Hash && file.metadata.md5Hash !== md5Hash) {
       throw new StorageError(`stored object hashes to md5 ${String(file.metadata.md5Hash)}, not ${md5Hash}`, { driver: this.driverName, operation: 'put', key: name });
@@ -118,7 +128,7 @@ export class GcsStore extends MultipartStore implements ObjectStore {
       try {
         return await this.openRead(key, range, signal);
       } catch (error) {
-        if (attempt >= READ_ATTEMPTS || !isTransient(error) || signal?.aborted) throw error;
+        if (attempt >= this.timeouts.attempts || !isTransient(error) || signal?.aborted) throw error;
         await sleep(100 * attempt);
       }
     }

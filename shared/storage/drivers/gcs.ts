@@ -11,13 +11,14 @@ import { S3Store } from './s3.ts';
 import { GcsStore, type ServiceAccountKey } from './gcs-store.ts';
 import type { ObjectStore } from '../types.ts';
 import type { GcsParams } from './gcs-params.ts';
+import type { StorageTimeouts } from '../timeouts.ts';
 
 const MiB = 1024 * 1024;
 const XML_API = 'https://storage.googleapis.com';
 
 
 /** Builds the GoogleCloudStorage store for `params`, choosing HMAC or service-account mode. */
-export function createGcsStore(params: GcsParams, env: NodeJS.ProcessEnv): ObjectStore {
+export function createGcsStore(params: GcsParams, env: NodeJS.ProcessEnv, timeouts?: StorageTimeouts): ObjectStore {
   if (params.access_key && params.secret_key) {
     return new S3Store({
       driverName: 'GoogleCloudStorage',
@@ -30,7 +31,7 @@ export function createGcsStore(params: GcsParams, env: NodeJS.ProcessEnv): Objec
       listPageSize: params.list_page_size ?? 1000,
       nativeBatchDelete: false,
       multipartCopyThresholdBytes: 5 * 1024 * MiB,
-    });
+    }, timeouts);
   }
   const keySource = params.keyfile ?? params.key_file ?? env.REGISTRY_STORAGE_GCS_KEYFILE;
   if (!keySource) {
@@ -44,7 +45,7 @@ export function createGcsStore(params: GcsParams, env: NodeJS.ProcessEnv): Objec
     projectId: params.project_id,
     create: params.create_bucket ? { location: params.location, kmsKeyName: params.kms_key_name } : undefined,
     listPageSize: params.list_page_size ?? 1000,
-  });
+  }, timeouts);
 }
 
 /** The key from JSON text or from the file it names; errors never quote the key. */

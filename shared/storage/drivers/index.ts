@@ -5,6 +5,7 @@
  */
 import type { z } from 'zod';
 import { instrument } from '../instrumented.ts';
+import { DEFAULT_STORAGE_TIMEOUTS, type StorageTimeouts } from '../timeouts.ts';
 import type { ObjectStore } from '../types.ts';
 import { azureParamsSchema, type AzureParams } from './azure-params.ts';
 import { gcsParamsSchema, type GcsParams } from './gcs-params.ts';
@@ -12,7 +13,7 @@ import { LocalStorage, localParamsSchema } from './local.ts';
 import { radosgwParamsSchema, radosgwSettings, s3ParamsSchema, s3Settings } from './s3-params.ts';
 import { swiftParamsSchema, swiftSettings } from './swift-params.ts';
 
-type Factory<P> = (params: P, env: NodeJS.ProcessEnv) => ObjectStore;
+type Factory<P> = (params: P, env: NodeJS.ProcessEnv, timeouts: StorageTimeouts) => ObjectStore;
 
 /** LocalStorage needs no SDK: its factory is always loaded. */
 const createLocal: Factory<z.infer<typeof localParamsSchema>> = (params) => new LocalStorage(params);
@@ -35,23 +36,23 @@ const DRIVERS = {
   LocalStorage: entry(localParamsSchema, async () => createLocal),
   S3Storage: entry(s3ParamsSchema, async () => {
     const { S3Store } = await import('./s3.ts');
-    return (params, env) => new S3Store(s3Settings(params, env));
+    return (params, env, timeouts) => new S3Store(s3Settings(params, env), timeouts);
   }),
   RadosGWStorage: entry(radosgwParamsSchema, async () => {
     const { S3Store } = await import('./s3.ts');
-    return (params, env) => new S3Store(radosgwSettings(params, env));
+    return (params, env, timeouts) => new S3Store(radosgwSettings(params, env), timeouts);
   }),
   GoogleCloudStorage: entry(gcsParamsSchema, async () => {
     const { createGcsStore } = await import('./gcs.ts');
-    return (params: GcsParams, env) => createGcsStore(params, env);
+    return (params: GcsParams, env, timeouts) => createGcsStore(params, env, timeouts);
   }),
   AzureStorage: entry(azureParamsSchema, async () => {
     const { AzureStore } = await import('./azure.ts');
-    return (params: AzureParams, env) => new AzureStore(params, env);
+    return (params: AzureParams, env, timeouts) => new AzureStore(params, env, timeouts);
   }),
   SwiftStorage: entry(swiftParamsSchema, async () => {
     const { SwiftStore } = await import('./swift.ts');
-    return (params, env) => new SwiftStore(swiftSettings(params, env));
+    return (params, env, timeouts) => new SwiftStore(swiftSettings(params, env), timeouts);
   }),
 } satisfies Record<string, DriverEntry<z.ZodType>>;
 
@@ -86,9 +87,12 @@ export class StorageConfigError extends Error {
 /**
  * Builds the store for one location: validates `params` against the driver's schema (credentials
  * may also come from `env`, as each driver documents) and wraps the driver with validation and
- * metrics. Throws `StorageConfigError` for an unknown driver or bad parameters.
+ * metrics, its requests bounded by `timeouts` (LocalStorage has none). Throws `StorageConfigError`
+ * for an unknown driver or bad parameters.
  */
-export function createObjectStore(driverName: string, params: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): ObjectStore {
+export function createObjectStore(
+  driverName: string, params: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env, timeouts: StorageTimeouts = DEFAULT_STORAGE_TIMEOUTS,
+): ObjectStore {
   if (!Object.hasOwn(DRIVERS, driverName)) {
     throw new StorageConfigError(driverName, [`unknown storage driver (known: ${DRIVER_NAMES.join(', ')})`]);
   }
@@ -101,7 +105,7 @@ export function createObjectStore(driverName: string, params: Record<string, unk
   // A programming error, not a configuration one: the caller skipped loadStorageDrivers.
   if (!create) throw new Error(`storage driver ${driverName} is not loaded: await loadStorageDrivers(['${driverName}']) first`);
   try {
-    return instrument(create(parsed.data, env));
+    return instrument(create(parsed.data, env, timeouts));
   } catch (error) {
     // Rules spanning several parameters and the environment (for example "a key or a SAS token").
     throw new StorageConfigError(driverName, [error instanceof Error ? error.message : String(error)]);

@@ -15,6 +15,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
@@ -28,6 +29,7 @@ import { s3Error } from './s3-errors.ts';
 import { S3Multipart } from './s3-multipart.ts';
 import { MultipartStore } from './multipart-store.ts';
 import type { S3Settings } from './s3-params.ts';
+import { connectTimeoutMs, DEFAULT_STORAGE_TIMEOUTS, type StorageTimeouts } from '../timeouts.ts';
 
 const MiB = 1024 * 1024;
 /** Known-length objects up to this size go in one PUT (streamed, nothing buffered). */
@@ -41,10 +43,6 @@ const DELETE_BATCH = 1000;
 const DELETE_PARALLELISM = 4;
 const SINGLE_DELETE_PARALLELISM = 32;
 
-/** How long to wait for a TCP connection to the S3 endpoint. */
-const CONNECT_TIMEOUT_MS = 10_000;
-/** How long a request may go without a byte moving before it fails (and the SDK retries it). */
-const IDLE_TIMEOUT_MS = 60_000;
 
 /** An S3 (or S3-compatible) bucket location. */
 export class S3Store extends MultipartStore implements ObjectStore {
@@ -56,7 +54,7 @@ export class S3Store extends MultipartStore implements ObjectStore {
   readonly keys: KeyPrefix;
   protected readonly multipart: S3Multipart;
 
-  constructor(readonly settings: S3Settings) {
+  constructor(readonly settings: S3Settings, readonly timeouts: StorageTimeouts = DEFAULT_STORAGE_TIMEOUTS) {
     super();
     this.driverName = settings.driverName;
     this.bucket = settings.bucket;
@@ -78,13 +76,15 @@ export class S3Store extends MultipartStore implements ObjectStore {
       requestChecksumCalculation: checksums,
       responseChecksumValidation: checksums,
       // Without these the SDK waits for ever on a server that accepted the request and stopped
-      // answering (seen: a full RadosGW holds writes indefinitely), and a worker hangs instead
-      // of failing the job for a retry. The request timeout is socket inactivity, so long
-      // transfers that keep moving are unaffected.
+      // answering (seen: a full RadosGW holds writes indefinitely, a partition holds everything),
+      // and the front end holds its client instead of answering 503. socketTimeout is inactivity
+      // (no byte either way), so transfers that keep moving are never cut; the SDK's
+      // requestTimeout would be a deadline on the whole upload and is left unset.
       requestHandler: {
-        connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: IDLE_TIMEOUT_MS,
+        connectionTimeout: connectTimeoutMs(timeouts), socketTimeout: timeouts.idleMs,
         ...(settings.caBundleFile ? { httpsAgent: trustingAgent(settings.caBundleFile) } : {}),
       },
+      maxAttempts: timeouts.attempts,
     });
     this.multipart = new S3Multipart(this);
   }
@@ -136,7 +136,11 @@ export class S3Store extends MultipartStore implements ObjectStore {
     const Range = whole ? undefined : `bytes=${range.start}-${range.end ?? ''}`;
     try {
       const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keys.toBackend(key), Range }), { abortSignal: signal });
-      return response.Body as Readable;
+      const body = response.Body as IncomingMessage;
+      // The answer has started: from here the caller's reading paces the socket, so give a slow
+      // reader the longer stream deadline (the SDK's timeout listener stays and still fires).
+      body.socket?.setTimeout(this.timeouts.streamIdleMs);
+      return body;
     } catch (error) {
       const mapped = this.error(error, 'get', key);
       // S3 answers 416 to any range of an empty object; a range from 0 of it reads nothing.

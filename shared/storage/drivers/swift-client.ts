@@ -12,12 +12,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidRangeError, NotFoundError, StorageError, redactSecrets } from '../errors.ts';
 import { authenticate, readBody, type SendRequest, type SwiftToken } from './swift-auth.ts';
 import type { SwiftSettings } from './swift-params.ts';
+import { DEFAULT_STORAGE_TIMEOUTS, type StorageTimeouts } from '../timeouts.ts';
 
-/** A socket silent for this long fails the request (a stuck server must not hang a worker). */
-const IDLE_TIMEOUT_MS = 60_000;
 /** Tokens are renewed this long before they expire, so a long upload does not start with a dying one. */
 const RENEW_BEFORE_MS = 5 * 60_000;
-const ATTEMPTS = 3;
 const RETRY_STATUS = new Set([408, 429, 498, 500, 502, 503, 504]);
 
 export interface SwiftRequest {
@@ -46,7 +44,7 @@ export class SwiftClient {
   private token: SwiftToken | undefined;
   private pending: Promise<SwiftToken> | undefined;
 
-  constructor(readonly settings: SwiftSettings) {
+  constructor(readonly settings: SwiftSettings, private readonly timeouts: StorageTimeouts = DEFAULT_STORAGE_TIMEOUTS) {
     this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 64, ...(settings.caCertPath ? { ca: readFileSync(settings.caCertPath) } : {}) });
   }
 
@@ -94,17 +92,17 @@ export class SwiftClient {
           method: request.method, headers: { ...request.headers, 'x-auth-token': session.token }, body: request.body, signal: request.signal,
         });
       } catch (error) {
-        if (!replayable || attempt >= ATTEMPTS || request.signal?.aborted) throw new StorageError(redactSecrets(String((error as Error).message), this.secrets()), { driver: this.driver, operation: request.method, cause: error });
+        if (!replayable || attempt >= this.timeouts.attempts || request.signal?.aborted) throw new StorageError(redactSecrets(String((error as Error).message), this.secrets()), { driver: this.driver, operation: request.method, cause: error });
         await sleep(100 * attempt);
         continue;
       }
       const status = response.statusCode ?? 0;
-      if (status === 401 && replayable && attempt < ATTEMPTS) {
+      if (status === 401 && replayable && attempt < this.timeouts.attempts) {
         response.resume();
         if (this.token === session) this.token = undefined;
         continue;
       }
-      if (RETRY_STATUS.has(status) && replayable && attempt < ATTEMPTS) {
+      if (RETRY_STATUS.has(status) && replayable && attempt < this.timeouts.attempts) {
         response.resume();
         await sleep(200 * attempt);
         continue;
@@ -120,13 +118,17 @@ export class SwiftClient {
     if (Buffer.isBuffer(init.body)) headers['content-length'] = String(init.body.length);
     else if (init.body === undefined && (init.method === 'PUT' || init.method === 'POST')) headers['content-length'] ??= '0';
     return new Promise<IncomingMessage>((resolve, reject) => {
+      // A socket silent for this long (connecting, or until the answer starts) fails the request: a
+      // stuck server must not hold the front end's client nor hang a worker.
+      const { idleMs, streamIdleMs } = this.timeouts;
       const req = (secure ? https : http).request(url, {
-        method: init.method, headers, agent: secure ? this.httpsAgent : this.httpAgent, signal: init.signal, timeout: IDLE_TIMEOUT_MS,
+        method: init.method, headers, agent: secure ? this.httpsAgent : this.httpAgent, signal: init.signal, timeout: idleMs,
       });
-      req.on('timeout', () => req.destroy(new Error(`no answer from ${url.host} within ${IDLE_TIMEOUT_MS / 1000} s`)));
+      req.on('timeout', () => req.destroy(new Error(`no answer from ${url.host} within ${idleMs / 1000} s`)));
       req.on('error', reject);
       req.on('response', (response) => {
-        response.setTimeout(IDLE_TIMEOUT_MS, () => response.destroy(new Error(`${url.host} stopped sending for ${IDLE_TIMEOUT_MS / 1000} s`)));
+        // The body is paced by its reader from here: the longer stream deadline.
+        response.setTimeout(streamIdleMs, () => response.destroy(new Error(`${url.host} stopped sending for ${streamIdleMs / 1000} s`)));
         resolve(response);
       });
       if (init.body === undefined) req.end();

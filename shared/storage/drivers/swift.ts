@@ -20,6 +20,7 @@ import { MultipartStore } from './multipart-store.ts';
 import { readBody } from './swift-auth.ts';
 import { SwiftClient, encodeName, headerOf } from './swift-client.ts';
 import type { SwiftSettings } from './swift-params.ts';
+import type { StorageTimeouts } from '../timeouts.ts';
 import { SEGMENTS_HEADER, SwiftSegments, slices } from './swift-segments.ts';
 
 const MiB = 1024 * 1024;
@@ -57,9 +58,9 @@ export class SwiftStore extends MultipartStore implements ObjectStore {
   private bulkDelete = true;
   private tempUrlKeyReady: Promise<void> | undefined;
 
-  constructor(private readonly settings: SwiftSettings) {
+  constructor(private readonly settings: SwiftSettings, timeouts?: StorageTimeouts) {
     super();
-    this.client = new SwiftClient(settings);
+    this.client = new SwiftClient(settings, timeouts);
     this.keys = new KeyPrefix(settings.storagePath);
     this.multipart = new SwiftSegments(this);
     this.capabilities = {
