@@ -10,7 +10,8 @@
  * |-----------|----------------------------------------------------------------------------------|
  * | `pass`    | the target's own answer                                                          |
  * | `errors`  | HTTP 500 `InternalError` (S3's XML error body) without reaching the target       |
- * | `slow`    | the target's answer, each request held `slowMs` before it is forwarded           |
+ * | `slow`    | the target's answer, each request held `slowMs` before it is forwarded, and its  |
+ * |           | answer's body paced at `bytesPerSecond` when given (a slow link that still flows) |
  * | `hang`    | the connection is accepted and the request read, but nothing comes back until    |
  * |           | the mode changes; then the held requests are forwarded (a network partition     |
  * |           | that heals: TCP retransmits and the server finally answers)                       |
@@ -20,6 +21,8 @@
  */
 import http from 'node:http';
 import type net from 'node:net';
+import { Transform } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export type FaultMode = 'pass' | 'errors' | 'slow' | 'hang' | 'refuse';
 
@@ -29,7 +32,7 @@ export interface FaultProxy {
   /** Requests the proxy saw, by the mode they met. */
   readonly requests: Readonly<Record<FaultMode, number>>;
   /** Switches the mode; `refuse` closes the listener, leaving it reopens on the same port. */
-  setMode(mode: FaultMode, options?: { slowMs?: number }): Promise<void>;
+  setMode(mode: FaultMode, options?: { slowMs?: number; bytesPerSecond?: number }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -40,6 +43,7 @@ const S3_INTERNAL_ERROR = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>In
 export async function startFaultProxy(port: number, target: { host: string; port: number }): Promise<FaultProxy> {
   let mode: FaultMode = 'pass';
   let slowMs = 2000;
+  let bytesPerSecond: number | undefined;
   const requests: Record<FaultMode, number> = { pass: 0, errors: 0, slow: 0, hang: 0, refuse: 0 };
   const sockets = new Set<net.Socket>();
   // Requests held by `hang`, released when the mode changes.
@@ -48,7 +52,8 @@ export async function startFaultProxy(port: number, target: { host: string; port
   const forward = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const upstream = http.request({ host: target.host, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
+      if (mode === 'slow' && bytesPerSecond) answer.pipe(paced(bytesPerSecond)).pipe(res);
+      else answer.pipe(res);
     });
     upstream.on('error', () => res.destroy());
     res.on('close', () => { if (!res.writableFinished) upstream.destroy(); });
@@ -112,6 +117,7 @@ export async function startFaultProxy(port: number, target: { host: string; port
     get requests() { return requests; },
     async setMode(next, options = {}) {
       if (options.slowMs !== undefined) slowMs = options.slowMs;
+      bytesPerSecond = options.bytesPerSecond;
       const previous = mode;
       mode = next;
       if (previous === 'hang' && next !== 'hang') {
@@ -127,4 +133,18 @@ export async function startFaultProxy(port: number, target: { host: string; port
       if (listening) await unlisten();
     },
   };
+}
+
+/** Passes bytes on at about `bytesPerSecond`, in slices of a 20th of a second's worth. */
+function paced(bytesPerSecond: number): Transform {
+  const slice = Math.max(1, Math.floor(bytesPerSecond / 20));
+  return new Transform({
+    async transform(chunk: Buffer, _encoding, done) {
+      for (let offset = 0; offset < chunk.length; offset += slice) {
+        this.push(chunk.subarray(offset, offset + slice));
+        await sleep(50);
+      }
+      done();
+    },
+  });
 }
