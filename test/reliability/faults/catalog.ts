@@ -34,8 +34,9 @@ export function faultCatalog(system: FaultSystem): Fault[] {
     redisFlush(system), redisRestart(system), postgresTerminate(system), postgresRestart(system),
     storage(system, 'storage-errors', 'errors', 'RadosGW answers every request 500 InternalError'),
     storage(system, 'storage-slow', 'slow', 'RadosGW answers every request after 1.5 s'),
-    // Held past the S3 client's 60 s idle timeout in the long form, so the fleet's own timeout is
-    // what ends the requests (the short form only shows that held requests complete afterwards).
+    // Held past the workers' 60 s storage deadline in the long form, so the fleet's own deadlines
+    // end the requests (the front end's answers 503 after 2 x 5 s; the short form only shows that
+    // held requests complete afterwards).
     { ...storage(system, 'storage-hang', 'hang', 'RadosGW accepts requests and answers none until healed'), longHoldMs: 75_000 },
     storage(system, 'storage-refused', 'refuse', 'RadosGW refuses connections (open ones cut)'),
     diskFull(system),

@@ -182,10 +182,16 @@ function figures(outcome: Outcome): PartFigures {
   const recovered = injections.filter((i) => i.recoveryMs !== null);
   const dataLost = verified.lost.length + ledger.corruptions.length + probeLedger.corruptions.length;
   const wrong = [...classified.wrongDuringFaults, ...classified.failuresOutsideFaults];
-  const byFault: Record<string, { recoveryMs: (number | null)[]; requests: number; unavailable: number; wrong: number }> = {};
+  const byFault: Record<string, { recoveryMs: (number | null)[]; requests: number; unavailable: number; wrong: number; longestAnswerMs: number }> = {};
   for (const injection of injections) {
-    const entry = byFault[injection.fault] ??= { recoveryMs: [], requests: 0, unavailable: 0, wrong: 0 };
+    const entry = byFault[injection.fault] ??= { recoveryMs: [], requests: 0, unavailable: 0, wrong: 0, longestAnswerMs: 0 };
     entry.recoveryMs.push(injection.recoveryMs);
+  }
+  // How long the load's clients were held for an answer in each fault (a silent storage server
+  // must be answered 503 within the front end's storage deadline, not after the S3 client's minutes).
+  for (const record of ledger.records) {
+    const window = windowOf(record, outcome.windows);
+    if (window) byFault[window.fault]!.longestAnswerMs = Math.max(byFault[window.fault]!.longestAnswerMs, record.endedAt - record.startedAt);
   }
   for (const [fault, n] of Object.entries(classified.duringFaults)) byFault[fault]!.requests = n;
   for (const [fault, n] of Object.entries(classified.unavailableDuringFaults)) byFault[fault]!.unavailable = n;
