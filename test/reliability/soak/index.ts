@@ -225,8 +225,9 @@ export class SoakClients {
       // The unknown blob's lease ends LEASE_SECONDS after an instant between its commit request's
       // sending and its acknowledgement; the server checked it between sentAt and the answer. Only
       // when the answer came less than a lease after the commit request was sent was the lease
-      // certainly live: that is a bug. Otherwise the lease may have run out (a push slower than its
-      // lease is refused, as Quay refuses it), counted apart with the times.
+      // certainly live: that is a bug. Otherwise the lease may have run out and GC collected the
+      // blob before the manifest linked it (a manifest links a blob with an expired lease until GC
+      // removes it, as Quay does), counted apart with the times.
       const digest = /"digest":"(sha256:[0-9a-f]{64})"/.exec(put.body.toString())?.[1];
       const commitSent = digest ? sentAt0.get(digest) : undefined;
       const ack = digest ? ackedAt.get(digest) : undefined;
