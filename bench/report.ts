@@ -43,13 +43,27 @@ export async function runPeer<T>(peer: string, run: () => Promise<T>): Promise<T
 /**
  * Ends a benchmark that failed: prints the load, then a last JSON line with `ratio: null` and the
  * reason, and sets a non-zero exit code, so `bench -- all` and anyone reading the line sees no ratio.
+ * `side`: which side failed when the error does not say (a PeerFailedError names its peer).
  */
-export function printFailure(benchmark: string, error: unknown): void {
+export function printFailure(benchmark: string, error: unknown, side = 'quayfleet'): void {
   process.exitCode = 1;
   console.error(error);
   printResult({
     benchmark, ratio: null,
-    failed: error instanceof PeerFailedError ? `peer ${error.peer}` : 'quayfleet',
+    failed: error instanceof PeerFailedError ? `peer ${error.peer}` : side,
     error: error instanceof Error ? error.message.slice(0, 500) : String(error),
   });
 }
+
+/**
+ * A benchmark that dies of an error it did not catch (either side: most benches run both sides
+ * inline) still ends with the load after and a JSON line without a ratio, and exit code 1, instead
+ * of a bare stack trace. bench/run.js passes the benchmark's name as argv[2].
+ */
+let failing = false;
+process.on('uncaughtException', (error) => {
+  if (failing) throw error;
+  failing = true;
+  printFailure(process.argv[2] ?? 'unknown', error, error instanceof PeerFailedError ? 'quayfleet' : 'unknown (uncaught error)');
+  process.exit(1);
+});

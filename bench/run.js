@@ -3,7 +3,9 @@
 // `npm run bench -- all` runs every one in sequence, each in its own process, and ends with one
 // summary table built from each bench's last line (a JSON object). A bench that exits non-zero or
 // prints no JSON has no ratio in the table, whatever it printed: a ratio against a peer that
-// failed is not a figure. Without a name, or with an unknown one, it lists the benchmarks.
+// failed is not a figure. `npm run bench -- all <name>...` runs only those (e.g. to try the
+// summary at small sizes: BENCH_SCALE, BENCH_ROUNDS, ... reach every bench through the environment).
+// Without a name, or with an unknown one, it lists the benchmarks.
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import os from 'node:os';
@@ -17,7 +19,13 @@ const available = readdirSync(dir, { withFileTypes: true })
 const name = process.argv[2];
 
 if (name === 'all') {
-  await runAll();
+  const only = process.argv.slice(3);
+  const unknown = only.filter((bench) => !available.includes(bench));
+  if (unknown.length > 0) {
+    console.error(`unknown benchmark: ${unknown.join(', ')}\navailable benchmarks: ${available.join(', ')}`);
+    process.exit(1);
+  }
+  await runAll(only.length > 0 ? only : available);
 } else if (!name || !available.includes(name)) {
   if (name) console.error(`unknown benchmark: ${name}`);
   console.error(`usage: npm run bench -- <name>|all\navailable benchmarks: ${available.join(', ') || '(none)'}`);
@@ -61,10 +69,10 @@ function headline(result) {
   return undefined;
 }
 
-async function runAll() {
+async function runAll(benches) {
   const loadBefore = os.loadavg();
   const rows = [];
-  for (const bench of available) {
+  for (const bench of benches) {
     console.log(`\n===== ${bench} (load average ${os.loadavg().map((n) => n.toFixed(2)).join(' ')})`);
     const started = Date.now();
     const { code, result } = await runOne(bench);

@@ -2,7 +2,9 @@
  * Process start and idle memory of every process type, as a pod runs it: `quayfleet registry` and
  * `quayfleet worker <name>` for each worker, each a fresh process with DB_URI and REDIS_URL set and
  * LocalStorage configured, timed from spawn to its first 200 on /health/instance (what the
- * startupProbe asks), then its RSS after settling idle for a moment.
+ * startupProbe asks), with the CPU time it used until then (user + system, from /proc: the figure
+ * load changes least, as wall time on a busy machine is mostly waiting for a core), then its RSS
+ * after settling idle for a moment.
  *
  * Two builds side by side, alternating per process type so load hits both alike: the compiled
  * dist/ (what the image runs; built first when missing or stale) and the sources through tsx (the
@@ -26,7 +28,13 @@ const HTTP_PORT = 21790;
 const METRICS_PORT = 21791;
 const IDLE_SETTLE_MS = 1500;
 
-interface Start { readonly readyMs: number; readonly idleRssBytes: number }
+interface Start { readonly readyMs: number; readonly cpuMs: number; readonly idleRssBytes: number }
+
+/** CPU time (user + system, ms) the process `pid` has used so far, from /proc (clock ticks of 10 ms). */
+async function cpuMsOf(pid: number): Promise<number> {
+  const fields = (await fs.readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
 
 /** Starts one process, waits for health 200, samples RSS once idle, stops it with SIGTERM. */
 async function startOnce(args: string[], env: Record<string, string>): Promise<Start | undefined> {
@@ -46,9 +54,10 @@ async function startOnce(args: string[], env: Record<string, string>): Promise<S
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     const readyMs = performance.now() - started;
+    const cpuMs = await cpuMsOf(child.pid!);
     await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
     const status = await fs.readFile(`/proc/${child.pid}/status`, 'utf8');
-    return { readyMs, idleRssBytes: Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024 };
+    return { readyMs, cpuMs, idleRssBytes: Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024 };
   } finally {
     child.kill('SIGTERM');
     const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
@@ -83,7 +92,8 @@ try {
     QUAYFLEET_METRICS_PORT: String(METRICS_PORT), QUAYFLEET_FROM_SOURCE: build === 'sources' ? '1' : '',
   });
   const processes = [['registry'], ...WORKER_NAMES.map((name) => ['worker', name])];
-  const rows: Record<string, { dist: { readyMs: number; idleRssMiB: number }; sources: { readyMs: number; idleRssMiB: number } }> = {};
+  type Figure = { readyMs: number; cpuMs: number; idleRssMiB: number };
+  const rows: Record<string, { dist: Figure; sources: Figure }> = {};
   const disabled: string[] = [];
   for (const args of processes) {
     const runs = { dist: [] as Start[], sources: [] as Start[] };
@@ -100,20 +110,31 @@ try {
       console.log(`${args.at(-1)!.padEnd(36)} disabled by its gate in this configuration`);
       continue;
     }
-    const figure = (list: Start[]) => ({ readyMs: Math.round(median(list.map((s) => s.readyMs))), idleRssMiB: Math.round(median(list.map((s) => s.idleRssBytes)) / MiB) });
+    const figure = (list: Start[]): Figure => ({
+      readyMs: Math.round(median(list.map((s) => s.readyMs))), cpuMs: Math.round(median(list.map((s) => s.cpuMs))),
+      idleRssMiB: Math.round(median(list.map((s) => s.idleRssBytes)) / MiB),
+    });
     const name = args.at(-1)!;
-    rows[name] = { dist: figure(runs.dist), sources: figure(runs.sources) };
-    console.log(`${name.padEnd(36)} compiled: ready ${String(rows[name].dist.readyMs).padStart(5)} ms, idle RSS ${rows[name].dist.idleRssMiB} MiB;`
-      + ` tsx: ready ${String(rows[name].sources.readyMs).padStart(5)} ms, idle RSS ${rows[name].sources.idleRssMiB} MiB`);
+    const row = { dist: figure(runs.dist), sources: figure(runs.sources) };
+    rows[name] = row;
+    const show = (f: Figure) => `ready ${String(f.readyMs).padStart(5)} ms (CPU ${String(f.cpuMs).padStart(4)} ms), idle RSS ${f.idleRssMiB} MiB`;
+    console.log(`${name.padEnd(36)} compiled: ${show(row.dist)}; tsx: ${show(row.sources)}`);
   }
   const workers = Object.entries(rows).filter(([name]) => name !== 'registry');
   const slowestWorkerMs = Math.max(...workers.map(([, r]) => r.dist.readyMs));
+  // CPU to ready is what load does not change much; wall time on a shared machine is mostly waiting for a core.
+  const slowestWorkerCpuMs = Math.max(...workers.map(([, r]) => r.dist.cpuMs));
   const ratio = {
     readyMs: median(Object.values(rows).map((r) => r.sources.readyMs / r.dist.readyMs)),
+    cpuMs: median(Object.values(rows).map((r) => r.sources.cpuMs / r.dist.cpuMs)),
     idleRss: median(Object.values(rows).map((r) => r.sources.idleRssMiB / r.dist.idleRssMiB)),
   };
-  console.log(`slowest compiled worker ready in ${slowestWorkerMs} ms (target < 1000 ms); tsx/compiled medians: ready ${ratio.readyMs.toFixed(2)}x, idle RSS ${ratio.idleRss.toFixed(2)}x`);
-  printResult({ benchmark: 'start', rounds: ROUNDS, disabled, slowestWorkerReadyMs: slowestWorkerMs, targetMet: slowestWorkerMs < 1000, processes: rows, ratio });
+  console.log(`slowest compiled worker: ready in ${slowestWorkerMs} ms, ${slowestWorkerCpuMs} ms CPU (target < 1000 ms);`
+    + ` tsx/compiled medians: ready ${ratio.readyMs.toFixed(2)}x, CPU ${ratio.cpuMs.toFixed(2)}x, idle RSS ${ratio.idleRss.toFixed(2)}x`);
+  printResult({
+    benchmark: 'start', rounds: ROUNDS, disabled, slowestWorkerReadyMs: slowestWorkerMs, slowestWorkerCpuMs,
+    targetMet: slowestWorkerMs < 1000, cpuTargetMet: slowestWorkerCpuMs < 1000, processes: rows, ratio,
+  });
 } finally {
   await db.drop();
   await fs.rm(dir, { recursive: true, force: true });
