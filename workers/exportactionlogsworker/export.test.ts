@@ -5,6 +5,7 @@
  * to a loopback SMTP server, and the `timedout` status.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registry } from '../../shared/metrics/index.ts';
 import { startTestRegistry, type TestRegistry } from '../../test/helpers/registry.ts';
 import { handleExport, type ExportServices } from './handler.ts';
 import { CallbackFailedError } from './report.ts';
@@ -39,6 +40,13 @@ async function expectedCount(t: TestRegistry, repositoryOnly = false): Promise<n
      WHERE n.username = 'acme' AND datetime >= '2026-03-03 00:00:00+00' AND datetime < '2026-03-06 00:00:00+00'
        AND kind <> 'export_logs_success' ${repositoryOnly ? 'AND repository_id IS NOT NULL' : ''}`);
   return rows[0]!.count;
+}
+
+/** The current value of a counter (by labels), or a histogram's observation count. */
+async function metricValue(name: string, labels: Record<string, string> = {}): Promise<number> {
+  const { type, values } = await registry.getSingleMetric(name)!.get();
+  const wanted = String(type) === 'histogram' ? `${name}_count` : name;
+  return (values as { value: number; labels: Record<string, string | number>; metricName?: string }[]).find((v) => (v.metricName ?? name) === wanted && Object.entries(labels).every(([k, l]) => v.labels[k] === l))?.value ?? 0;
 }
 
 function services(t: TestRegistry): ExportServices {
@@ -101,7 +109,16 @@ describe('export to LocalStorage', () => {
       const exportId = response.json().export_id as string;
       const [job] = await takeExportJobs(local.db);
       expect(job).toMatchObject({ exportId, namespace: 'acme' });
+      const metricsBefore = await Promise.all([metricValue('quayfleet_log_exports_total', { outcome: 'success' }), metricValue('quayfleet_log_export_rows_total'),
+        metricValue('quayfleet_log_export_bytes_total'), metricValue('quayfleet_log_export_duration_seconds')]);
       await handleExport(job!, jobContext(services(local)));
+      // Metrics: one success, its rows and bytes, one duration observation.
+      const metricsAfter = await Promise.all([metricValue('quayfleet_log_exports_total', { outcome: 'success' }), metricValue('quayfleet_log_export_rows_total'),
+        metricValue('quayfleet_log_export_bytes_total'), metricValue('quayfleet_log_export_duration_seconds')]);
+      const { rows: [recorded] } = await local.db.query<{ rows: number; bytes: number }>(
+        `SELECT rows_exported::int AS rows, bytes_exported::int AS bytes FROM logexport WHERE export_id = $1`, [exportId]);
+      expect(metricsAfter.map((v, i) => v - metricsBefore[i]!)).toEqual([1, recorded!.rows, recorded!.bytes, 1]);
+      expect(recorded!.bytes).toBeGreaterThan(0);
 
       expect(receiver.bodies).toHaveLength(1);
       const body = receiver.bodies[0]!;
@@ -185,7 +202,9 @@ describe('export to LocalStorage', () => {
       await local.api('POST', '/organization/acme/exportlogs?starttime=03/01/2026&endtime=03/10/2026', { as: alice, body: { callback_url: receiver.url } });
       const [job] = await takeExportJobs(local.db);
       const config = { ...local.deps.config, quay: { ...local.deps.config.quay, EXPORT_ACTION_LOGS_MAXIMUM_QUERY_TIME_SECONDS: 0 } };
+      const timedOutBefore = await metricValue('quayfleet_log_exports_total', { outcome: 'timedout' });
       await handleExport(job!, jobContext({ ...services(local), config }));
+      expect(await metricValue('quayfleet_log_exports_total', { outcome: 'timedout' })).toBe(timedOutBefore + 1);
       expect(receiver.bodies).toEqual([expect.objectContaining({ export_id: job!.exportId, status: 'timedout', exported_data_url: null })]);
       const store = local.deps.storage.preferredStore();
       const left: string[] = [];
