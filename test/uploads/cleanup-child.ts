@@ -1,7 +1,8 @@
 /**
  * Runs the abandoned-session cleanup in its own process so a test can SIGKILL it mid-batch.
  * argv: database URL, storage config JSON, batch size. Prints "batch <sessions>" after each
- * committed batch and "done <sessions>" at the end.
+ * committed batch and "done <sessions>" at the end. Each batch's COMMIT waits 3 s, after its
+ * storage work, so the parent can kill it between the two.
  */
 import pg from 'pg';
 import { createPool } from '../../shared/db/pool.ts';
@@ -10,10 +11,10 @@ import { cancelAbandonedSessions } from '../../workers/chunkcleanupworker/sessio
 
 const [url, storageConfig, batch] = process.argv.slice(2);
 const pool = createPool({ connectionString: url!, max: 2 });
-// Each query waits a little first, so the parent's SIGKILL lands mid-run even on a fast machine.
+// Each query waits a little first, and each COMMIT 3 s, so the parent's SIGKILL lands mid-batch.
 const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
 (pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown }).query = async function (this: unknown, ...args: unknown[]) {
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  await new Promise((resolve) => setTimeout(resolve, args[0] === 'COMMIT' ? 3000 : 20));
   return query.apply(this, args);
 };
 const config = JSON.parse(storageConfig!) as Record<string, [string, Record<string, unknown>]>;
