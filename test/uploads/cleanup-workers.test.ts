@@ -84,6 +84,14 @@ async function advanceAndSweep(ms: number): Promise<void> {
   await waitFor(() => workerLog.some((line) => line.msg === 'upload cleanup done' && line.operation === 'stale_uploads' && line.judgedAt === judgedAt), 20_000);
 }
 
+async function multipartCounters(): Promise<{ started: number; completed: number; aborted: number }> {
+  return {
+    started: await metricValue('quay_multipart_uploads_started_total'),
+    completed: await metricValue('quay_multipart_uploads_completed_total'),
+    aborted: await metricValue('quay_multipart_uploads_aborted_total'),
+  };
+}
+
 async function metricValue(name: string, labels: Record<string, string> = {}): Promise<number> {
   const values = (await metrics.getSingleMetric(name)!.get()).values;
   return values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((n, v) => n + v.value, 0);
@@ -96,9 +104,11 @@ describe('blobuploadcleanupworker', () => {
   it('cancels an idle session but never one still receiving chunks or a request, however long it has been open', { timeout: 90_000 }, async () => {
     clock.frozenMs = Date.now();
     try {
+      const multipartBefore = await multipartCounters();
       const idle = await client.startUpload(repo);
       const idleUuid = idle.split('/').pop()!;
-      expectStatus(await client.request('PATCH', idle, { payload: randomBytes(100) }), 202);
+      // Two chunks: the first becomes a part of a multipart write, the second stays staged.
+      for (let i = 0; i < 2; i += 1) expectStatus(await client.request('PATCH', idle, { payload: randomBytes(100) }), 202);
       const live = await client.startUpload(repo);
       const liveUuid = live.split('/').pop()!;
       const cancelledBefore = await metricValue('quayfleet_upload_sessions_cancelled_total');
@@ -134,6 +144,11 @@ describe('blobuploadcleanupworker', () => {
       expectStatus(await client.request('PUT', `${live}?digest=${sha256(blob)}`), 201);
       expect((await client.request('GET', `/v2/${repo}/blobs/${sha256(blob)}`)).rawPayload.equals(blob)).toBe(true);
       expect(await metricValue('quayfleet_upload_sessions_cancelled_total') - cancelledBefore).toBe(1);
+      // Every multipart write started here ended (the live one completed, the idle one's aborted): none is in flight.
+      const multipart = await multipartCounters();
+      expect(multipart.completed - multipartBefore.completed).toBeGreaterThan(0);
+      expect(multipart.aborted - multipartBefore.aborted).toBeGreaterThan(0);
+      expect(multipart.started - multipartBefore.started).toBe((multipart.completed - multipartBefore.completed) + (multipart.aborted - multipartBefore.aborted));
       // The finished blob's lease (1 s here) expires; the next sweep hands its repository to GC.
       await advanceAndSweep(2000);
       const gcJobs = await producer.queue(garbagecollection.name).getJobs(['waiting', 'delayed', 'prioritized']);
