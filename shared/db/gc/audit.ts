@@ -75,23 +75,50 @@ export async function auditStorage(
   };
 }
 
-async function auditLocation(db: Queryable, stores: BlobStores, location: string, intended: ReadonlySet<string>): Promise<LocationAudit> {
-  const expected = new Set<string>();
-  const { rows: placed } = await db.query<{ content_checksum: string }>(
+/** The object keys the database accounts for at `location`: placements, pending deletions, upload commit intents. */
+async function recordedKeys(db: Queryable, location: string): Promise<{ placed: Set<string>; pending: Set<string>; intended: Set<string> }> {
+  const placed = new Set<string>();
+  const { rows } = await db.query<{ content_checksum: string }>(
     `SELECT s.content_checksum FROM imagestorageplacement p JOIN imagestorage s ON s.id = p.storage_id
        JOIN imagestoragelocation l ON l.id = p.location_id WHERE l.name = $1`, [location]);
-  for (const row of placed) if (isBlobDigest(row.content_checksum)) expected.add(blobKey(row.content_checksum));
+  for (const row of rows) if (isBlobDigest(row.content_checksum)) placed.add(blobKey(row.content_checksum));
   const { rows: pendingRows } = await db.query<{ object_key: string }>(
     `SELECT p.object_key FROM pendingstoragedeletion p JOIN imagestoragelocation l ON l.id = p.location_id WHERE l.name = $1`, [location]);
-  const pending = new Set(pendingRows.map((r) => r.object_key));
+  const intended = new Set((await pendingUploadIntents(db)).filter((i) => i.location === location).map((i) => i.object_key));
+  return { placed, pending: new Set(pendingRows.map((r) => r.object_key)), intended };
+}
+
+async function auditLocation(db: Queryable, stores: BlobStores, location: string, intended: ReadonlySet<string>): Promise<LocationAudit> {
+  const store = stores.store(location);
+  const before = await recordedKeys(db, location);
   const listed = new Set<string>();
-  for await (const object of stores.store(location).list('sha256/')) listed.add(object.key);
+  for await (const object of store.list('sha256/')) listed.add(object.key);
+  let missingObjects = [...before.placed].filter((key) => !listed.has(key));
+  let orphanObjects = [...listed].filter((key) => !before.placed.has(key) && !before.pending.has(key) && !before.intended.has(key) && !intended.has(key));
+  // The rows were read before the listing, which takes a while: a GC run (or an upload) in between
+  // changes both. A placement GC deleted with its object after the rows were read would show as a
+  // missing object, an object GC deleted after the listing, or one an upload wrote, as an orphan.
+  // So each candidate is looked at again after the listing, object first then rows for a missing
+  // one (absent, and still placed once seen absent), rows first then object for an orphan (still
+  // unaccounted for, and still there).
+  if (missingObjects.length > 0) {
+    const absent: string[] = [];
+    for (const key of missingObjects) if (!(await store.exists(key))) absent.push(key);
+    const after = await recordedKeys(db, location);
+    missingObjects = absent.filter((key) => after.placed.has(key));
+  }
+  if (orphanObjects.length > 0) {
+    const after = await recordedKeys(db, location);
+    const unaccounted = orphanObjects.filter((key) => !after.placed.has(key) && !after.pending.has(key) && !after.intended.has(key));
+    orphanObjects = [];
+    for (const key of unaccounted) if (await store.exists(key)) orphanObjects.push(key);
+  }
   return {
     location,
     objects: listed.size,
-    placements: expected.size,
-    orphanObjects: [...listed].filter((key) => !expected.has(key) && !pending.has(key) && !intended.has(key)).sort(),
-    missingObjects: [...expected].filter((key) => !listed.has(key)).sort(),
-    pendingObjects: [...pending].filter((key) => listed.has(key)).length,
+    placements: before.placed.size,
+    orphanObjects: orphanObjects.sort(),
+    missingObjects: missingObjects.sort(),
+    pendingObjects: [...before.pending].filter((key) => listed.has(key)).length,
   };
 }
