@@ -29,7 +29,23 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { preparePostgresTemplate } from '../servers/postgres-redis.ts';
 import { startRedisServer } from '../servers/redis-topologies.ts';
 
-const CLI = path.resolve(import.meta.dirname, '../../bin/quayfleet.js');
+const ROOT = path.resolve(import.meta.dirname, '../..');
+/**
+ * What each process runs. By default the one entry point, bin/quayfleet.js, which runs dist/ when
+ * it is present and fresh (CI builds it before the tests) and the sources through tsx otherwise;
+ * it decides at every start, so editing a source during a run would turn later restarts into tsx
+ * loads (tens of seconds each on two loaded cores instead of a few). The long-form runner builds
+ * dist/ first and pins it for the whole run (useCompiledBuild).
+ */
+let cli = { path: path.join(ROOT, 'bin', 'quayfleet.js'), env: {} as Record<string, string>, build: 'entry point' };
+
+/** Every fleet started from now on runs dist/bin/cli.js directly (the caller made sure it is built and fresh). */
+export function useCompiledBuild(): void {
+  cli = { path: path.join(ROOT, 'dist', 'bin', 'cli.js'), env: { QUAYFLEET_BUILD: 'dist' }, build: 'dist (pinned)' };
+}
+
+/** Which build the processes run: 'dist (pinned)' or 'entry point' (bin/quayfleet.js's choice). */
+export const fleetBuild = (): string => cli.build;
 
 /** Every worker pod a Kubernetes install runs (companions run inside their host's pod). */
 export const WORKER_PODS: readonly string[] = WORKER_NAMES.filter((name) => !Object.values(COMPANIONS).some((c) => c.includes(name)));
@@ -54,6 +70,8 @@ export interface FleetOptions {
   readonly logLevel?: string;
   /** Milliseconds to wait for a process's /health/instance (default 300 s). */
   readonly startTimeoutMs?: number;
+  /** More secret values (name -> value) the processes are given, for secretLeaks() (e.g. upstream mirror credentials). */
+  readonly secrets?: Record<string, string>;
 }
 
 /** One process of the fleet. `pid` changes when it is restarted. */
@@ -110,6 +128,14 @@ export interface Fleet {
   rssFigures(): Record<string, RssFigures>;
   /** Everything the process wrote (all its starts). */
   output(name: string): string;
+  /**
+   * Secret values the fleet was given or handed out, by name: the DB_URI password, the Redis
+   * password, SECRET_KEY, DATABASE_SECRET_KEY, the users' passwords, every token /v2/auth issued,
+   * and FleetOptions.secrets. More may be added (e.g. a robot token a part creates).
+   */
+  readonly secrets: Map<string, string>;
+  /** Every line any process wrote (stdout and stderr, all starts) holding a secret, raw, base64 or URL-encoded: `name in process: line`. */
+  secretLeaks(): { linesScanned: number; leaks: string[] };
   /** Storage-versus-database audit over every configured location. */
   auditStorage(): Promise<AuditReport>;
   /** Quota totals that differ from their recomputation (empty when all agree). */
@@ -156,11 +182,24 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   try {
     const database = await createTestDatabase(options.label ?? 'reliability');
     cleanups.unshift(() => database.drop());
+    // Secrets every process holds, for the log check: a password in DB_URI (the test server trusts
+    // loopback connections, so it is never asked for, but it is in every process's environment) and
+    // one on the private Redis.
+    const secrets = new Map<string, string>(Object.entries(options.secrets ?? {}));
+    const dbUrl = new URL(database.url);
+    dbUrl.password = `dbpw${randomBytes(12).toString('hex')}`;
+    secrets.set('DB_URI password', dbUrl.password);
     let redisUrl = options.redisUrl;
     if (!redisUrl) {
       const redis = await startRedisServer(options.basePort + 40);
       cleanups.unshift(() => redis.stop());
-      redisUrl = redis.url;
+      const password = `redispw${randomBytes(12).toString('hex')}`;
+      const admin = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+      await admin.connect();
+      await admin.config('SET', 'requirepass', password);
+      admin.disconnect();
+      secrets.set('Redis password', password);
+      redisUrl = `redis://:${password}@${new URL(redis.url).host}`;
     }
     const hostname = `127.0.0.1:${options.basePort}`;
     const config: Record<string, unknown> = {
@@ -170,11 +209,14 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       GARBAGE_COLLECTION_FREQUENCY: 1,
       // As production sets it: tokens a front end issued stay valid after it restarts.
       SECRET_KEY: randomBytes(32).toString('hex'),
+      DATABASE_SECRET_KEY: randomBytes(32).toString('hex'),
       ...options.config,
     };
+    secrets.set('SECRET_KEY', String(config.SECRET_KEY));
+    secrets.set('DATABASE_SECRET_KEY', String(config.DATABASE_SECRET_KEY));
     const configPath = path.join(dataDir, 'config.yaml');
     fs.writeFileSync(configPath, JSON.stringify(config)); // JSON is YAML
-    const fleet = buildFleet(options, { dataDir, database, redisUrl, configPath, config, hostname, cleanups });
+    const fleet = buildFleet(options, { dataDir, database, dbUrl: dbUrl.toString(), redisUrl, configPath, config, hostname, cleanups, secrets });
     // The front end first, then the workers a few at a time: eleven processes loading at once on
     // two loaded cores each take minutes (one alone: ~16 s at load 35).
     const [first, ...rest] = [...fleet.members.keys()];
@@ -188,12 +230,12 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
 }
 
 interface FleetParts {
-  dataDir: string; database: TestDatabase; redisUrl: string; configPath: string; config: Record<string, unknown>;
-  hostname: string; cleanups: (() => Promise<void>)[];
+  dataDir: string; database: TestDatabase; dbUrl: string; redisUrl: string; configPath: string; config: Record<string, unknown>;
+  hostname: string; cleanups: (() => Promise<void>)[]; secrets: Map<string, string>;
 }
 
 function buildFleet(options: FleetOptions, parts: FleetParts): Fleet {
-  const { dataDir, database, redisUrl, configPath, config, hostname, cleanups } = parts;
+  const { dataDir, database, dbUrl, redisUrl, configPath, config, hostname, cleanups, secrets } = parts;
   const names = options.processes ?? ALL_PROCESSES;
   const members = new Map<string, FleetMember>();
   names.forEach((name, i) => {
@@ -237,13 +279,13 @@ function buildFleet(options: FleetOptions, parts: FleetParts): Fleet {
 
   const spawnMember = (m: FleetMember): void => {
     const log = fs.openSync(m.logFile, 'a');
-    const child = spawn(process.execPath, [CLI, ...m.command], {
+    const child = spawn(process.execPath, [cli.path, ...m.command], {
       cwd: dataDir,
       env: {
         PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: options.logLevel ?? 'warn',
-        DB_URI: database.url, REDIS_URL: redisUrl, QUAYFLEET_CONFIG: configPath, QUAYFLEET_DATA_DIR: dataDir,
+        DB_URI: dbUrl, REDIS_URL: redisUrl, QUAYFLEET_CONFIG: configPath, QUAYFLEET_DATA_DIR: dataDir,
         QUAYFLEET_HTTP_PORT: String(options.basePort), QUAYFLEET_METRICS_PORT: String(m.metricsPort),
-        ...options.env,
+        ...cli.env, ...options.env,
       },
       stdio: ['ignore', log, log],
     });
@@ -326,6 +368,22 @@ function buildFleet(options: FleetOptions, parts: FleetParts): Fleet {
     sampleRss,
     rssFigures: () => Object.fromEntries([...rss].map(([name, f]) => [name, { ...f }])),
     output: (name) => { try { return fs.readFileSync(member(name).logFile, 'utf8'); } catch { return ''; } },
+    secrets,
+    secretLeaks() {
+      const forms = [...secrets].filter(([, value]) => value.length >= 8)
+        .flatMap(([name, value]) => [value, Buffer.from(value).toString('base64'), encodeURIComponent(value)].map((form) => [name, form] as const));
+      let linesScanned = 0;
+      const leaks: string[] = [];
+      for (const m of members.values()) {
+        for (const line of fleet.output(m.name).split('\n')) {
+          if (!line) continue;
+          linesScanned++;
+          const found = forms.find(([, form]) => line.includes(form));
+          if (found) leaks.push(`${found[0]} in ${m.name}: ${line.slice(0, 300)}`);
+        }
+      }
+      return { linesScanned, leaks };
+    },
     async auditStorage() {
       const storage = await createDistributedStorage(storageConfig);
       try {
@@ -367,6 +425,7 @@ function buildFleet(options: FleetOptions, parts: FleetParts): Fleet {
       }
     },
     async createUser(name, password) {
+      secrets.set(`password of ${name}`, password);
       return withTransaction(database.pool, async (tx) => {
         const user = await createUserAccount(tx, { username: name, password, email: `${name}@example.com` });
         await setTimeMachineSeconds(tx, user.id, 0);
@@ -385,7 +444,9 @@ function buildFleet(options: FleetOptions, parts: FleetParts): Fleet {
       for (const scope of scopes) query.append('scope', scope);
       const response = await fetch(`${fleet.base}/v2/auth?${query}`, { headers: { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` } });
       if (response.status !== 200) throw new Error(`/v2/auth answered ${response.status}: ${await response.text()}`);
-      return ((await response.json()) as { token: string }).token;
+      const { token } = (await response.json()) as { token: string };
+      secrets.set(`token ${secrets.size}`, token);
+      return token;
     },
     async stop(graceMs = 20_000) {
       clearInterval(sampler);
