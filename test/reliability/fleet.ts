@@ -8,6 +8,10 @@
  * Helpers SIGKILL and restart one process, read its /health/instance and /metrics (metrics port)
  * and its RSS from /proc/<pid>/status, and run the storage-versus-database and quota audits.
  *
+ * Every process holds secrets (a password in DB_URI, the private Redis's requirepass, SECRET_KEY,
+ * DATABASE_SECRET_KEY, the users' passwords and tokens the parts use, the caller's own such as
+ * upstream mirror credentials); secretLeaks() scans everything every process wrote for them.
+ *
  * Ports: the caller gives a base port from its own range; the front end listens on base, process
  * i's metrics server on base + 1 + i, the private Redis on base + 40.
  */

@@ -1,7 +1,8 @@
 /**
  * The soak's short form (CI): a few clients for about half a minute against the fleet in separate
  * processes; every invariant must hold. The long form: `npm run reliability -- --parts soak --minutes N`.
- * Most of the wall time is the fleet's start-up (six processes through tsx on two loaded cores).
+ * Most of the wall time is the fleet's start-up (seven processes on two loaded cores; CI runs the
+ * compiled build, which .ci/run builds before the tests).
  */
 import { describe, expect, it } from 'vitest';
 import { run } from './soak/index.ts';

@@ -2,12 +2,14 @@
  * Soak: N clients push, pull, re-tag and delete overlapping content (a pool of layers shared by
  * every namespace and repository) against the whole fleet in separate processes, while GC runs with
  * 0 s time-machine windows and 1 s upload leases, quota is enforced (a system-wide reject limit
- * some namespaces reach), and every blob is replicated to a second storage location.
+ * some namespaces reach), every blob is replicated to a second storage location, and repositories
+ * mirror a CNCF distribution upstream every few seconds (soak/mirror.ts; the upstream changes halfway).
  *
  * Invariants, checked continuously and at the end (test/reliability/invariants.ts): every push the
  * registry acknowledged is pullable, digest-verified, until its client deletes it; no 5xx; then,
  * once the fleet settles, the storage-versus-database audit is clean, quota totals equal their
- * recomputation, every queue drains and nothing is dead-lettered; each process's RSS is flat.
+ * recomputation, every queue drains and nothing is dead-lettered; each process's RSS is flat; every
+ * mirrored tag pulls digest-equal to the upstream; no secret appears in any process's output.
  *
  * A manifest PUT answered 404 MANIFEST_BLOB_UNKNOWN after all its blobs were acknowledged is
  * counted with the time since the last blob's acknowledgement: within the lease it is a GC-versus-
@@ -22,6 +24,7 @@ import {
   Ledger, loadAverage, memoryFigures, OCI_MANIFEST, sha256, Tally, verifyPull, waitSettled, type LedgerEntry,
 } from '../invariants.ts';
 import type { PartFigures, PartOptions } from '../types.ts';
+import { MIRROR_CONFIG, MIRROR_SECRETS, startSoakMirrors, type SoakMirrors } from './mirror.ts';
 
 /** This part's ports: 22100-22149 (the fleet takes base..base+40). */
 const BASE_PORT = 22100;
@@ -37,7 +40,7 @@ const makeBlob = (size: number): Blob => {
 };
 
 /** The processes the soak needs: the front end and the workers its traffic makes work for. */
-export const SOAK_PROCESSES = ['registry', 'gcworker', 'repositorygcworker', 'quotatotalworker', 'chunkcleanupworker', 'storagereplicationworker'];
+export const SOAK_PROCESSES = ['registry', 'gcworker', 'repositorygcworker', 'quotatotalworker', 'chunkcleanupworker', 'storagereplicationworker', 'repomirrorworker'];
 
 /** The soak's config: 0 s GC windows come from the namespaces; 1 s leases; quota; two locations. */
 export function soakConfig(dataDir: string, rejectBytes: number): Record<string, unknown> {
@@ -342,12 +345,22 @@ export async function run(options: PartOptions): Promise<PartFigures> {
   const rejectBytes = Math.round(sharedLayers * maxLayerBytes * 0.6);
   const started = Date.now();
   let fleet: Fleet | undefined;
+  let mirrors: SoakMirrors | undefined;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qf-soak-stores-'));
+  // The upstream is populated while the fleet starts.
+  const mirrorsStarting = startSoakMirrors(dataDir, short ? 1 : 2);
+  mirrorsStarting.catch(() => undefined);
   try {
-    fleet = await startFleet({ basePort: BASE_PORT, processes: SOAK_PROCESSES, config: soakConfig(dataDir, rejectBytes), label: 'soak' });
+    // Logs at info: every process's output is scanned for secrets at the end.
+    fleet = await startFleet({
+      basePort: BASE_PORT, processes: SOAK_PROCESSES, config: { ...soakConfig(dataDir, rejectBytes), ...MIRROR_CONFIG }, label: 'soak',
+      logLevel: 'info', secrets: MIRROR_SECRETS,
+    });
+    mirrors = await mirrorsStarting;
     const startSeconds = Math.round((Date.now() - started) / 100) / 10;
     log(`fleet up in ${startSeconds} s: ${fleet.names().join(', ')}`);
     const namespaces = await prepareNamespaces(fleet, short ? 2 : 3);
+    await mirrors.configure(fleet, USER);
     const clients = new SoakClients(fleet, namespaces, {
       clients: short ? 4 : 8, sharedLayers, maxLayerBytes, maxTagsPerClient: short ? 6 : 10, log,
     });
@@ -356,8 +369,14 @@ export async function run(options: PartOptions): Promise<PartFigures> {
     const failedProbes = new Map<string, number>();
     let slowProbes = 0;
     const deadline = Date.now() + options.minutes * 60_000;
+    // Halfway through, the upstream changes: the mirrors sync again under load.
+    let upstreamChanged = false;
     while (Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, Math.max(0, deadline - Date.now()))));
+      if (!upstreamChanged && deadline - Date.now() < options.minutes * 30_000) {
+        upstreamChanged = true;
+        await mirrors.change();
+      }
       for (const name of fleet.names()) {
         // As a liveness probe: one slow answer (5 s timeout) on a loaded machine is counted, three
         // failures in a row make the process unhealthy.
@@ -373,9 +392,15 @@ export async function run(options: PartOptions): Promise<PartFigures> {
     await clients.stop();
     const loadEnd = loadAverage();
     const finalPullFailures = await clients.verifyAll();
-    log(`clients stopped; ${clients.ledger.live.size} live tags verified (${finalPullFailures} failures); waiting for the fleet to settle`);
+    log(`clients stopped; ${clients.ledger.live.size} live tags verified (${finalPullFailures} failures); checking the mirrors`);
+    const mirrored = await mirrors.check(fleet, (step, repository, url, init) => clients.request(step, repository, url, init), short ? 60_000 : 120_000);
+    for (const failure of mirrored.failures) log(`MIRROR: ${failure}`);
+    log(`${mirrored.tagsChecked} mirrored tags checked in ${mirrored.seconds} s; waiting for the fleet to settle`);
     const settled = await waitSettled(fleet, short ? 60_000 : 180_000);
     for (const problem of settled.problems) log(`NOT SETTLED: ${problem}`);
+    const secretScan = fleet.secretLeaks();
+    for (const leak of secretScan.leaks.slice(0, 10)) log(`SECRET IN OUTPUT: ${leak}`);
+    const mirrorSyncs = await fleet.metricValue('repomirrorworker', 'quayfleet_worker_jobs_total', 'outcome="done"').catch(() => -1);
     fleet.sampleRss();
     const memory = memoryFigures(fleet.rssFigures());
     const c = clients.counters;
@@ -383,7 +408,7 @@ export async function run(options: PartOptions): Promise<PartFigures> {
     const networkErrors = clients.tally.count(/:network$/);
     const dataLost = c.pullFailures.length;
     const ok = dataLost === 0 && serverErrors === 0 && networkErrors === 0 && c.blobUnknownWithinLease.length === 0
-      && settled.problems.length === 0 && memory.flat && unhealthy.length === 0;
+      && settled.problems.length === 0 && memory.flat && unhealthy.length === 0 && mirrored.failures.length === 0 && secretScan.leaks.length === 0;
     for (const s of clients.tally.samples.slice(0, 10)) log(`sample: ${s}`);
     for (const s of c.blobUnknownWithinLease.slice(0, 10)) log(`MANIFEST_BLOB_UNKNOWN within the lease: ${s}`);
     return {
@@ -399,6 +424,10 @@ export async function run(options: PartOptions): Promise<PartFigures> {
       blobUnknownWithinLease: c.blobUnknownWithinLease.length, blobUnknownAfterLease: c.blobUnknownAfterLease,
       maxBlobToManifestMs: c.maxBlobToManifestMs,
       pullFailures: c.pullFailures.slice(0, 10),
+      mirrorRepositories: mirrors.repositories.size, mirrorTagsChecked: mirrored.tagsChecked, mirrorJobsDone: mirrorSyncs,
+      mirrorCheckSeconds: mirrored.seconds, mirrorFailures: mirrored.failures.slice(0, 10),
+      outputLinesScanned: secretScan.linesScanned, secretsChecked: fleet.secrets.size, secretsLeaked: secretScan.leaks.length,
+      secretLeaks: secretScan.leaks.slice(0, 10),
       unhealthy: unhealthy.slice(0, 10), failedHealthProbes: slowProbes,
       settleSeconds: settled.settleSeconds, auditClean: settled.auditClean, orphanObjects: settled.orphanObjects,
       missingObjects: settled.missingObjects, gcLeftover: settled.gcLeftover, quotaMismatches: settled.quotaMismatches,
@@ -409,6 +438,7 @@ export async function run(options: PartOptions): Promise<PartFigures> {
     };
   } finally {
     await fleet?.stop();
+    await (mirrors ?? await mirrorsStarting.catch(() => undefined))?.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 }
