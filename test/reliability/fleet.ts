@@ -43,9 +43,9 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
  */
 let cli = { path: path.join(ROOT, 'bin', 'quayfleet.js'), env: {} as Record<string, string>, build: 'entry point' };
 
-/** Every fleet started from now on runs dist/bin/cli.js directly (the caller made sure it is built and fresh). */
+/** Every fleet started from now on runs dist/cli.js directly (the caller made sure it is built and fresh). */
 export function useCompiledBuild(): void {
-  cli = { path: path.join(ROOT, 'dist', 'bin', 'cli.js'), env: { QUAYFLEET_BUILD: 'dist' }, build: 'dist (pinned)' };
+  cli = { path: path.join(ROOT, 'dist', 'cli.js'), env: { QUAYFLEET_BUILD: 'dist' }, build: 'dist (pinned)' };
 }
 
 /** Which build the processes run: 'dist (pinned)' or 'entry point' (bin/quayfleet.js's choice). */

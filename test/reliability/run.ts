@@ -4,7 +4,7 @@
 // any part failed (ok:false, dataLost > 0, threw, or is not built).
 //
 // The fleet's processes run the compiled build: the runner brings dist/ up to date first (`npm run
-// build`, incremental) and pins it for the run, since a process loading through tsx takes tens of
+// build`) and pins it for the run, since a process loading through tsx takes tens of
 // seconds on two loaded cores where dist/ takes a few, and the kill part restarts processes
 // hundreds of times. `--from-source` runs the sources through tsx instead.
 import { execFileSync } from 'node:child_process';
