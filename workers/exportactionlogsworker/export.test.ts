@@ -215,6 +215,24 @@ describe('export to LocalStorage', () => {
     }
   });
 
+  it('reports timedout when EXPORT_ACTION_LOGS_MAXIMUM_SECONDS is spent, leaving no file behind', async () => {
+    const receiver = await callbackReceiver();
+    try {
+      await local.api('POST', '/organization/acme/exportlogs?starttime=03/01/2026&endtime=03/10/2026', { as: alice, body: { callback_url: receiver.url } });
+      const [job] = await takeExportJobs(local.db);
+      const config = { ...local.deps.config, quay: { ...local.deps.config.quay, EXPORT_ACTION_LOGS_MAXIMUM_SECONDS: 0 } };
+      await handleExport(job!, jobContext({ ...services(local), config }));
+      expect(receiver.bodies).toEqual([expect.objectContaining({ export_id: job!.exportId, status: 'timedout', exported_data_url: null })]);
+      const { rows } = await local.db.query(`SELECT status, error FROM logexport WHERE export_id = $1`, [job!.exportId]);
+      expect(rows).toEqual([{ status: 'timedout', error: 'export took more than 0 ms' }]);
+      const left: string[] = [];
+      for await (const object of local.deps.storage.preferredStore().list(`exportedactionlogs/${job!.exportId}`)) left.push(object.key);
+      expect(left).toEqual([]);
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it('answers 404 for unknown or malformed export files', async () => {
     expect((await local.app.inject({ method: 'GET', url: '/exportedlogs/../../etc/passwd' })).statusCode).toBe(404);
     expect((await local.app.inject({ method: 'GET', url: `/exportedlogs/${'0'.repeat(8)}-0000-0000-0000-${'0'.repeat(12)}-${'0'.repeat(8)}-0000-0000-0000-${'0'.repeat(12)}` })).statusCode).toBe(404);
