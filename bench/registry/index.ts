@@ -23,6 +23,10 @@
  * leaves the engines), BENCH_PROFILE_DIR (CPU profile of the quayfleet server), BENCH_PORT (default 15000: distribution
  * there, quayfleet on the next port, its metrics on the one after). The last line printed is one JSON object; when distribution fails it
  * has no ratio.
+ *
+ * BENCH_PUSH_GIB=10 runs the long-push mode instead (long-push.ts): quayfleet alone, that many GiB
+ * pushed as images of BENCH_PUSH_LAYERS (4) × BENCH_PUSH_LAYER_MIB (64) while its RSS is sampled
+ * every second; it reports first, last and peak RSS and the slope in MiB per GiB pushed.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -31,6 +35,7 @@ import path from 'node:path';
 import { OciLayout } from '../../test/fixtures/oci/layout.ts';
 import { loadLine, printFailure, printResult, runPeer } from '../report.ts';
 import { getMany, pullToken, skopeoCopy } from './load.ts';
+import { longPush } from './long-push.ts';
 import { startDistribution, startQuayfleet, type BenchServer } from './servers.ts';
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
@@ -135,6 +140,34 @@ function summary(name: string, r: SideResult): string {
   return `${name.padEnd(13)} push ${r.pushMBps.toFixed(1)} MB/s, pull ${r.pullMBps.toFixed(1)} MB/s, manifest GET ${r.manifestRequestsPerSecond.toFixed(0)} req/s `
     + `p50 ${r.manifestP50Ms.toFixed(2)} ms p99 ${r.manifestP99Ms.toFixed(2)} ms, peak RSS ${(r.peakRssBytes / MiB).toFixed(0)} MiB; `
     + `CPU: push ${r.pushCpuMsPerMiB.toFixed(1)} ms/MiB, pull ${r.pullCpuMsPerMiB.toFixed(1)} ms/MiB, manifest GET ${r.manifestCpuUsPerRequest.toFixed(0)} µs/request`;
+}
+
+/** The long-push mode: quayfleet alone, BENCH_PUSH_GIB GiB pushed, RSS sampled every second. */
+async function runLongPush(gib: number): Promise<void> {
+  console.log(loadLine('before'));
+  const work = await fs.mkdtemp(path.join(process.env.BENCH_TMPDIR ?? os.tmpdir(), 'quayfleet-bench-longpush-'));
+  let server: BenchServer | undefined;
+  try {
+    server = await startQuayfleet(work, PORT + 1, POSTGRES_URL, PORT + 2);
+    const layers = Number(process.env.BENCH_PUSH_LAYERS ?? 4);
+    const layerMiB = Number(process.env.BENCH_PUSH_LAYER_MIB ?? 64);
+    const result = await longPush(server, server.pid, Math.round(gib * 1024) * MiB, layers, layerMiB * MiB, (line) => console.log(line));
+    console.log(`quayfleet pushed ${result.pushedGiB.toFixed(1)} GiB (${result.images} images of ${layers} × ${layerMiB} MiB) in ${result.seconds.toFixed(0)} s, ${result.MBps.toFixed(1)} MB/s; `
+      + `RSS first ${result.firstRssMiB.toFixed(0)} MiB, last ${result.lastRssMiB.toFixed(0)}, peak ${result.peakRssMiB.toFixed(0)} (VmHWM ${result.vmHwmMiB.toFixed(0)}); `
+      + `slope ${result.slopeMiBPerGiB.toFixed(2)} MiB/GiB (after the first GiB ${result.slopeAfterFirstGiBMiBPerGiB.toFixed(2)})`);
+    printResult({ benchmark: 'registry-long-push', layers, layerBytes: layerMiB * MiB, quayfleet: result, ratio: null });
+  } catch (error) {
+    printFailure('registry-long-push', error);
+  } finally {
+    await server?.stop();
+    await fs.rm(work, { recursive: true, force: true });
+  }
+}
+
+const PUSH_GIB = Number(process.env.BENCH_PUSH_GIB ?? 0);
+if (PUSH_GIB > 0) {
+  await runLongPush(PUSH_GIB);
+  process.exit();
 }
 
 console.log(loadLine('before'));

@@ -16,6 +16,8 @@ import { CLI, ensureBuilt } from '../build.ts';
 export interface BenchServer {
   readonly name: string;
   readonly base: string;
+  /** The server process's pid (for /proc sampling). */
+  readonly pid: number;
   /** Basic credentials for /v2/auth, when the server needs them. */
   readonly credentials?: { username: string; password: string };
   /** Peak resident set size so far, in bytes (VmHWM). */
@@ -33,6 +35,8 @@ export interface BenchServer {
 const DISTRIBUTION_BINARY = '/usr/bin/docker-registry';
 /** The node flags of the registry pod (deploy/kubernetes/registry/deployment.yaml's command). */
 const REGISTRY_POD_NODE_FLAGS = ['--min-semi-space-size=16'];
+/** MALLOC_ARENA_MAX of the registry pod (deployment.yaml's env; '' would leave glibc's default, 8 arenas per core). */
+const REGISTRY_POD_MALLOC_ARENA_MAX = '2';
 /** Linux's USER_HZ (`getconf CLK_TCK`), the unit of /proc/<pid>/stat's CPU times. */
 const CLOCK_TICKS_PER_SECOND = 100;
 
@@ -73,7 +77,11 @@ export async function startQuayfleet(dir: string, port: number, postgresUrl: str
   const env = {
     PATH: process.env.PATH!, HOME: process.env.HOME ?? dir, LOG_LEVEL: 'error', DB_URI: dbUrl.toString(), REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
     QUAYFLEET_CONFIG: config, QUAYFLEET_DATA_DIR: path.join(dir, 'data'), QUAYFLEET_HTTP_PORT: String(port), QUAYFLEET_METRICS_PORT: String(metricsPort),
+
   };
+  // glibc's malloc arenas as the pod's environment sets them (deploy/kubernetes/registry/deployment.yaml); BENCH_MALLOC_ARENA_MAX overrides.
+  const arenas = process.env.BENCH_MALLOC_ARENA_MAX ?? REGISTRY_POD_MALLOC_ARENA_MAX;
+  if (arenas) Object.assign(env, { MALLOC_ARENA_MAX: arenas });
   await runCli(['migrate'], env);
   await runCli(['users', 'create', 'bench', '--password-stdin'], env, 'benchpassword\n');
   // BENCH_PROFILE_DIR: write a V8 CPU profile of the server there (open it in Chrome DevTools).
@@ -106,7 +114,7 @@ function runCli(args: string[], env: Record<string, string>, input = ''): Promis
 
 function server(name: string, base: string, child: ChildProcess, credentials: BenchServer['credentials']): BenchServer {
   return {
-    name, base, credentials,
+    name, base, credentials, pid: child.pid!,
     peakRss: async () => {
       const status = await fs.readFile(`/proc/${child.pid}/status`, 'utf8');
       return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
