@@ -25,9 +25,9 @@ const COMMAND_MODULES: readonly { commands: readonly string[]; load: () => Promi
   { commands: ['config'], load: async () => (await import('./commands/config.ts')).registerConfig },
 ];
 
-/** package.json's version: next to bin/ in a checkout, two levels up from dist/bin/ in a build. */
+/** package.json's version: one level up from bin/cli.ts in a checkout and from dist/cli.js (the bundle) in a build. */
 function version(): string {
-  for (const candidate of ['../package.json', '../../package.json']) {
+  for (const candidate of ['../package.json']) {
     try {
       return (JSON.parse(readFileSync(new URL(candidate, import.meta.url), 'utf8')) as { version: string }).version;
     } catch {
