@@ -18,6 +18,7 @@ import type { ObjectStore } from '../../shared/storage/types.ts';
 import { createGcFixture, namespace, repository, type GcFixture } from '../../test/gc/fixtures.ts';
 import { UPLOAD_BACKENDS } from '../../test/uploads/backends.ts';
 import { runUploadCleanup } from './cleanup.ts';
+import { bindUploadGauges } from './metrics.ts';
 import { STALE_MULTIPART_MS, type UploadCleanupSettings } from './settings.ts';
 import { UPLOADS_PREFIX, uploadUuidOf } from './storage-sweep.ts';
 
@@ -181,6 +182,30 @@ describe('temp files of interrupted writes on LocalStorage', () => {
       const report = await runUploadCleanup(f.pool, f.storage, DEFAULTS, run);
       expect(report.locations[0]!.temporary).toEqual({ files: 1, bytes: 10 });
       expect(await fs.readdir(tmp)).toEqual(['live-write']);
+    } finally {
+      await f.close();
+    }
+  });
+});
+
+describe('abandoned-upload gauges', () => {
+  it('count the sessions past the threshold and their bytes at scrape, and drop to zero once they are cancelled', async () => {
+    const f = await createGcFixture('uploads_gauge', ['loc']);
+    try {
+      const repositoryId = await repository(f, await namespace(f, 'gauge'), 'app');
+      const insert = (uuid: string, bytes: number, idleMs: number) => f.pool.query(
+        `INSERT INTO blobupload (repository_id, uuid, byte_count, location_id, storage_metadata, created, updated) VALUES ($1, $2, $3, $4, '{"parts":0}', $5, $5)`,
+        [repositoryId, uuid, bytes, f.locationIds.get('loc'), new Date(Date.now() - idleMs)]);
+      await insert(randomUUID(), 1000, 3 * DAY_MS);
+      await insert(randomUUID(), 2000, 3 * DAY_MS);
+      await insert(randomUUID(), 4000, 1 * DAY_MS);
+      bindUploadGauges(f.pool, DEFAULTS.sessionThresholdMs);
+      const gauge = async (name: string) => (await metrics.getSingleMetric(name)!.get()).values[0]?.value;
+      expect(await gauge('quayfleet_abandoned_uploads')).toBe(2);
+      expect(await gauge('quayfleet_abandoned_upload_bytes')).toBe(3000);
+      await runUploadCleanup(f.pool, f.storage, DEFAULTS, { nowMs: Date.now(), sessions: true, multipart: false, folder: false });
+      expect(await gauge('quayfleet_abandoned_uploads')).toBe(0);
+      expect(await gauge('quayfleet_abandoned_upload_bytes')).toBe(0);
     } finally {
       await f.close();
     }
