@@ -10,7 +10,7 @@ const LOWER_NEVER_IMPORTS_UPPER = {
 };
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'data/**', 'dist/**', 'coverage/**'] },
+  { ignores: ['node_modules/**', 'data/**', 'dist/**', 'dist.next/**', 'coverage/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

