@@ -109,14 +109,15 @@ function prefetch<T>(promise: Promise<T>): Promise<T> {
 
 /**
  * The page after `cursor`, within the limits: the query's statement_timeout is the query time
- * left, which `queryTime` accumulates. Throws ExportTimedOutError when a limit is spent.
+ * left, which `queryTime` accumulates. Throws ExportTimedOutError when a limit is spent, that is
+ * reached (as the query-time one): a 0 s limit cuts the export off however fast the first page comes.
  */
 async function timedChunk(
   client: PoolClient, filter: LogFilter, cursor: LogCursor | undefined, limits: ExportLimits, startedMs: number, queryTime: { ms: number },
 ): Promise<RenderedChunk> {
   const remainingMs = limits.maxQueryMs - queryTime.ms;
   if (remainingMs <= 0) throw new ExportTimedOutError(`log queries took more than ${limits.maxQueryMs} ms`);
-  if (Date.now() - startedMs > limits.maxTotalMs) throw new ExportTimedOutError(`export took more than ${limits.maxTotalMs} ms`);
+  if (Date.now() - startedMs >= limits.maxTotalMs) throw new ExportTimedOutError(`export took more than ${limits.maxTotalMs} ms`);
   const before = Date.now();
   try {
     await client.query(`SET statement_timeout = ${Math.max(1, Math.ceil(remainingMs))}`);
