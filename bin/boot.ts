@@ -115,39 +115,58 @@ export async function boot(processName: string, options: EmbeddedPolicy & { redi
   }
 }
 
+/** How a missing connection is named, asked for and replaced by an embedded server. */
+interface EmbeddedKind {
+  readonly name: string;
+  readonly key: 'DB_URI' | 'BUILDLOGS_REDIS';
+  /** What to set, in the hint of a degraded pod. */
+  readonly hint: string;
+  /** The error when the command cannot go on without it. */
+  readonly required: string;
+}
+const EMBEDDED_POSTGRES: EmbeddedKind = {
+  name: 'Postgres', key: 'DB_URI',
+  hint: 'set DB_URI=postgresql://USER:PASSWORD@HOST:5432/quay (or DB_URI in config.yaml)',
+  required: 'DB_URI is required. Set DB_URI=postgresql://USER:PASSWORD@HOST:5432/quay (or DB_URI in config.yaml)',
+};
+const EMBEDDED_REDIS: EmbeddedKind = {
+  name: 'Redis', key: 'BUILDLOGS_REDIS',
+  hint: 'set REDIS_URL=redis://HOST:6379 (or BUILDLOGS_REDIS in config.yaml)',
+  required: 'BUILDLOGS_REDIS is required (or set REDIS_URL=redis://HOST:6379)',
+};
+/** One embedded server's module, as `connect` uses it. */
+interface EmbeddedModule {
+  start(dataDir: string, log: Logger): Promise<EmbeddedServer>;
+  running(): Promise<string | undefined>;
+  readonly address: string;
+}
+
 async function connect(
   config: Config, log: Logger, options: EmbeddedPolicy & { redis: boolean; db?: boolean }, embedded: EmbeddedServer[],
   stopEmbedded: () => Promise<void>, releaseSignals: () => void,
 ): Promise<Booted> {
-  let dbUri = config.dbUri ?? '';
-  if (!dbUri && options.db !== false) {
-    // Loaded only when needed: pods with DB_URI never touch the embedded binaries.
-    const postgres = await import('./embedded/postgres.ts');
+  // Loaded only when needed: pods with DB_URI and REDIS_URL never touch the embedded binaries.
+  const resolve = async (kind: EmbeddedKind, load: () => Promise<EmbeddedModule>): Promise<string> => {
+    const server = await load();
     if (options.allowEmbedded) {
-      const server = await postgres.startEmbeddedPostgres(config.dataDir, log);
-      embedded.push(server);
-      dbUri = server.url;
-    } else {
-      dbUri = (options.reuseEmbedded ? await postgres.runningEmbeddedPostgres() : undefined)
-        ?? (options.degradeWhenIncomplete ? incompleteRedisOrDb(config, 'DB_URI', `set DB_URI=postgresql://USER:PASSWORD@HOST:5432/quay (or DB_URI in config.yaml); without it this command uses the embedded Postgres of a running \`npm start\` (${postgres.EMBEDDED_POSTGRES_ADDRESS}), and none answers there`) : undefined)
-        ?? fail(`DB_URI is required. Set DB_URI=postgresql://USER:PASSWORD@HOST:5432/quay (or DB_URI in config.yaml)${options.reuseEmbedded
-          ? `; without it this command uses the embedded Postgres of a running \`npm start\` (${postgres.EMBEDDED_POSTGRES_ADDRESS}), and none answers there.` : '.'}`);
+      const started = await server.start(config.dataDir, log);
+      embedded.push(started);
+      return started.url;
     }
-  }
-  let redisUrl = config.redisUrl;
-  if (options.redis && !redisUrl) {
-    const redis = await import('./embedded/redis.ts');
-    if (options.allowEmbedded) {
-      const server = await redis.startEmbeddedRedis(config.dataDir, log);
-      embedded.push(server);
-      redisUrl = server.url;
-    } else {
-      redisUrl = (options.reuseEmbedded ? await redis.runningEmbeddedRedis() : undefined)
-        ?? (options.degradeWhenIncomplete ? incompleteRedisOrDb(config, 'BUILDLOGS_REDIS', `set REDIS_URL=redis://HOST:6379 (or BUILDLOGS_REDIS in config.yaml); without it this command uses the embedded Redis of a running \`npm start\` (${redis.EMBEDDED_REDIS_ADDRESS}), and none answers there`) : undefined)
-        ?? fail(`BUILDLOGS_REDIS is required (or set REDIS_URL=redis://HOST:6379)${options.reuseEmbedded
-          ? `; without it this command uses the embedded Redis of a running \`npm start\` (${redis.EMBEDDED_REDIS_ADDRESS}), and none answers there.` : '.'}`);
-    }
-  }
+    const without = options.reuseEmbedded
+      ? `; without it this command uses the embedded ${kind.name} of a running \`npm start\` (${server.address}), and none answers there` : '';
+    return (options.reuseEmbedded ? await server.running() : undefined)
+      ?? (options.degradeWhenIncomplete ? incompleteRedisOrDb(config, kind.key, `${kind.hint}${without}`) : undefined)
+      ?? fail(`${kind.required}${without}.`);
+  };
+  const dbUri = config.dbUri || (options.db === false ? '' : await resolve(EMBEDDED_POSTGRES, async () => {
+    const m = await import('./embedded/postgres.ts');
+    return { start: m.startEmbeddedPostgres, running: m.runningEmbeddedPostgres, address: m.EMBEDDED_POSTGRES_ADDRESS };
+  }));
+  const redisUrl = config.redisUrl || (options.redis ? await resolve(EMBEDDED_REDIS, async () => {
+    const m = await import('./embedded/redis.ts');
+    return { start: m.startEmbeddedRedis, running: m.runningEmbeddedRedis, address: m.EMBEDDED_REDIS_ADDRESS };
+  }) : undefined);
   return { config, log, dbUri, redisUrl, stopEmbedded, handOverSignals: releaseSignals };
 }
 

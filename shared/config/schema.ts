@@ -6,6 +6,11 @@
 import { z } from 'zod';
 import { parseDurationSeconds } from './durations.ts';
 
+/** What the front end waits for storage without progress by default, two tries (shared/storage/timeouts.ts). */
+export const REGISTRY_STORAGE_TIMEOUT_SECONDS = 5;
+/** What workers and admin commands wait by default, three tries. */
+export const WORKER_STORAGE_TIMEOUT_SECONDS = 60;
+
 const DURATION_EXPECTED = 'expected a duration: a number and one unit of s, m, h, d or w, e.g. "30s", "1d" or "2w"';
 
 /**
@@ -134,8 +139,8 @@ export const quayConfigSchema = z.looseObject({
    * tries) and in workers and commands (the job is retried; three tries). Never a whole transfer.
    * The defaults are shared/storage/timeouts.ts's (this layer imports nothing above it).
    */
-  REGISTRY_STORAGE_TIMEOUT_SECONDS: z.number().positive().default(5),
-  WORKER_STORAGE_TIMEOUT_SECONDS: z.number().positive().default(60),
+  REGISTRY_STORAGE_TIMEOUT_SECONDS: z.number().positive().default(REGISTRY_STORAGE_TIMEOUT_SECONDS),
+  WORKER_STORAGE_TIMEOUT_SECONDS: z.number().positive().default(WORKER_STORAGE_TIMEOUT_SECONDS),
 
   ALLOWED_OCI_ARTIFACT_TYPES: z.record(z.string(), z.array(z.string())).optional(),
   IGNORE_UNKNOWN_MEDIATYPES: z.boolean().default(false),

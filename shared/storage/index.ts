@@ -20,5 +20,5 @@ export {
   DistributedStorage, createDistributedStorage, type DistributedStorageConfig, type DistributedStorageOptions, type OpenedBlob,
 } from './distributed.ts';
 export {
-  DEFAULT_STORAGE_TIMEOUTS, REGISTRY_STORAGE_TIMEOUT_SECONDS, WORKER_STORAGE_TIMEOUT_SECONDS, storageTimeouts, type StorageTimeouts,
+  DEFAULT_STORAGE_TIMEOUTS, storageTimeouts, type StorageTimeouts,
 } from './timeouts.ts';

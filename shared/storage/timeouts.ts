@@ -9,6 +9,7 @@
  * that keeps flowing is never cut, however long it takes.
  */
 import { Readable } from 'node:stream';
+import { REGISTRY_STORAGE_TIMEOUT_SECONDS, WORKER_STORAGE_TIMEOUT_SECONDS } from '../config/schema.ts';
 
 /** The deadlines one process gives its storage requests. */
 export interface StorageTimeouts {
@@ -23,10 +24,6 @@ export interface StorageTimeouts {
   readonly attempts: number;
 }
 
-/** What the front end waits for storage by default: 5 s of silence, two tries (REGISTRY_STORAGE_TIMEOUT_SECONDS). */
-export const REGISTRY_STORAGE_TIMEOUT_SECONDS = 5;
-/** What workers and admin commands wait by default: 60 s, three tries (WORKER_STORAGE_TIMEOUT_SECONDS). */
-export const WORKER_STORAGE_TIMEOUT_SECONDS = 60;
 /** A flowing read is given at least this long without a byte before it fails. */
 const MIN_STREAM_IDLE_MS = 60_000;
 
