@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { fleetBuild, useCompiledBuild } from './fleet.ts';
+import { fleetBuild, stopFleetsOnSignal, useCompiledBuild } from './fleet.ts';
 import { PART_NAMES, type PartFigures, type PartRun } from './types.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -111,6 +111,7 @@ function prepareBuild(): void {
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
+  stopFleetsOnSignal();
   if (!args.fromSource) prepareBuild();
   const results: Record<string, PartFigures> = {};
   for (const name of args.parts) {
