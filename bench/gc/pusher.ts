@@ -13,7 +13,8 @@ import { withTransaction, type Pool } from '../../shared/db/pool.ts';
 import { createLogger } from '../../shared/runtime/logger.ts';
 import type { DistributedStorage } from '../../shared/storage/distributed.ts';
 
-const PORT = 21730;
+/** The front end's port (BENCH_GC_PORT, default 21730): move it off a port another run holds. */
+const PORT = Number(process.env.BENCH_GC_PORT ?? 21730);
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
 /** A running pusher: `stop()` ends the stream and checks every pushed tag pulls whole. */
