@@ -27,6 +27,7 @@ import { buildModel, insertModelRows, writeModelObjects } from '../../test/gc/bu
 import { countDistributionBlobs, runDistributionGc, writeDistributionLayout } from './distribution.ts';
 import { measureLatency } from './latency.ts';
 import { collectAll, createBenchDatabase, startGcWorker, type BenchDatabase } from './quayfleet.ts';
+import { countFilesystemCalls, createMeteredPool, startCostWindow, type CostCounts, type CostPerBlob } from './cost.ts';
 import { startPusher } from './pusher.ts';
 import { loadLine, printFailure, printResult, runPeer } from '../report.ts';
 import { radosgwDeletionRate } from './radosgw.ts';
@@ -46,10 +47,14 @@ function timed<T>(what: string, fn: () => Promise<T>): Promise<T> {
 }
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
+/** BENCH_GC_PUSHES=0 leaves the front end out, so this process's CPU is GC's alone. */
+const PUSHES = process.env.BENCH_GC_PUSHES !== '0';
+const counts: CostCounts = { roundTrips: 0, unlinks: 0, rmdirs: 0 };
+countFilesystemCalls(counts);
 
 /** One run's figures: each collector over its own fresh copy of the model. */
 interface RunFigures {
-  readonly quayfleet: { seconds: number; blobsDeleted: number; blobsPerSecond: number; auditOk: boolean; pushesDuringGc: number; pushesVerified: number };
+  readonly quayfleet: { seconds: number; blobsDeleted: number; blobsPerSecond: number; auditOk: boolean; pushesDuringGc: number; pushesVerified: number; perBlob: CostPerBlob };
   readonly distribution: { seconds: number; blobsDeleted: number; manifestsDeleted: number; blobsPerSecond: number; blobsLeft: number };
   readonly ratio: number;
 }
@@ -70,17 +75,22 @@ async function oneRun(run: number, db: BenchDatabase, root: string): Promise<Run
     const distributionConfig = await timed('  distribution setup (layout)', () => writeDistributionLayout(model, path.join(root, `distribution-${run}`)));
     await db.pool.query('VACUUM ANALYZE');
 
-    const pusher = await startPusher(db.pool, storage);
-    const fleet = await startGcWorker(db.pool, storage, CONCURRENCY);
+    const pusher = PUSHES ? await startPusher(db.pool, storage) : undefined;
+    const gcPool = createMeteredPool(db.url, counts);
+    const fleet = await startGcWorker(gcPool, storage, CONCURRENCY);
+    const window = await startCostWindow(gcPool, counts);
     const quaySeconds = await collectAll(fleet, repositoryIds);
+    const perBlob = await window.end(model.garbageBlobs);
     await fleet.stop();
-    const pushes = await pusher.stop();
+    await gcPool.end();
+    const pushes = pusher ? await pusher.stop() : { pushes: 0, verified: 0 };
     const audit = await auditStorage(db.pool, storage, storage.locations);
     const quay = {
       seconds: round(quaySeconds), blobsDeleted: model.garbageBlobs, blobsPerSecond: Math.round(model.garbageBlobs / quaySeconds), auditOk: audit.ok,
-      pushesDuringGc: pushes.pushes, pushesVerified: pushes.verified,
+      pushesDuringGc: pushes.pushes, pushesVerified: pushes.verified, perBlob,
     };
     console.log(`  quayfleet GC: ${quay.blobsDeleted} blobs in ${quay.seconds} s = ${quay.blobsPerSecond} blobs/s (gcworker, ${CONCURRENCY} jobs at once) while the registry took ${pushes.pushes} image pushes (all ${pushes.verified} pull whole after); audit ok: ${audit.ok}`);
+    console.log(`  per blob deleted: ${perBlob.roundTrips} database round trips, ${perBlob.nodeCpuMs} ms CPU of this process${PUSHES ? ' (front end included)' : ''}, ${perBlob.postgresCpuMs} ms CPU of GC's Postgres backends, ${perBlob.unlinks} unlink + ${perBlob.rmdirs} rmdir`);
     if (!audit.ok) throw new Error(`quayfleet GC left storage and database disagreeing: ${JSON.stringify(audit.locations)}`);
 
     const peer = await runPeer('distribution', () => runDistributionGc(distributionConfig));
