@@ -34,7 +34,7 @@ export interface BenchServer {
 
 const DISTRIBUTION_BINARY = '/usr/bin/docker-registry';
 /** The node flags of the registry pod (deploy/kubernetes/registry/deployment.yaml's command). */
-const REGISTRY_POD_NODE_FLAGS = ['--min-semi-space-size=16'];
+const REGISTRY_POD_NODE_FLAGS = ['--min-semi-space-size=4', '--max-semi-space-size=4'];
 /** MALLOC_ARENA_MAX of the registry pod (deployment.yaml's env; '' would leave glibc's default, 8 arenas per core). */
 const REGISTRY_POD_MALLOC_ARENA_MAX = '2';
 /** Linux's USER_HZ (`getconf CLK_TCK`), the unit of /proc/<pid>/stat's CPU times. */
@@ -82,6 +82,8 @@ export async function startQuayfleet(dir: string, port: number, postgresUrl: str
   // glibc's malloc arenas as the pod's environment sets them (deploy/kubernetes/registry/deployment.yaml); BENCH_MALLOC_ARENA_MAX overrides.
   const arenas = process.env.BENCH_MALLOC_ARENA_MAX ?? REGISTRY_POD_MALLOC_ARENA_MAX;
   if (arenas) Object.assign(env, { MALLOC_ARENA_MAX: arenas });
+  // BENCH_SERVER_ENV: extra `NAME=value` pairs (space-separated) for the server, e.g. glibc's MALLOC_* tunables.
+  for (const pair of process.env.BENCH_SERVER_ENV?.split(' ').filter(Boolean) ?? []) Object.assign(env, { [pair.slice(0, pair.indexOf('='))]: pair.slice(pair.indexOf('=') + 1) });
   await runCli(['migrate'], env);
   await runCli(['users', 'create', 'bench', '--password-stdin'], env, 'benchpassword\n');
   // BENCH_PROFILE_DIR: write a V8 CPU profile of the server there (open it in Chrome DevTools).
