@@ -48,3 +48,9 @@ export const garbagecollection = defineQueue({
 
 /** A `garbagecollection` payload. */
 export type GarbageCollectionPayload = z.output<typeof garbagecollection.payload>;
+
+/** The repository and due second a `garbagecollection` dedupe id names; undefined for the sweep tick's or a foreign id. */
+export function parseGarbageCollectionJobId(id: string): { repositoryId: number; dueAtS: number } | undefined {
+  const match = /^garbagecollection\/(\d+)\/(\d+)$/.exec(id);
+  return match ? { repositoryId: Number(match[1]), dueAtS: Number(match[2]) } : undefined;
+}

@@ -7,7 +7,7 @@ import type { Job } from 'bullmq';
 import type { QueueContract, VersionedPayload } from '../../queues/contract.ts';
 import type { Logger } from './logger.ts';
 import type { EnqueueOptions, Producer } from './producer.ts';
-import type { JobInfo, JobTools, WorkerServices } from './worker.ts';
+import type { JobInfo, JobTools, UnfinishedJob, WorkerServices } from './worker.ts';
 
 /** Key under which a job's checkpoint is stored beside its payload in the BullMQ job data. */
 export const CHECKPOINT_KEY = '_checkpoint';
@@ -28,7 +28,7 @@ export interface AbortableJob {
 }
 
 /** Names a service may not take, because the job tools use them. */
-const TOOL_NAMES = new Set(['log', 'signal', 'job', 'resumeFrom', 'enqueue', 'progress', 'checkpoint']);
+const TOOL_NAMES = new Set(['log', 'signal', 'job', 'resumeFrom', 'enqueue', 'unfinishedJobs', 'progress', 'checkpoint']);
 
 /** The per-job logger: worker bindings plus jobId, attempt and what the payload names. */
 export function jobLogger(host: ContextHost, job: Job, payload: VersionedPayload | undefined): Logger {
@@ -82,6 +82,20 @@ export class JobContextBase<K = unknown> implements JobTools<K> {
 
   enqueue<Q extends VersionedPayload>(queue: QueueContract<Q>, payload: Q, options?: EnqueueOptions): Promise<string> {
     return this.host.producer.enqueue(queue, payload, options);
+  }
+
+  async unfinishedJobs(queue: QueueContract<VersionedPayload>): Promise<UnfinishedJob[]> {
+    const handle = this.host.producer.queue(queue.name);
+    // Ids alone for the waiting ones (one range read per state); whole jobs only for the running
+    // ones, whose start time is in the job hash (at most the workers' concurrency of them).
+    const [waiting, active] = await Promise.all([
+      handle.getRanges(['waiting', 'prioritized', 'delayed', 'waiting-children'], 0, -1),
+      handle.getJobs(['active'], 0, -1),
+    ]);
+    return [
+      ...waiting.map((id) => ({ id })),
+      ...active.filter((job) => job.id !== undefined).map((job) => ({ id: job.id!, startedAtMs: job.processedOn })),
+    ];
   }
 
   progress(progress: number | Record<string, unknown>): Promise<void> {

@@ -42,6 +42,12 @@ export interface JobInfo {
 }
 
 /** The helpers the runtime hands a handler beside its services. */
+/** A job not finished yet: its dedupe id, and when it started running (absent while it waits). */
+export interface UnfinishedJob {
+  readonly id: string;
+  readonly startedAtMs?: number;
+}
+
 export interface JobTools<K = unknown> {
   /** Pino child logger carrying worker, jobId, attempt and the payload's repository/namespace. */
   readonly log: Logger;
@@ -52,6 +58,11 @@ export interface JobTools<K = unknown> {
   readonly resumeFrom: K | undefined;
   /** Enqueues follow-up work directly (not transactionally); returns its dedupe id. */
   enqueue<Q extends VersionedPayload>(queue: QueueContract<Q>, payload: Q, options?: EnqueueOptions): Promise<string>;
+  /**
+   * The jobs of `queue` not finished yet: waiting or delayed (no start time) and running (with
+   * the ms they started at). For a fan-out that should not duplicate work already queued.
+   */
+  unfinishedJobs(queue: QueueContract<VersionedPayload>): Promise<UnfinishedJob[]>;
   /** Reports progress for operators (BullMQ job progress); not used for resuming. */
   progress(progress: number | Record<string, unknown>): Promise<void>;
   /** Persists JSON-serializable resume state with the job, so a retried or redelivered run continues. */

@@ -101,6 +101,26 @@ describe('gcworker', () => {
     expect(await count(f, 'manifest', 'repository_id = $1', [id])).toBe(0);
   });
 
+  it('sweeps: enqueues no second job for a repository whose own job is queued and due, but does when that job is due only next week', async () => {
+    await start(gcworker);
+    const jobsOf = async (id: number) => (await producer.queue(garbagecollection.name).getRanges(['waiting', 'prioritized', 'delayed', 'active', 'completed'], 0, -1))
+      .filter((jobId) => jobId.startsWith(`garbagecollection/${id}/`));
+    const soon = await garbageRepository();
+    const soonDueS = Math.ceil(Date.now() / 1000) + 4;
+    const soonJob = await producer.enqueue(garbagecollection, { v: 1, reason: 'tag_expired', repositoryId: soon.id, dueAtS: soonDueS }, { runAt: new Date(soonDueS * 1000) });
+    const late = await garbageRepository();
+    const lateDueS = Math.ceil(Date.now() / 1000) + 7 * 86_400;
+    await producer.enqueue(garbagecollection, { v: 1, reason: 'tag_expired', repositoryId: late.id, dueAtS: lateDueS }, { runAt: new Date(lateDueS * 1000) });
+    await producer.queue(garbagecollection.name).add('sweep', { v: 1, reason: 'sweep', dueAtS: 0 }, { jobId: `sweep-covered-${soon.id}` });
+    await waitFor(async () => (await jobState(garbagecollection.name, `sweep-covered-${soon.id}`)) === 'completed', 20_000);
+    expect(await jobsOf(soon.id)).toEqual([soonJob]);
+    // The job due next week covers nothing due now: the sweep's own job collects the repository.
+    await waitFor(async () => !(await objectExists(f, late.b.digest)), 20_000);
+    expect(await jobsOf(late.id)).toHaveLength(2);
+    await waitFor(async () => (await jobState(garbagecollection.name, soonJob)) === 'completed', 20_000);
+    expect(await objectExists(f, soon.b.digest)).toBe(false);
+  });
+
   it('reports pending storage deletions and reclaimable bytes (time machine included) as gauges', async () => {
     await start(gcworker);
     const ns = await namespace(f, `g${++seq}`, 86_400);

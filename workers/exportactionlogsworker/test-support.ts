@@ -35,6 +35,7 @@ export function jobContext(services: ExportServices, attempt = 1, signal = new A
     job: { id: 'test', queueName: exportactionlogs.name, attempt, attemptsMade: attempt - 1, maxAttempts: 3, scheduleId: undefined },
     resumeFrom: undefined,
     enqueue: async () => 'unused',
+    unfinishedJobs: async () => [],
     progress: async () => undefined,
     checkpoint: async () => undefined,
   };
