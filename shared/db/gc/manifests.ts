@@ -61,13 +61,18 @@ export async function deleteUnusedManifests(
 
 type Link = { manifest_id: number; blob_id: number; image_size: number };
 
-/** Label links, child links (as parent) and blob links of `ids`, in one statement; returns what they named. */
+/**
+ * Label links, child links (as parent) and blob links of `ids`, in one statement; returns what they
+ * named. Each blob's size is looked up per deleted link (its primary key): joining `imagestorage`
+ * let the planner hash-join a sequential scan of the whole table (5k rows: 4 of the statement's
+ * 7 ms).
+ */
 async function unlinkManifests(tx: Queryable, ids: number[], counts: GcTally): Promise<{ labelIds: number[]; blobs: Link[] }> {
   const { rows } = await tx.query<{ labels: number[] | null; children: number; blobs: Link[] | null }>(
     `WITH l AS (DELETE FROM manifestlabel WHERE manifest_id = ANY($1::bigint[]) RETURNING label_id),
      c AS (DELETE FROM manifestchild WHERE manifest_id = ANY($1::bigint[]) RETURNING 1),
-     b AS (DELETE FROM manifestblob mb USING imagestorage s WHERE mb.manifest_id = ANY($1::bigint[]) AND s.id = mb.blob_id
-           RETURNING mb.manifest_id, mb.blob_id, s.image_size)
+     b AS (DELETE FROM manifestblob mb WHERE mb.manifest_id = ANY($1::bigint[])
+           RETURNING mb.manifest_id, mb.blob_id, (SELECT s.image_size FROM imagestorage s WHERE s.id = mb.blob_id) AS image_size)
      SELECT (SELECT array_agg(label_id) FROM l) AS labels, (SELECT count(*) FROM c)::int AS children, (SELECT json_agg(b) FROM b) AS blobs`,
     [ids]);
   const row = rows[0]!;
