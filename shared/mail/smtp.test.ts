@@ -114,7 +114,7 @@ describe('shared SMTP transport', () => {
 
   it('rejects when no server answers, and keeps one transport per config', async () => {
     const config = mailConfig(21405);
-    expect(mailTransportOf(config)).toBe(mailTransportOf(config));
+    expect(await mailTransportOf(config)).toBe(await mailTransportOf(config));
     await expect(sendMail(config, { to: 'ops@example.com', subject: 'Down', text: 'x' })).rejects.toThrow(/ECONNREFUSED/);
   });
 });

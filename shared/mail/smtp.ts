@@ -7,7 +7,7 @@
  * on, the server must offer STARTTLS (requireTLS); off, STARTTLS is not attempted even if offered.
  * Credentials are sent when `MAIL_USE_AUTH` is on or a `MAIL_USERNAME` is set.
  */
-import nodemailer, { type Transporter } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { Config } from '../config/index.ts';
 
 /** One message; the sender is always `MAIL_DEFAULT_SENDER`. */
@@ -31,13 +31,19 @@ export function senderOf(config: Config): string | { name: string; address: stri
 
 const transports = new WeakMap<Config, Transporter>();
 
-/** The SMTP transport of a config, made once per config; connect and socket timeouts are `NOTIFICATION_SEND_TIMEOUT`. */
-export function mailTransportOf(config: Config): Transporter {
-  let transport = transports.get(config);
-  if (!transport) {
+/**
+ * The SMTP transport of a config, made once per config; connect and socket timeouts are
+ * `NOTIFICATION_SEND_TIMEOUT`. nodemailer is loaded on the first message: most processes that can
+ * send mail (the front end among them) seldom or never do, and it holds ~2.5 MiB of heap once loaded.
+ */
+export async function mailTransportOf(config: Config): Promise<Transporter> {
+  if (!transports.has(config)) {
+    const { default: nodemailer } = await import('nodemailer');
+    // Re-checked after the await: a concurrent first message may have made it meanwhile.
+    if (transports.has(config)) return transports.get(config)!;
     const q = config.quay;
     const timeoutMs = q.NOTIFICATION_SEND_TIMEOUT * 1000;
-    transport = nodemailer.createTransport({
+    const transport = nodemailer.createTransport({
       host: q.MAIL_SERVER,
       port: q.MAIL_PORT,
       secure: false,
@@ -49,7 +55,7 @@ export function mailTransportOf(config: Config): Transporter {
     });
     transports.set(config, transport);
   }
-  return transport;
+  return transports.get(config)!;
 }
 
 /**
@@ -58,5 +64,5 @@ export function mailTransportOf(config: Config): Transporter {
  * `mailConfigured` first: what to do when mail is off differs (a failed delivery, or a skipped report).
  */
 export async function sendMail(config: Config, message: MailMessage): Promise<void> {
-  await mailTransportOf(config).sendMail({ from: senderOf(config), ...message });
+  await (await mailTransportOf(config)).sendMail({ from: senderOf(config), ...message });
 }
